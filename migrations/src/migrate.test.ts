@@ -1,0 +1,34 @@
+import pg from "pg";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { isMigrated, loadMigrations, migrate } from "./migrate.ts";
+import { createTestDatabase } from "./test-db.ts";
+
+const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  db = await createTestDatabase(adminUrl, "migrate");
+  pool = new pg.Pool({ connectionString: db.url });
+});
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+test("an empty database migrates to the full schema, and migrating again changes nothing", async () => {
+  expect(await isMigrated(pool).catch(() => false)).toBe(false);
+  const all = await loadMigrations();
+  const [first, again] = await Promise.all([migrate(pool), migrate(pool)]);
+  // Two concurrent runs serialize on the advisory lock: one applies, the other finds nothing.
+  expect([...(first ?? []), ...(again ?? [])].sort()).toEqual(all.map((m) => m.version));
+  expect(await isMigrated(pool)).toBe(true);
+  const { rows } = await pool.query<{ table_name: string }>(
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+  );
+  expect(rows.map((row) => row.table_name)).toEqual(
+    expect.arrayContaining(["dialog_registry", "doc_log", "doc_snapshots", "client_bindings", "messages", "participants", "read_cursors"]),
+  );
+  const { rows: projects } = await pool.query("SELECT id FROM projects");
+  expect(projects).toEqual([{ id: "default" }]);
+});

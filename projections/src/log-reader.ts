@@ -1,0 +1,53 @@
+import type pg from "pg";
+
+export type LogRead = {
+  /** Updates to apply in order; the first may be a snapshot (the merged state up to its seq). */
+  updates: Uint8Array[];
+  /** The seq the document reaches after applying them. */
+  seq: number;
+  /** True when the read had to start from a snapshot because older log rows were compacted away. */
+  fromSnapshot: boolean;
+};
+
+type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
+
+/**
+ * Reads a document's log after `afterSeq`. When compaction removed rows that
+ * are needed, the read starts from the snapshot instead: the snapshot holds
+ * the same state those rows produced, so applying it is equivalent.
+ */
+export const readDocLog = async (db: Queryable, docName: string, afterSeq: number): Promise<LogRead> => {
+  const { rows: logRows } = await db.query<{ seq: string; update: Buffer }>(
+    "SELECT seq, update FROM doc_log WHERE doc_name = $1 AND seq > $2 ORDER BY seq",
+    [docName, afterSeq],
+  );
+  const firstSeq = logRows[0] ? Number(logRows[0].seq) : null;
+  if (firstSeq === afterSeq + 1 || (firstSeq === null && afterSeq > 0 && (await headOf(db, docName)) <= afterSeq)) {
+    return { updates: logRows.map((row) => new Uint8Array(row.update)), seq: lastSeq(logRows, afterSeq), fromSnapshot: false };
+  }
+  const { rows: snapshots } = await db.query<{ state: Buffer; upto_seq: string }>(
+    "SELECT state, upto_seq FROM doc_snapshots WHERE doc_name = $1",
+    [docName],
+  );
+  const snapshot = snapshots[0];
+  if (!snapshot) {
+    return { updates: logRows.map((row) => new Uint8Array(row.update)), seq: lastSeq(logRows, afterSeq), fromSnapshot: false };
+  }
+  const upto = Number(snapshot.upto_seq);
+  const tail = logRows.filter((row) => Number(row.seq) > upto);
+  return {
+    updates: [new Uint8Array(snapshot.state), ...tail.map((row) => new Uint8Array(row.update))],
+    seq: lastSeq(tail, upto),
+    fromSnapshot: true,
+  };
+};
+
+const lastSeq = (rows: { seq: string }[], fallback: number): number => {
+  const last = rows.at(-1);
+  return last ? Number(last.seq) : fallback;
+};
+
+const headOf = async (db: Queryable, docName: string): Promise<number> => {
+  const { rows } = await db.query<{ head_seq: string }>("SELECT head_seq FROM doc_heads WHERE doc_name = $1", [docName]);
+  return rows[0] ? Number(rows[0].head_seq) : 0;
+};

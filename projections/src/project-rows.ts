@@ -1,0 +1,193 @@
+import {
+  type AccessScope,
+  messagesOf,
+  metaKeys,
+  metaOf,
+  type ParticipantEntry,
+  parseDocName,
+  participantsOf,
+  type ReadCursor,
+  readMessage,
+  readsOf,
+} from "@mtchat/protocol";
+import type pg from "pg";
+import type * as Y from "yjs";
+
+/** What changed in a document since its last projection; `all` after a cold load. */
+export type Changes = {
+  all: boolean;
+  meta: boolean;
+  participants: Set<string>;
+  reads: Set<string>;
+  messages: Set<string>;
+};
+
+export const noChanges = (all: boolean): Changes => ({ all, meta: all, participants: new Set(), reads: new Set(), messages: new Set() });
+
+/** Records which keys of which roots a transaction touched. */
+export const trackChanges = (doc: Y.Doc, changes: Changes): (() => void) => {
+  const onMeta = () => {
+    changes.meta = true;
+  };
+  const keysInto = (target: Set<string>) => (event: { keysChanged: Set<string> }) => {
+    for (const key of event.keysChanged) target.add(key);
+  };
+  const onParticipants = keysInto(changes.participants);
+  const onReads = keysInto(changes.reads);
+  const onMessages = (events: Y.YEvent<Y.AbstractType<unknown>>[]) => {
+    for (const event of events) {
+      if (event.path.length === 0) {
+        for (const key of (event as Y.YMapEvent<unknown>).keysChanged) changes.messages.add(key);
+      } else if (typeof event.path[0] === "string") {
+        changes.messages.add(event.path[0]);
+      }
+    }
+  };
+  const meta = metaOf(doc);
+  const participants = participantsOf(doc);
+  const reads = readsOf(doc);
+  const messages = messagesOf(doc);
+  meta.observe(onMeta);
+  participants.observe(onParticipants);
+  reads.observe(onReads);
+  messages.observeDeep(onMessages);
+  return () => {
+    meta.unobserve(onMeta);
+    participants.unobserve(onParticipants);
+    reads.unobserve(onReads);
+    messages.unobserveDeep(onMessages);
+  };
+};
+
+/** Milliseconds to an ISO time PostgreSQL accepts, whatever a client wrote. */
+const toTime = (ms: unknown): string | null => {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) return null;
+  return new Date(Math.min(Math.max(ms, 0), 253_402_300_799_999)).toISOString();
+};
+
+const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
+
+/**
+ * Writes the rows a document's current state implies for the changed keys.
+ * Rows depend on the state alone (plus the logged arrival order), so replaying
+ * the log, or starting from a snapshot, writes the same rows.
+ */
+export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, changes: Changes): Promise<void> => {
+  const name = parseDocName(docName);
+  if (!name) return;
+  const { dialogId } = name;
+  if (name.kind === "segment") {
+    const messages = messagesOf(doc);
+    const ids = changes.all ? [...messages.keys()] : [...changes.messages];
+    const rows = ids.flatMap((id) => {
+      const entry = messages.get(id);
+      if (!entry) return [];
+      const view = readMessage(id, entry);
+      return [
+        {
+          id,
+          author_id: view.author,
+          kind: view.kind,
+          body_text: view.text,
+          body: view.body,
+          reply_to: view.replyTo,
+          attachments: view.attachments,
+          created_at: toTime(view.createdAt) ?? new Date(0).toISOString(),
+          edited_at: toTime(view.editedAt),
+          deleted: view.deleted,
+          system: view.system,
+        },
+      ];
+    });
+    if (rows.length === 0) return;
+    await db.query(
+      `INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system)
+       SELECT $1, x.id, $2, a.seq, x.author_id, x.kind, x.body_text, x.body, x.reply_to, x.attachments,
+              LEAST(x.created_at, COALESCE(a.received_at, x.created_at)), a.received_at, x.edited_at, x.deleted, x.system
+       FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, author_id text, kind text, body_text text, body jsonb, reply_to uuid,
+            attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb)
+       LEFT JOIN message_arrivals a ON a.dialog_id = $1 AND a.message_id = x.id
+       ON CONFLICT (dialog_id, id) DO UPDATE SET
+         segment = EXCLUDED.segment, seq = EXCLUDED.seq, author_id = EXCLUDED.author_id, kind = EXCLUDED.kind,
+         body_text = EXCLUDED.body_text, body = EXCLUDED.body, reply_to = EXCLUDED.reply_to, attachments = EXCLUDED.attachments,
+         created_at = EXCLUDED.created_at, received_at = EXCLUDED.received_at, edited_at = EXCLUDED.edited_at,
+         deleted = EXCLUDED.deleted, system = EXCLUDED.system`,
+      [dialogId, name.segment, JSON.stringify(rows)],
+    );
+    return;
+  }
+
+  const meta = metaOf(doc);
+  if (changes.meta && meta.has(metaKeys.objectType)) {
+    const scopes = (meta.get(metaKeys.accessScopes) as AccessScope[] | undefined) ?? [];
+    await db.query(
+      `INSERT INTO dialogs (id, project_id, object_type, object_id, title, object_url, created_by, created_at, meta, head_segment)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (id) DO UPDATE SET project_id = EXCLUDED.project_id, object_type = EXCLUDED.object_type,
+         object_id = EXCLUDED.object_id, title = EXCLUDED.title, object_url = EXCLUDED.object_url, created_by = EXCLUDED.created_by,
+         created_at = EXCLUDED.created_at, meta = EXCLUDED.meta, head_segment = EXCLUDED.head_segment`,
+      [
+        dialogId,
+        text(meta.get(metaKeys.projectId)) ?? "default",
+        text(meta.get(metaKeys.objectType)),
+        text(meta.get(metaKeys.objectId)),
+        text(meta.get(metaKeys.title)),
+        text(meta.get(metaKeys.objectUrl)),
+        text(meta.get(metaKeys.createdBy)),
+        toTime(meta.get(metaKeys.createdAt)),
+        JSON.stringify(meta.get(metaKeys.hostMeta) ?? {}),
+        Number(meta.get(metaKeys.headSegment) ?? 0),
+      ],
+    );
+    await db.query("DELETE FROM access_scopes WHERE dialog_id = $1", [dialogId]);
+    if (scopes.length > 0) {
+      await db.query(
+        `INSERT INTO access_scopes (dialog_id, position, tenant_uid, scope_level1, scope_level2)
+         SELECT $1, s.ord - 1, s.value->>'tenant_uid',
+                ARRAY(SELECT jsonb_array_elements_text(s.value->'l1')), ARRAY(SELECT jsonb_array_elements_text(s.value->'l2'))
+         FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS s(value, ord)`,
+        [
+          dialogId,
+          JSON.stringify(scopes.map((scope) => ({ tenant_uid: scope.tenant_uid, l1: scope.scope_level1, l2: scope.scope_level2 }))),
+        ],
+      );
+    }
+  }
+
+  const participants = participantsOf(doc);
+  const participantIds = changes.all ? null : [...changes.participants];
+  if (changes.all) await db.query("DELETE FROM participants WHERE dialog_id = $1", [dialogId]);
+  else if (participantIds && participantIds.length > 0) {
+    await db.query("DELETE FROM participants WHERE dialog_id = $1 AND user_id = ANY($2::text[])", [dialogId, participantIds]);
+  }
+  const present = (participantIds ?? [...participants.keys()]).flatMap((userId) => {
+    const entry = participants.get(userId) as ParticipantEntry | undefined;
+    return entry
+      ? [{ user_id: userId, display_name: entry.displayName, company: entry.company, role: entry.role, joined_at: toTime(entry.joinedAt) }]
+      : [];
+  });
+  if (present.length > 0) {
+    await db.query(
+      `INSERT INTO participants (dialog_id, user_id, display_name, company, role, joined_at)
+       SELECT $1, p.user_id, p.display_name, p.company, p.role, p.joined_at
+       FROM jsonb_to_recordset($2::jsonb) AS p(user_id text, display_name text, company text, role text, joined_at timestamptz)`,
+      [dialogId, JSON.stringify(present)],
+    );
+  }
+
+  const reads = readsOf(doc);
+  const readIds = changes.all ? [...reads.keys()] : [...changes.reads];
+  if (changes.all) await db.query("DELETE FROM read_cursors WHERE dialog_id = $1", [dialogId]);
+  const cursors = readIds.flatMap((userId) => {
+    const cursor = reads.get(userId) as ReadCursor | undefined;
+    return cursor ? [{ user_id: userId, message_id: cursor.messageId, read_at: toTime(cursor.readAt) }] : [];
+  });
+  if (cursors.length > 0) {
+    await db.query(
+      `INSERT INTO read_cursors (dialog_id, user_id, message_id, read_at)
+       SELECT $1, c.user_id, c.message_id, c.read_at FROM jsonb_to_recordset($2::jsonb) AS c(user_id text, message_id uuid, read_at timestamptz)
+       ON CONFLICT (dialog_id, user_id) DO UPDATE SET message_id = EXCLUDED.message_id, read_at = EXCLUDED.read_at`,
+      [dialogId, JSON.stringify(cursors)],
+    );
+  }
+};

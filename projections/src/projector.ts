@@ -1,0 +1,126 @@
+import { parseDocName } from "@mtchat/protocol";
+import type pg from "pg";
+import * as Y from "yjs";
+import { readDocLog } from "./log-reader.ts";
+import { noChanges, trackChanges, writeRows } from "./project-rows.ts";
+
+type Cached = { doc: Y.Doc; seq: number };
+
+export type ProjectorOptions = {
+  /** Documents kept in memory between catch-ups; older ones are reloaded from the log when needed. */
+  cacheSize?: number;
+};
+
+/**
+ * Materializes documents into tables. `catchUp(doc)` applies the document's
+ * new log rows and writes the affected rows and the checkpoint in one
+ * transaction; the checkpoint row lock serializes catch-ups of one document
+ * across processes. Catching up twice, or from zero, writes the same rows.
+ */
+export class Projector {
+  private readonly cache = new Map<string, Cached>();
+  private readonly running = new Map<string, Promise<number>>();
+  private readonly cacheSize: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: ProjectorOptions = {},
+  ) {
+    this.cacheSize = options.cacheSize ?? 500;
+  }
+
+  /** Projects everything logged for `docName` so far; resolves with the seq reached. */
+  catchUp(docName: string): Promise<number> {
+    // One run per document at a time in this process; a request that arrives
+    // during a run queues one more run, so nothing logged meanwhile is missed.
+    const previous = this.running.get(docName) ?? Promise.resolve(0);
+    const next = previous.catch(() => 0).then(() => this.run(docName));
+    this.running.set(docName, next);
+    void next
+      .finally(() => {
+        if (this.running.get(docName) === next) this.running.delete(docName);
+      })
+      .catch(() => undefined);
+    return next;
+  }
+
+  /** Forgets in-memory state, e.g. after the projection tables were rebuilt. */
+  reset(): void {
+    for (const cached of this.cache.values()) cached.doc.destroy();
+    this.cache.clear();
+  }
+
+  private async run(docName: string): Promise<number> {
+    const name = parseDocName(docName);
+    if (!name) return 0;
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      const checkpoint = await this.lockCheckpoint(client, docName, name.dialogId);
+      if (checkpoint === null) {
+        await client.query("ROLLBACK");
+        this.drop(docName);
+        return 0;
+      }
+      let cached = this.cache.get(docName);
+      if (cached && cached.seq !== checkpoint) {
+        this.drop(docName);
+        cached = undefined;
+      }
+      const cold = cached === undefined;
+      const doc = cached?.doc ?? new Y.Doc({ gc: true });
+      const read = await readDocLog(client, docName, cold ? 0 : checkpoint);
+      if (read.seq <= checkpoint && !cold) {
+        await client.query("COMMIT");
+        return checkpoint;
+      }
+      const changes = noChanges(cold);
+      const untrack = trackChanges(doc, changes);
+      try {
+        for (const update of read.updates) Y.applyUpdate(doc, update);
+      } finally {
+        untrack();
+      }
+      await writeRows(client, docName, doc, changes);
+      await client.query("UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1", [docName, read.seq]);
+      await client.query("COMMIT");
+      this.remember(docName, { doc, seq: read.seq });
+      return read.seq;
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      this.drop(docName);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Locks the document's checkpoint row (creating it at 0); null when the dialog no longer exists. */
+  private async lockCheckpoint(client: pg.PoolClient, docName: string, dialogId: string): Promise<number | null> {
+    const { rows: exists } = await client.query("SELECT 1 FROM dialog_registry WHERE id = $1 FOR KEY SHARE", [dialogId]);
+    if (exists.length === 0) return null;
+    await client.query(
+      "INSERT INTO projection_checkpoints (doc_name, dialog_id, seq) VALUES ($1, $2, 0) ON CONFLICT (doc_name) DO NOTHING",
+      [docName, dialogId],
+    );
+    const { rows } = await client.query<{ seq: string }>("SELECT seq FROM projection_checkpoints WHERE doc_name = $1 FOR UPDATE", [
+      docName,
+    ]);
+    return rows[0] ? Number(rows[0].seq) : 0;
+  }
+
+  private remember(docName: string, cached: Cached): void {
+    this.cache.delete(docName);
+    this.cache.set(docName, cached);
+    while (this.cache.size > this.cacheSize) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.drop(oldest);
+    }
+  }
+
+  private drop(docName: string): void {
+    this.cache.get(docName)?.doc.destroy();
+    this.cache.delete(docName);
+  }
+}

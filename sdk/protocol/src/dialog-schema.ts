@@ -1,0 +1,240 @@
+import * as Y from "yjs";
+
+/**
+ * The dialog's Yjs schema, version 1. This file is the one place that names
+ * roots and fields; the server, the authorization policy, the projection and
+ * the SDK all import it.
+ *
+ * Meta document (`dialog/<id>`):
+ * - `meta`: Y.Map, server-owned. Keys in {@link metaKeys}.
+ * - `participants`: Y.Map<userId, ParticipantEntry>, server-owned.
+ * - `reads`: Y.Map<userId, ReadCursor>; each user writes only their own key.
+ *
+ * Segment document (`dialog/<id>/seg/<n>`):
+ * - `messages`: Y.Map<messageId (UUIDv7), Y.Map>, one nested map per message
+ *   with the fields in {@link messageFields}. The body is a Y.XmlFragment in
+ *   the y-prosemirror layout, so Tiptap's collaboration extension binds to it.
+ */
+export const schemaVersion = 1;
+
+export const metaRoots = { meta: "meta", participants: "participants", reads: "reads" } as const;
+export const segmentRoots = { messages: "messages" } as const;
+
+export const metaKeys = {
+  schemaVersion: "schemaVersion",
+  dialogId: "dialogId",
+  projectId: "projectId",
+  objectType: "objectType",
+  objectId: "objectId",
+  title: "title",
+  objectUrl: "objectUrl",
+  createdBy: "createdBy",
+  createdAt: "createdAt",
+  hostMeta: "hostMeta",
+  accessScopes: "accessScopes",
+  headSegment: "headSegment",
+  segmentSize: "segmentSize",
+} as const;
+
+export const participantRoles = { member: "member", admin: "admin", readonly: "readonly" } as const;
+export type ParticipantRole = (typeof participantRoles)[keyof typeof participantRoles];
+
+export type ParticipantEntry = {
+  displayName: string;
+  company: string | null;
+  role: ParticipantRole;
+  joinedAt: number;
+};
+
+export type AccessScope = { tenant_uid: string; scope_level1: string[]; scope_level2: string[] };
+
+export type ReadCursor = { messageId: string; readAt: number };
+
+export const messageKinds = { text: "text", system: "system" } as const;
+export type MessageKind = (typeof messageKinds)[keyof typeof messageKinds];
+
+/**
+ * How each message field may be written. `mutable: false` fields are set once,
+ * in the update that creates the message; `serverOnly` fields never come from
+ * a client.
+ */
+export const messageFields = {
+  author: { value: "string", requiredOnCreate: true, mutable: false, serverOnly: false },
+  kind: { value: "string", requiredOnCreate: true, mutable: false, serverOnly: false },
+  createdAt: { value: "number", requiredOnCreate: true, mutable: false, serverOnly: false },
+  body: { value: "xml", requiredOnCreate: true, mutable: false, serverOnly: false },
+  replyTo: { value: "string", requiredOnCreate: false, mutable: false, serverOnly: false },
+  attachments: { value: "array", requiredOnCreate: false, mutable: true, serverOnly: false },
+  editedAt: { value: "number", requiredOnCreate: false, mutable: true, serverOnly: false },
+  deleted: { value: "boolean", requiredOnCreate: false, mutable: true, serverOnly: false },
+  system: { value: "object", requiredOnCreate: false, mutable: false, serverOnly: true },
+} as const;
+export type MessageField = keyof typeof messageFields;
+export const isMessageField = (key: string): key is MessageField => Object.hasOwn(messageFields, key);
+
+export type AttachmentRef = { id: string; name: string; mime: string; size: number };
+
+/** A message as plain data, read from its Y.Map. */
+export type MessageView = {
+  id: string;
+  author: string;
+  kind: MessageKind;
+  createdAt: number;
+  text: string;
+  body: RichNode;
+  replyTo: string | null;
+  attachments: AttachmentRef[];
+  editedAt: number | null;
+  deleted: boolean;
+  system: Record<string, unknown> | null;
+};
+
+/** ProseMirror-style JSON of a body, the shape Tiptap's `getJSON()` returns. */
+export type RichNode = {
+  type: string;
+  attrs?: Record<string, unknown>;
+  content?: RichNode[];
+  text?: string;
+  marks?: { type: string; attrs?: Record<string, unknown> }[];
+};
+
+export const messagesOf = (segment: Y.Doc): Y.Map<Y.Map<unknown>> => segment.getMap(segmentRoots.messages);
+export const metaOf = (meta: Y.Doc): Y.Map<unknown> => meta.getMap(metaRoots.meta);
+export const participantsOf = (meta: Y.Doc): Y.Map<ParticipantEntry> => meta.getMap(metaRoots.participants);
+export const readsOf = (meta: Y.Doc): Y.Map<ReadCursor> => meta.getMap(metaRoots.reads);
+
+/** Fills an empty fragment with one paragraph per line of plain text. */
+export const writePlainText = (fragment: Y.XmlFragment, text: string): void => {
+  const paragraphs = text.split("\n").map((line) => {
+    const paragraph = new Y.XmlElement("paragraph");
+    if (line.length > 0) paragraph.insert(0, [new Y.XmlText(line)]);
+    return paragraph;
+  });
+  fragment.insert(0, paragraphs);
+};
+
+export type NewMessage = {
+  id: string;
+  author: string;
+  createdAt: number;
+  text: string;
+  kind?: MessageKind;
+  replyTo?: string | null;
+  attachments?: AttachmentRef[];
+  system?: Record<string, unknown>;
+};
+
+/** Writes a message into a segment document in one transaction (one update). */
+export const createMessage = (segment: Y.Doc, message: NewMessage): Y.Map<unknown> => {
+  const entry = new Y.Map<unknown>();
+  segment.transact(() => {
+    messagesOf(segment).set(message.id, entry as Y.Map<unknown>);
+    entry.set("author", message.author);
+    entry.set("kind", message.kind ?? messageKinds.text);
+    entry.set("createdAt", message.createdAt);
+    if (message.replyTo) entry.set("replyTo", message.replyTo);
+    if (message.attachments && message.attachments.length > 0) entry.set("attachments", message.attachments);
+    if (message.system) entry.set("system", message.system);
+    const body = new Y.XmlFragment();
+    entry.set("body", body);
+    writePlainText(body, message.text);
+  });
+  return entry;
+};
+
+/** Replaces a message's text and stamps `editedAt`. */
+export const editMessageText = (entry: Y.Map<unknown>, text: string, editedAt: number): void => {
+  const body = entry.get("body");
+  if (!(body instanceof Y.XmlFragment)) throw new Error("message has no body fragment");
+  const apply = () => {
+    body.delete(0, body.length);
+    writePlainText(body, text);
+    entry.set("editedAt", editedAt);
+  };
+  if (entry.doc) entry.doc.transact(apply);
+  else apply();
+};
+
+/** Soft-deletes a message: the entry stays (so history and receipts keep their anchor), its body is emptied. */
+export const deleteMessage = (entry: Y.Map<unknown>): void => {
+  const apply = () => {
+    const body = entry.get("body");
+    if (body instanceof Y.XmlFragment) body.delete(0, body.length);
+    entry.set("deleted", true);
+  };
+  if (entry.doc) entry.doc.transact(apply);
+  else apply();
+};
+
+const textNodes = (text: Y.XmlText): RichNode[] =>
+  (text.toDelta() as { insert: unknown; attributes?: Record<string, unknown> }[]).flatMap((op) => {
+    if (typeof op.insert !== "string") return [];
+    const node: RichNode = { type: "text", text: op.insert };
+    const marks = Object.entries(op.attributes ?? {}).map(([type, attrs]) =>
+      attrs !== null && typeof attrs === "object" && Object.keys(attrs).length > 0
+        ? { type, attrs: attrs as Record<string, unknown> }
+        : { type },
+    );
+    if (marks.length > 0) node.marks = marks;
+    return [node];
+  });
+
+const nodesOf = (children: (Y.XmlElement | Y.XmlText | Y.XmlHook)[]): RichNode[] =>
+  children.flatMap((child): RichNode[] => {
+    if (child instanceof Y.XmlText) return textNodes(child);
+    if (child instanceof Y.XmlElement) {
+      const node: RichNode = { type: child.nodeName };
+      const attrs = child.getAttributes();
+      if (Object.keys(attrs).length > 0) node.attrs = attrs;
+      const content = nodesOf(child.toArray());
+      if (content.length > 0) node.content = content;
+      return [node];
+    }
+    return [];
+  });
+
+/** The body as ProseMirror JSON (`{type: "doc", content: [...]}`). */
+export const bodyToJson = (fragment: Y.XmlFragment): RichNode => ({ type: "doc", content: nodesOf(fragment.toArray()) });
+
+const plainOf = (node: RichNode): string => {
+  if (node.type === "text") return node.text ?? "";
+  if (node.type === "hardBreak") return "\n";
+  if (node.type === "mention") return `@${String(node.attrs?.label ?? node.attrs?.id ?? "")}`;
+  return (node.content ?? []).map(plainOf).join("");
+};
+
+/** Plain text of a body: block nodes become lines. Used for search and previews. */
+export const bodyToPlainText = (body: RichNode): string => (body.content ?? []).map(plainOf).join("\n").replace(/\n+$/, "");
+
+const stringOr = (value: unknown, fallback: string): string => (typeof value === "string" ? value : fallback);
+const numberOr = <T>(value: unknown, fallback: T): number | T => (typeof value === "number" && Number.isFinite(value) ? value : fallback);
+
+const isAttachmentRef = (value: unknown): value is AttachmentRef => {
+  if (value === null || typeof value !== "object") return false;
+  const ref = value as Record<string, unknown>;
+  return typeof ref.id === "string" && typeof ref.name === "string" && typeof ref.mime === "string" && typeof ref.size === "number";
+};
+
+/**
+ * Reads a message defensively: documents are written by clients, so a field
+ * of the wrong type reads as its empty value instead of throwing.
+ */
+export const readMessage = (id: string, entry: Y.Map<unknown>): MessageView => {
+  const bodyValue = entry.get("body");
+  const body = bodyValue instanceof Y.XmlFragment ? bodyToJson(bodyValue) : { type: "doc" };
+  const attachments = entry.get("attachments");
+  const system = entry.get("system");
+  return {
+    id,
+    author: stringOr(entry.get("author"), ""),
+    kind: entry.get("kind") === messageKinds.system ? messageKinds.system : messageKinds.text,
+    createdAt: numberOr(entry.get("createdAt"), 0),
+    text: bodyToPlainText(body),
+    body,
+    replyTo: typeof entry.get("replyTo") === "string" ? (entry.get("replyTo") as string) : null,
+    attachments: Array.isArray(attachments) ? attachments.filter(isAttachmentRef) : [],
+    editedAt: numberOr(entry.get("editedAt"), null),
+    deleted: entry.get("deleted") === true,
+    system: system !== null && typeof system === "object" && !Array.isArray(system) ? (system as Record<string, unknown>) : null,
+  };
+};

@@ -1,0 +1,201 @@
+// `npm run bench`: R rooms × M members, one sender per room, against raw
+// Hocuspocus and against the full service (authorization, durable log,
+// projection) in the same run. Each server runs in its own process; this
+// process generates the load. Traffic stays on 127.0.0.1.
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
+import { createTestDatabase } from "@mtchat/migrations";
+import { createMessage, messagesOf, segmentDocName } from "@mtchat/protocol";
+import { SignJWT } from "jose";
+import { v7 as uuidv7 } from "uuid";
+import WebSocket from "ws";
+import * as Y from "yjs";
+import { searchBench } from "./search.ts";
+
+type Scenario = { rooms: number; members: number; rate: number; seconds: number };
+const scenarios: Scenario[] = [
+  { rooms: 50, members: 10, rate: 500, seconds: 8 },
+  { rooms: 200, members: 5, rate: 1000, seconds: 8 },
+];
+const secret = "bench-secret-bench-secret-bench-secret!!";
+const adminToken = "bench-admin-token-0123456789";
+const repoRoot = new URL("../../", import.meta.url).pathname;
+const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const ticks = 100; // USER_HZ on Linux
+
+const spawnServer = async (args: string[], env: Record<string, string>) => {
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+      try {
+        const event = JSON.parse(line) as { event?: string; port?: number };
+        if (event.event === "listening" && event.port) resolve(event.port);
+      } catch {}
+    });
+  });
+  return { child, port };
+};
+
+/** CPU seconds (user + system) the process has used so far. */
+const cpuOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / ticks;
+};
+
+/** CPU seconds used so far by every PostgreSQL process on the machine (the bench is the only load). */
+const postgresCpu = () => {
+  let total = 0;
+  for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      if (!stat.includes("(postgres)")) continue;
+      const fields = stat.split(") ")[1]?.split(" ") ?? [];
+      total += (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {}
+  }
+  return total;
+};
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+type Room = { name: string; members: { userId: string; token: string }[] };
+
+const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPid: number) => {
+  const sockets: HocuspocusProviderWebsocket[] = [];
+  const providers: HocuspocusProvider[] = [];
+  const latencies: number[] = [];
+  const senders: { doc: Y.Doc; userId: string }[] = [];
+  for (const room of rooms) {
+    for (const [index, { userId, token }] of room.members.entries()) {
+      const socket = new HocuspocusProviderWebsocket({ url: `ws://127.0.0.1:${port}/api/v1/ws`, WebSocketPolyfill: WebSocket });
+      sockets.push(socket);
+      const doc = new Y.Doc();
+      const provider = new HocuspocusProvider({ websocketProvider: socket, name: room.name, document: doc, token });
+      provider.attach();
+      providers.push(provider);
+      await new Promise<void>((resolve) => (provider.synced ? resolve() : provider.on("synced", () => resolve())));
+      if (index === 0) senders.push({ doc, userId });
+      else {
+        messagesOf(doc).observe((event) => {
+          const now = performance.now();
+          for (const key of event.keysChanged) {
+            const sentAt = (messagesOf(doc).get(key)?.get("createdAt") as number | undefined) ?? Number.NaN;
+            if (sentAt > 1e12) continue; // the server's own system message
+            latencies.push(now - sentAt);
+          }
+        });
+      }
+    }
+  }
+  const cpuBefore = cpuOf(serverPid);
+  const pgBefore = postgresCpu();
+  const started = performance.now();
+  const total = scenario.rate * scenario.seconds;
+  const interval = 1000 / scenario.rate;
+  for (let sent = 0; sent < total; sent += 1) {
+    const due = started + sent * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const sender = senders[sent % senders.length] as { doc: Y.Doc; userId: string };
+    // createdAt carries the send time on this process's clock, for the latency measurement.
+    createMessage(sender.doc, { id: uuidv7(), author: sender.userId, createdAt: performance.now(), text: `message ${sent}` });
+  }
+  const expected = total * (scenario.members - 1);
+  const deadline = performance.now() + 15_000;
+  while (latencies.length < expected && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  const elapsed = (performance.now() - started) / 1000;
+  const cpu = cpuOf(serverPid) - cpuBefore;
+  const pgCpu = postgresCpu() - pgBefore;
+  for (const provider of providers) provider.destroy();
+  for (const socket of sockets) socket.destroy();
+  const sorted = latencies.sort((a, b) => a - b);
+  return {
+    delivered: latencies.length,
+    expected,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    cpuPercent: (cpu / elapsed) * 100,
+    cpuPerMessageUs: (cpu / total) * 1e6,
+    pgPerMessageUs: (pgCpu / total) * 1e6,
+  };
+};
+
+const results: string[] = [];
+for (const scenario of scenarios) {
+  const raw = await spawnServer(["sync-server/bench/raw-server.ts"], {});
+  const rawRooms: Room[] = Array.from({ length: scenario.rooms }, (_, i) => ({
+    name: `room-${i}`,
+    members: Array.from({ length: scenario.members }, (_, m) => ({ userId: `user-${i}-${m}`, token: "unused" })),
+  }));
+  const rawResult = await runLoad(raw.port, rawRooms, scenario, raw.child.pid as number);
+  raw.child.kill("SIGTERM");
+
+  const db = await createTestDatabase(adminUrl, "bench");
+  const ours = await spawnServer(["sync-server/src/main.ts"], {
+    DATABASE_URL: db.url,
+    PORT: "0",
+    JWT_SECRET: secret,
+    ADMIN_API_TOKEN: adminToken,
+    LOG_LEVEL: "info",
+    SEGMENT_SIZE: "100000",
+  });
+  const ourRooms: Room[] = [];
+  for (let i = 0; i < scenario.rooms; i += 1) {
+    const members = Array.from({ length: scenario.members }, (_, m) => `user-${i}-${m}`);
+    const response = await fetch(`http://127.0.0.1:${ours.port}/api/v1/management/dialogs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        object_id: `bench-${i}`,
+        object_type: "bench",
+        participants: members.map((user_id) => ({ user_id, display_name: user_id })),
+      }),
+    });
+    const { data } = (await response.json()) as { data: { id: string } };
+    const tokens = await Promise.all(
+      members.map((user) =>
+        new SignJWT({})
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject(user)
+          .setExpirationTime("1h")
+          .sign(new TextEncoder().encode(secret)),
+      ),
+    );
+    ourRooms.push({ name: segmentDocName(data.id, 0), members: members.map((userId, m) => ({ userId, token: tokens[m] as string })) });
+  }
+  const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number);
+  ours.child.kill("SIGTERM");
+  await new Promise((resolve) => ours.child.once("exit", resolve));
+  await db.drop();
+
+  const row = (label: string, r: typeof rawResult) =>
+    `| ${scenario.rooms}×${scenario.members}, ${scenario.rate} msg/s | ${label} | ${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} ms | ${r.cpuPercent.toFixed(0)}% | ${r.cpuPerMessageUs.toFixed(0)} µs | ${r.pgPerMessageUs.toFixed(0)} µs | ${r.delivered}/${r.expected} |`;
+  results.push(row("raw Hocuspocus", rawResult), row("full service", ourResult));
+  results.push(
+    `|  | ratio (full / raw) | p50 ×${(ourResult.p50 / rawResult.p50).toFixed(2)}, p99 ×${(ourResult.p99 / rawResult.p99).toFixed(2)} | | CPU/msg ×${(ourResult.cpuPerMessageUs / rawResult.cpuPerMessageUs).toFixed(2)}, with PostgreSQL ×${((ourResult.cpuPerMessageUs + ourResult.pgPerMessageUs) / (rawResult.cpuPerMessageUs + rawResult.pgPerMessageUs)).toFixed(2)} | | |`,
+  );
+}
+
+const searchRows = await searchBench();
+
+process.stdout.write(
+  [
+    "",
+    "| load | server | p50 / p99 | server CPU | server CPU per message | PostgreSQL CPU per message | delivered |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    ...results,
+    "",
+    "| search | latency (HTTP, 300 queries, limit 20) |",
+    "| --- | --- |",
+    ...searchRows,
+    "",
+  ].join("\n"),
+);

@@ -1,0 +1,272 @@
+import { matchesScopes, systemUserId, type Writer } from "@mtchat/authz";
+import {
+  createMessage,
+  deleteMessage,
+  editMessageText,
+  messagesOf,
+  metaDocName,
+  participantsOf,
+  readsOf,
+  segmentDocName,
+} from "@mtchat/protocol";
+import type pg from "pg";
+import { v7 as uuidv7 } from "uuid";
+import type { User } from "../auth/verify-token.ts";
+import { ApiError } from "../http/errors.ts";
+import type { ChatSync } from "../sync/chat-sync.ts";
+import type { DialogAccess } from "../sync/dialog-access.ts";
+import { Refusal } from "../sync/refusal.ts";
+
+/** A message in MTChat's shape, plus the rich body and our arrival order. */
+export type MessageRow = {
+  id: string;
+  dialog_id: string;
+  sender_id: string;
+  message_type: string;
+  content: string;
+  body: unknown;
+  sent_at: string;
+  last_edited_at: string | null;
+  reply_to_id: string | null;
+  attachments: unknown[];
+  deleted: boolean;
+  seq: number | null;
+};
+
+export type HistoryQuery = { before?: string | undefined; after?: string | undefined; around?: string | undefined; limit: number };
+
+const messageColumns = `id, dialog_id, author_id AS sender_id, kind AS message_type, body_text AS content, body,
+  created_at AS sent_at, edited_at AS last_edited_at, reply_to AS reply_to_id, attachments, deleted, seq`;
+
+const toMessage = (row: Record<string, unknown>): MessageRow => ({
+  ...(row as MessageRow),
+  sent_at: new Date(row.sent_at as Date).toISOString(),
+  last_edited_at: row.last_edited_at ? new Date(row.last_edited_at as Date).toISOString() : null,
+  seq: row.seq === null ? null : Number(row.seq),
+});
+
+/**
+ * The Chat API's operations for one user. Reads come from the projection;
+ * writes go into the dialog's documents on the user's behalf, through the same
+ * authorization as a WebSocket client, so both kinds of client see one truth.
+ */
+export class ChatService {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly sync: ChatSync,
+    private readonly access: DialogAccess,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The user's access, or 404: a dialog the user may not read does not exist for them. */
+  private async writerFor(user: User, dialogId: string): Promise<{ writer: Writer; headSegment: number; participants: number }> {
+    const granted = await this.access.accessOf(dialogId, user);
+    if (!granted) throw new ApiError("not_found", `dialog ${dialogId} does not exist`);
+    return {
+      writer: { userId: user.userId, access: granted.access },
+      headSegment: granted.facts.headSegment,
+      participants: granted.facts.participants.size,
+    };
+  }
+
+  async dialog(user: User, dialogId: string) {
+    const { writer, participants } = await this.writerFor(user, dialogId);
+    const { rows } = await this.pool.query(
+      "SELECT id, object_id, object_type, title, object_url, created_by, created_at, meta FROM dialogs WHERE id = $1",
+      [dialogId],
+    );
+    const row = rows[0];
+    if (!row) throw new ApiError("not_found", `dialog ${dialogId} does not exist`);
+    return {
+      ...row,
+      created_at: new Date(row.created_at).toISOString(),
+      participants_count: participants,
+      i_am_participant: writer.access !== "potential",
+      can_join: writer.access === "potential",
+    };
+  }
+
+  async history(user: User, dialogId: string, query: HistoryQuery) {
+    await this.writerFor(user, dialogId);
+    const anchorId = query.before ?? query.after ?? query.around;
+    let anchor: { created_at: Date; id: string } | null = null;
+    if (anchorId) {
+      const { rows } = await this.pool.query<{ created_at: Date; id: string }>(
+        "SELECT created_at, id FROM messages WHERE dialog_id = $1 AND id = $2",
+        [dialogId, anchorId],
+      );
+      anchor = rows[0] ?? null;
+      if (!anchor) throw new ApiError("not_found", `message ${anchorId} does not exist in this dialog`);
+    }
+    const older = async (limit: number, inclusive: boolean) => {
+      const { rows } = await this.pool.query(
+        `SELECT ${messageColumns} FROM messages WHERE dialog_id = $1
+         AND ($2::timestamptz IS NULL OR (created_at, id) ${inclusive ? "<=" : "<"} ($2, $3::uuid))
+         ORDER BY created_at DESC, id DESC LIMIT $4`,
+        [dialogId, anchor?.created_at ?? null, anchor?.id ?? null, limit + 1],
+      );
+      return { rows: rows.slice(0, limit).reverse().map(toMessage), more: rows.length > limit };
+    };
+    const newer = async (limit: number) => {
+      const { rows } = await this.pool.query(
+        `SELECT ${messageColumns} FROM messages WHERE dialog_id = $1 AND (created_at, id) > ($2, $3::uuid)
+         ORDER BY created_at, id LIMIT $4`,
+        [dialogId, anchor?.created_at, anchor?.id, limit + 1],
+      );
+      return { rows: rows.slice(0, limit).map(toMessage), more: rows.length > limit };
+    };
+
+    let messages: MessageRow[];
+    let hasMoreBefore = false;
+    let hasMoreAfter = false;
+    if (query.after) {
+      const page = await newer(query.limit);
+      messages = page.rows;
+      hasMoreAfter = page.more;
+      hasMoreBefore = true;
+    } else if (query.around) {
+      const half = Math.max(1, Math.floor(query.limit / 2));
+      const [before, after] = await Promise.all([older(query.limit - half, true), newer(half)]);
+      messages = [...before.rows, ...after.rows];
+      hasMoreBefore = before.more;
+      hasMoreAfter = after.more;
+    } else {
+      const page = await older(query.limit, false);
+      messages = page.rows;
+      hasMoreBefore = page.more;
+      hasMoreAfter = Boolean(query.before);
+    }
+    return {
+      messages,
+      first_unread_message_id: await this.firstUnread(user.userId, dialogId),
+      has_more_before: hasMoreBefore,
+      has_more_after: hasMoreAfter,
+    };
+  }
+
+  /** The first message, in arrival order, after the user's read cursor that someone else wrote. */
+  private async firstUnread(userId: string, dialogId: string): Promise<string | null> {
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT m.id FROM messages m
+       WHERE m.dialog_id = $1 AND m.author_id <> $2 AND m.kind = 'text' AND NOT m.deleted
+         AND m.seq > COALESCE((SELECT r.seq FROM read_cursors c JOIN messages r ON r.dialog_id = c.dialog_id AND r.id = c.message_id
+                               WHERE c.dialog_id = $1 AND c.user_id = $2), 0)
+       ORDER BY m.seq LIMIT 1`,
+      [dialogId, userId],
+    );
+    return rows[0]?.id ?? null;
+  }
+
+  async send(user: User, dialogId: string, input: { content: string; reply_to_id?: string | null | undefined }): Promise<MessageRow> {
+    const { writer, headSegment } = await this.writerFor(user, dialogId);
+    const id = uuidv7();
+    const written = await this.sync.userWrite(segmentDocName(dialogId, headSegment), writer, (doc) =>
+      createMessage(doc, { id, author: user.userId, createdAt: this.now(), text: input.content, replyTo: input.reply_to_id ?? null }),
+    );
+    if (!written.ok) throw new ApiError(written.kind, written.reason);
+    return this.message(dialogId, id);
+  }
+
+  async edit(user: User, dialogId: string, messageId: string, content: string): Promise<MessageRow> {
+    await this.changeMessage(user, dialogId, messageId, (entry) => editMessageText(entry, content, this.now()));
+    return this.message(dialogId, messageId);
+  }
+
+  async remove(user: User, dialogId: string, messageId: string): Promise<MessageRow> {
+    await this.changeMessage(user, dialogId, messageId, (entry) => deleteMessage(entry));
+    return this.message(dialogId, messageId);
+  }
+
+  private async changeMessage(user: User, dialogId: string, messageId: string, change: (entry: import("yjs").Map<unknown>) => void) {
+    const { writer } = await this.writerFor(user, dialogId);
+    const { rows } = await this.pool.query<{ segment: number }>("SELECT segment FROM messages WHERE dialog_id = $1 AND id = $2", [
+      dialogId,
+      messageId,
+    ]);
+    const segment = rows[0]?.segment;
+    if (segment === undefined) throw new ApiError("not_found", `message ${messageId} does not exist in this dialog`);
+    const written = await this.sync.userWrite(segmentDocName(dialogId, segment), writer, (doc) => {
+      const entry = messagesOf(doc).get(messageId);
+      if (entry) change(entry);
+    });
+    if (!written.ok) throw new ApiError(written.kind, written.reason);
+  }
+
+  /** A potential participant (scope match) becomes a member; a system message records it. */
+  async join(user: User, dialogId: string): Promise<void> {
+    const { writer, headSegment } = await this.writerFor(user, dialogId);
+    if (writer.access !== "potential") throw new ApiError("conflict", "you are already a participant of this dialog");
+    const joinedAt = this.now();
+    await this.sync.serverWrite(metaDocName(dialogId), (doc) =>
+      participantsOf(doc).set(user.userId, { displayName: user.name ?? user.userId, company: user.company, role: "member", joinedAt }),
+    );
+    await this.systemMessage(dialogId, headSegment, {
+      event: "participant_joined",
+      user_id: user.userId,
+      display_name: user.name ?? user.userId,
+    });
+  }
+
+  /** A participant leaves; if their scopes do not match the dialog, their live connections close too. */
+  async leave(user: User, dialogId: string): Promise<void> {
+    const { writer, headSegment } = await this.writerFor(user, dialogId);
+    if (writer.access === "potential") throw new ApiError("conflict", "you are not a participant of this dialog");
+    await this.sync.serverWrite(metaDocName(dialogId), (doc) => participantsOf(doc).delete(user.userId));
+    await this.systemMessage(dialogId, headSegment, {
+      event: "participant_left",
+      user_id: user.userId,
+      display_name: user.name ?? user.userId,
+    });
+    const facts = await this.access.facts(dialogId);
+    if (!facts || !matchesScopes(facts.scopes, user)) {
+      this.sync.closeConnections(dialogId, user.userId, new Refusal("forbidden", "you left this dialog"));
+    }
+  }
+
+  /** Moves the caller's read cursor, as their own write to the meta document. */
+  async markRead(user: User, dialogId: string, messageId: string): Promise<void> {
+    const { writer } = await this.writerFor(user, dialogId);
+    await this.message(dialogId, messageId);
+    const written = await this.sync.userWrite(metaDocName(dialogId), writer, (doc) =>
+      readsOf(doc).set(user.userId, { messageId, readAt: this.now() }),
+    );
+    if (!written.ok) throw new ApiError(written.kind, written.reason);
+  }
+
+  /** Participants with presence and their last read message; contact details only for participants. */
+  async participants(user: User, dialogId: string) {
+    const { writer } = await this.writerFor(user, dialogId);
+    const seesContacts = writer.access !== "potential";
+    const online = this.sync.onlineUsers(dialogId);
+    const { rows } = await this.pool.query(
+      `SELECT p.user_id, p.display_name, p.company, c.email, c.phone, p.role, p.joined_at, r.message_id AS last_read_message_id
+       FROM participants p
+       LEFT JOIN participant_contacts c USING (dialog_id, user_id)
+       LEFT JOIN read_cursors r USING (dialog_id, user_id)
+       WHERE p.dialog_id = $1 ORDER BY p.joined_at, p.user_id`,
+      [dialogId],
+    );
+    return rows.map((row) => ({
+      ...row,
+      email: seesContacts ? row.email : null,
+      phone: seesContacts ? row.phone : null,
+      joined_at: new Date(row.joined_at).toISOString(),
+      is_online: online.has(row.user_id),
+    }));
+  }
+
+  private async systemMessage(dialogId: string, segment: number, system: Record<string, unknown>): Promise<void> {
+    await this.sync.serverWrite(segmentDocName(dialogId, segment), (doc) =>
+      createMessage(doc, { id: uuidv7(), author: systemUserId, kind: "system", createdAt: this.now(), text: "", system }),
+    );
+  }
+
+  private async message(dialogId: string, messageId: string): Promise<MessageRow> {
+    const { rows } = await this.pool.query(`SELECT ${messageColumns} FROM messages WHERE dialog_id = $1 AND id = $2`, [
+      dialogId,
+      messageId,
+    ]);
+    if (!rows[0]) throw new ApiError("not_found", `message ${messageId} does not exist in this dialog`);
+    return toMessage(rows[0]);
+  }
+}

@@ -1,0 +1,92 @@
+import type pg from "pg";
+import type { User } from "../auth/verify-token.ts";
+
+export type SearchHit = {
+  dialog_id: string;
+  message_id: string;
+  sender_id: string;
+  content: string;
+  highlight: string;
+  sent_at: string;
+  rank: number;
+};
+
+/** Han, Hiragana, Katakana and Hangul: scripts written without spaces between words. */
+const unspaced = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+
+/**
+ * Search across every dialog the caller may read: where they participate, or
+ * whose access scopes match their token's claims (the rule of
+ * `authz/src/scope-match.ts`, expressed in SQL so the database can filter).
+ */
+export class SearchService {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async search(user: User, query: string, limit: number, offset: number): Promise<{ results: SearchHit[]; next_cursor: string | null }> {
+    const cjk = unspaced.test(query);
+    const { rows } = await this.pool.query(
+      `WITH readable AS (
+         SELECT d.id FROM dialogs d
+         WHERE d.project_id = $2 AND (
+           EXISTS (SELECT 1 FROM participants p WHERE p.dialog_id = d.id AND p.user_id = $1)
+           OR EXISTS (SELECT 1 FROM access_scopes s WHERE s.dialog_id = d.id AND s.tenant_uid = $3
+                      AND (cardinality(s.scope_level1) = 0 OR s.scope_level1 && $4::text[])
+                      AND (cardinality(s.scope_level2) = 0 OR s.scope_level2 && $5::text[])))
+       ), q AS (SELECT plainto_tsquery('russian', $6) AS ts),
+       hits AS (
+         SELECT m.dialog_id, m.id AS message_id, m.author_id AS sender_id, m.body_text AS content, m.created_at AS sent_at,
+                CASE WHEN $7 THEN similarity(m.body_text, $6) ELSE ts_rank(m.search, q.ts) END AS rank
+         FROM messages m, q
+         WHERE m.dialog_id IN (SELECT id FROM readable) AND m.kind = 'text' AND NOT m.deleted
+           AND (m.search @@ q.ts OR ($7 AND m.body_text LIKE '%' || $8 || '%'))
+         ORDER BY rank DESC, m.created_at DESC, m.id
+         LIMIT $9 OFFSET $10)
+       -- Highlighting is costly: only the page gets it, not every match.
+       SELECT hits.*, CASE WHEN $7 THEN NULL
+                           ELSE ts_headline('russian', hits.content, q.ts, 'StartSel=<mark>, StopSel=</mark>, HighlightAll=false') END AS highlight
+       FROM hits, q ORDER BY hits.rank DESC, hits.sent_at DESC, hits.message_id`,
+      [
+        user.userId,
+        user.projectId,
+        user.tenant_uid,
+        user.scope_level1,
+        user.scope_level2,
+        query,
+        cjk,
+        escapeLike(query),
+        limit + 1,
+        offset,
+      ],
+    );
+    const results = rows.slice(0, limit).map((row) => ({
+      ...row,
+      sent_at: new Date(row.sent_at).toISOString(),
+      rank: Number(row.rank),
+      // ts_headline escapes nothing, and CJK hits are highlighted here: both must be safe to render as HTML.
+      highlight: row.highlight === null ? highlightSubstring(row.content, query) : sanitizeHeadline(row.highlight),
+    }));
+    return { results, next_cursor: rows.length > limit ? Buffer.from(String(offset + limit)).toString("base64url") : null };
+  }
+}
+
+const highlightSubstring = (content: string, query: string) =>
+  content
+    .split(query)
+    .map(escapeHtml)
+    .join(`<mark>${escapeHtml(query)}</mark>`);
+
+/** Escapes everything but the <mark> tags ts_headline added. */
+const sanitizeHeadline = (headline: string) =>
+  headline
+    .split(/(<mark>|<\/mark>)/)
+    .map((part) => (part === "<mark>" || part === "</mark>" ? part : escapeHtml(part)))
+    .join("");
+
+export const decodeCursor = (cursor: string | undefined): number => {
+  if (!cursor) return 0;
+  const offset = Number(Buffer.from(cursor, "base64url").toString());
+  return Number.isInteger(offset) && offset >= 0 ? offset : 0;
+};

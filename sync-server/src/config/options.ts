@@ -1,0 +1,91 @@
+import { z } from "zod";
+
+/**
+ * The one options table of the service process. Each row: environment
+ * variable, schema, default and a one-line description. `.env.example` and
+ * `--help` are generated from it (and a test keeps `.env.example` in step).
+ */
+export type Option<T> = { env: string; schema: z.ZodType<T>; default: T | undefined; description: string; secret?: boolean };
+
+const option = <T>(env: string, schema: z.ZodType<T>, defaultValue: T | undefined, description: string, secret = false): Option<T> => ({
+  env,
+  schema,
+  default: defaultValue,
+  description,
+  secret,
+});
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const positiveInt = z.coerce.number().int().positive();
+const url = z.string().url();
+const csv = z.string().transform((value) =>
+  value
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0),
+);
+
+export const options = {
+  port: option("PORT", port, 8080, "TCP port for the HTTP API and the WebSocket endpoint (0 picks a free port)."),
+  host: option("HOST", z.string().min(1), "127.0.0.1", "Address to listen on; the default keeps the service on loopback."),
+  databaseUrl: option(
+    "DATABASE_URL",
+    url.optional(),
+    undefined,
+    "External PostgreSQL (15 or newer). Unset: an embedded PostgreSQL keeps its data under DATA_DIR.",
+  ),
+  dataDir: option("DATA_DIR", z.string().min(1), "./data", "Where the embedded PostgreSQL and local files live."),
+  adminApiToken: option(
+    "ADMIN_API_TOKEN",
+    z.string().min(16, "must be at least 16 characters").optional(),
+    undefined,
+    "Bearer token of the Management API for the default project. Unset: the Management API refuses every call.",
+    true,
+  ),
+  jwtSecret: option(
+    "JWT_SECRET",
+    z.string().min(32, "must be at least 32 characters (256 bits for HS256)").optional(),
+    undefined,
+    "HS256 secret that verifies user tokens signed by the host backend.",
+    true,
+  ),
+  jwtPublicKey: option(
+    "JWT_PUBLIC_KEY",
+    z.string().includes("BEGIN PUBLIC KEY", { message: "must be a PEM (SPKI) public key" }).optional(),
+    undefined,
+    "PEM (SPKI) public key that verifies asymmetric user tokens (RS256, PS256, ES256, EdDSA).",
+  ),
+  jwtJwksUrl: option("JWT_JWKS_URL", url.optional(), undefined, "JWKS URL whose keys verify asymmetric user tokens."),
+  jwtIssuer: option("JWT_ISSUER", z.string().min(1).optional(), undefined, "When set, user tokens must carry this `iss`."),
+  jwtAudience: option("JWT_AUDIENCE", z.string().min(1).optional(), undefined, "When set, user tokens must carry this `aud`."),
+  redisUrl: option(
+    "REDIS_URL",
+    url.optional(),
+    undefined,
+    "Redis for fan-out between replicas. Unset: a single node, nothing leaves the process.",
+  ),
+  roles: option(
+    "ROLES",
+    csv.pipe(z.array(z.enum(["sync", "projections"])).min(1)),
+    ["sync", "projections"],
+    "Which parts this process runs, comma-separated: sync (HTTP + WebSocket) and projections (the worker).",
+  ),
+  segmentSize: option("SEGMENT_SIZE", positiveInt, 500, "Messages per segment document before the head moves to a new segment."),
+  snapshotEvery: option(
+    "SNAPSHOT_EVERY",
+    positiveInt,
+    200,
+    "Log rows after which a document's state is snapshotted and the log compacted.",
+  ),
+  maxUpdateBytes: option("MAX_UPDATE_BYTES", positiveInt, 4 * 1024 * 1024, "Largest WebSocket message accepted from a client."),
+  projectionPollMs: option(
+    "PROJECTION_POLL_MS",
+    positiveInt,
+    2000,
+    "How often the projection worker looks for missed work besides its notifications.",
+  ),
+  logLevel: option("LOG_LEVEL", z.enum(["debug", "info", "warn", "error"]), "info", "Least severe log level written to stdout."),
+} as const;
+
+type Options = typeof options;
+export type Config = { [K in keyof Options]: Options[K] extends Option<infer T> ? T : never };

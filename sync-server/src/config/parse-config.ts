@@ -1,0 +1,62 @@
+import { type Config, type Option, options } from "./options.ts";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Parses the environment once, at start-up. Every bad or missing value is
+ * reported together, each line naming its variable.
+ */
+export const parseConfig = (env: Record<string, string | undefined>): Config => {
+  const problems: string[] = [];
+  const result: Record<string, unknown> = {};
+  for (const [key, opt] of Object.entries(options) as [string, Option<unknown>][]) {
+    const raw = env[opt.env];
+    const input = raw === undefined || raw === "" ? undefined : raw;
+    if (input === undefined && opt.default !== undefined) {
+      result[key] = opt.default;
+      continue;
+    }
+    const parsed = opt.schema.safeParse(input);
+    if (parsed.success) result[key] = parsed.data;
+    else problems.push(`${opt.env}: ${parsed.error.issues.map((issue) => issue.message).join("; ")} (${opt.description})`);
+  }
+  const config = result as Config;
+  if (config.jwtJwksUrl && config.jwtPublicKey) problems.push("JWT_PUBLIC_KEY and JWT_JWKS_URL: set one, not both");
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join("\n  ")}`);
+  return config;
+};
+
+/** `.env.example`, generated from the table. */
+export const renderEnvExample = (): string =>
+  [
+    "# Generated from sync-server/src/config/options.ts: edit the table, then run `npm run env:example`.",
+    ...Object.values(options).flatMap((opt: Option<unknown>) => [
+      `# ${opt.description}`,
+      `${opt.default === undefined ? "# " : ""}${opt.env}=${opt.default === undefined ? "" : Array.isArray(opt.default) ? opt.default.join(",") : String(opt.default)}`,
+    ]),
+    "",
+  ].join("\n");
+
+/** `--help`, generated from the table. */
+export const renderHelp = (): string =>
+  [
+    "Usage: npm start   (configuration comes from environment variables)",
+    "",
+    ...Object.values(options).map((opt: Option<unknown>) => {
+      const shown = opt.default === undefined ? "unset" : Array.isArray(opt.default) ? opt.default.join(",") : String(opt.default);
+      return `  ${opt.env.padEnd(20)} ${opt.description} [default: ${shown}]`;
+    }),
+  ].join("\n");
+
+/** The README's configuration table, generated from the options table. */
+export const renderConfigTable = (): string =>
+  [
+    "| Variable | Default | Description |",
+    "| --- | --- | --- |",
+    ...Object.values(options).map((opt: Option<unknown>) => {
+      const shown = opt.default === undefined ? "unset" : `\`${Array.isArray(opt.default) ? opt.default.join(",") : String(opt.default)}\``;
+      return `| \`${opt.env}\` | ${shown} | ${opt.description} |`;
+    }),
+  ].join("\n");

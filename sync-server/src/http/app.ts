@@ -1,0 +1,134 @@
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { HTTPException } from "hono/http-exception";
+import type { User, VerifyToken } from "../auth/verify-token.ts";
+import type { ChatService } from "../chat/chat-service.ts";
+import type { SearchService } from "../chat/search-service.ts";
+import type { DialogService } from "../management/dialog-service.ts";
+import { adminAuth } from "./admin-auth.ts";
+import { registerChatRoutes } from "./chat-routes.ts";
+import { ApiError, errorBody, sendError } from "./errors.ts";
+import {
+  accessScopesInputSchema,
+  createDialogSchema,
+  dataOf,
+  dialogDetailSchema,
+  dialogIdParams,
+  dialogSchema,
+  errorResponses,
+  json,
+  participantInputSchema,
+  participantParams,
+  participantSchema,
+  routesFor,
+} from "./schemas.ts";
+
+export type AppDeps = {
+  dialogs: DialogService;
+  chat: ChatService;
+  search: SearchService;
+  verifyToken: VerifyToken;
+  adminApiToken: string | undefined;
+  /** True when the database answers and every migration is applied. */
+  ready: () => Promise<boolean>;
+  onError: (error: unknown) => void;
+};
+
+type Env = { Variables: { projectId: string; user: User } };
+
+const route = routesFor("management", "adminToken");
+const errors = errorResponses;
+
+const createDialog = route({
+  method: "post",
+  path: "/api/v1/management/dialogs",
+  request: { body: { ...json(createDialogSchema), required: true } },
+  responses: { 201: { description: "The created dialog", ...json(dataOf(dialogSchema)) }, ...errors },
+});
+const getDialog = route({
+  method: "get",
+  path: "/api/v1/management/dialogs/{id}",
+  request: { params: dialogIdParams },
+  responses: { 200: { description: "The dialog with participants and access scopes", ...json(dataOf(dialogDetailSchema)) }, ...errors },
+});
+const deleteDialog = route({
+  method: "delete",
+  path: "/api/v1/management/dialogs/{id}",
+  request: { params: dialogIdParams },
+  responses: { 200: { description: "Deleted", ...json(dataOf(z.object({ id: z.string().uuid(), deleted: z.literal(true) }))) }, ...errors },
+});
+const addParticipant = route({
+  method: "post",
+  path: "/api/v1/management/dialogs/{id}/participants",
+  request: { params: dialogIdParams, body: { ...json(participantInputSchema), required: true } },
+  responses: { 201: { description: "The participant", ...json(dataOf(participantSchema)) }, ...errors },
+});
+const removeParticipant = route({
+  method: "delete",
+  path: "/api/v1/management/dialogs/{id}/participants/{user_id}",
+  request: { params: participantParams },
+  responses: { 200: { description: "Removed; their live connections are closed", ...json(dataOf(participantParams)) }, ...errors },
+});
+const replaceScopes = route({
+  method: "put",
+  path: "/api/v1/management/dialogs/{id}/access-scopes",
+  request: { params: dialogIdParams, body: { ...json(accessScopesInputSchema), required: true } },
+  responses: { 200: { description: "The new access scopes", ...json(dataOf(accessScopesInputSchema)) }, ...errors },
+});
+
+/** The HTTP API: health, the Management API and its OpenAPI document. */
+export const createApp = (deps: AppDeps) => {
+  const app = new OpenAPIHono<Env>({
+    defaultHook: (result, c) => {
+      if (result.success) return undefined;
+      const issues = result.error.issues.map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`);
+      return c.json(errorBody("bad_request", issues.join("; ")), 400);
+    },
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return sendError(c, error.kind, error.message);
+    if (error instanceof HTTPException && error.status < 500) return sendError(c, "bad_request", `${error.message}; send a JSON object`);
+    deps.onError(error);
+    return sendError(c, "internal", "something went wrong on our side; the request was not completed");
+  });
+  app.notFound((c) => sendError(c, "not_found", `no route for ${c.req.method} ${c.req.path}`));
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/health/ready", async (c) =>
+    (await deps.ready().catch(() => false))
+      ? c.json({ status: "ready" })
+      : c.json({ status: "not_ready", ...errorBody("unavailable", "the database is unreachable or not migrated") }, 503),
+  );
+
+  app.use("/api/v1/management/*", adminAuth(deps.adminApiToken));
+
+  app.openapi(createDialog, async (c) => {
+    const dialog = await deps.dialogs.create(c.get("projectId"), c.req.valid("json"));
+    return c.json({ data: dialog }, 201);
+  });
+  app.openapi(getDialog, async (c) => c.json({ data: await deps.dialogs.get(c.get("projectId"), c.req.valid("param").id) }, 200));
+  app.openapi(deleteDialog, async (c) => {
+    const { id } = c.req.valid("param");
+    await deps.dialogs.remove(c.get("projectId"), id);
+    return c.json({ data: { id, deleted: true as const } }, 200);
+  });
+  app.openapi(addParticipant, async (c) => {
+    const participant = await deps.dialogs.addParticipant(c.get("projectId"), c.req.valid("param").id, c.req.valid("json"));
+    return c.json({ data: participant }, 201);
+  });
+  app.openapi(removeParticipant, async (c) => {
+    const { id, user_id } = c.req.valid("param");
+    await deps.dialogs.removeParticipant(c.get("projectId"), id, user_id);
+    return c.json({ data: { id, user_id } }, 200);
+  });
+  app.openapi(replaceScopes, async (c) => {
+    const scopes = await deps.dialogs.replaceScopes(c.get("projectId"), c.req.valid("param").id, c.req.valid("json").access_scopes);
+    return c.json({ data: { access_scopes: scopes } }, 200);
+  });
+
+  registerChatRoutes(app, deps.chat, deps.search, deps.verifyToken);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+  app.doc31("/api/v1/openapi.json", { openapi: "3.1.0", info: { title: "MTChat-compatible chat service", version: "0.1.0" } });
+  return app;
+};

@@ -1,0 +1,209 @@
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { User, VerifyToken } from "../auth/verify-token.ts";
+import type { ChatService } from "../chat/chat-service.ts";
+import { decodeCursor, type SearchService } from "../chat/search-service.ts";
+import { dataOf, dialogIdParams, dialogSchema, errorResponses, json, routesFor } from "./schemas.ts";
+import { userAuth } from "./user-auth.ts";
+
+const messageSchema = z
+  .object({
+    id: z.string().uuid(),
+    dialog_id: z.string().uuid(),
+    sender_id: z.string(),
+    message_type: z.enum(["text", "system"]),
+    content: z.string().openapi({ description: "Plain text of the body" }),
+    body: z.unknown().openapi({ description: "The rich body as ProseMirror JSON" }),
+    sent_at: z.string(),
+    last_edited_at: z.string().nullable(),
+    reply_to_id: z.string().uuid().nullable(),
+    attachments: z.array(z.unknown()),
+    deleted: z.boolean(),
+    seq: z.number().nullable().openapi({ description: "Order of arrival at the server" }),
+  })
+  .openapi("Message");
+
+const userDialogSchema = dialogSchema
+  .extend({ participants_count: z.number(), i_am_participant: z.boolean(), can_join: z.boolean() })
+  .openapi("UserDialog");
+
+const historySchema = z
+  .object({
+    messages: z.array(messageSchema),
+    first_unread_message_id: z.string().uuid().nullable(),
+    has_more_before: z.boolean(),
+    has_more_after: z.boolean(),
+  })
+  .openapi("History");
+
+const historyQuery = z.object({
+  before: z.string().uuid().optional(),
+  after: z.string().uuid().optional(),
+  around: z.string().uuid().optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+const sendSchema = z
+  .object({ content: z.string().trim().min(1).max(20_000), reply_to_id: z.string().uuid().nullish() })
+  .openapi("SendMessage");
+const editSchema = z.object({ content: z.string().trim().min(1).max(20_000) }).openapi("EditMessage");
+const messageParams = dialogIdParams.extend({
+  mid: z
+    .string()
+    .uuid()
+    .openapi({ param: { name: "mid", in: "path" } }),
+});
+
+const route = routesFor("chat", "userToken");
+const errors = errorResponses;
+
+const getDialog = route({
+  method: "get",
+  path: "/api/v1/dialogs/{id}",
+  request: { params: dialogIdParams },
+  responses: { 200: { description: "The dialog as the caller sees it", ...json(dataOf(userDialogSchema)) }, ...errors },
+});
+const listMessages = route({
+  method: "get",
+  path: "/api/v1/dialogs/{id}/messages",
+  request: { params: dialogIdParams, query: historyQuery },
+  responses: { 200: { description: "A page of history across all segments", ...json(dataOf(historySchema)) }, ...errors },
+});
+const sendMessage = route({
+  method: "post",
+  path: "/api/v1/dialogs/{id}/messages",
+  request: { params: dialogIdParams, body: { ...json(sendSchema), required: true } },
+  responses: { 201: { description: "Sent: written into the dialog's document as the caller", ...json(dataOf(messageSchema)) }, ...errors },
+});
+const editMessage = route({
+  method: "put",
+  path: "/api/v1/dialogs/{id}/messages/{mid}",
+  request: { params: messageParams, body: { ...json(editSchema), required: true } },
+  responses: { 200: { description: "Edited (own messages only)", ...json(dataOf(messageSchema)) }, ...errors },
+});
+const deleteMessage = route({
+  method: "delete",
+  path: "/api/v1/dialogs/{id}/messages/{mid}",
+  request: { params: messageParams },
+  responses: { 200: { description: "Soft-deleted (own messages; admins any)", ...json(dataOf(messageSchema)) }, ...errors },
+});
+
+const participantOutSchema = z
+  .object({
+    user_id: z.string(),
+    display_name: z.string(),
+    company: z.string().nullable(),
+    email: z.string().nullable().openapi({ description: "Shown to participants only" }),
+    phone: z.string().nullable().openapi({ description: "Shown to participants only" }),
+    role: z.string(),
+    joined_at: z.string(),
+    last_read_message_id: z.string().uuid().nullable(),
+    is_online: z.boolean(),
+  })
+  .openapi("DialogParticipant");
+const okSchema = z.object({ ok: z.literal(true) });
+const readSchema = z.object({ message_id: z.string().uuid() }).openapi("MarkRead");
+
+const joinDialog = route({
+  method: "post",
+  path: "/api/v1/dialogs/{id}/join",
+  request: { params: dialogIdParams },
+  responses: { 200: { description: "Joined (scope match required); a system message records it", ...json(dataOf(okSchema)) }, ...errors },
+});
+const leaveDialog = route({
+  method: "post",
+  path: "/api/v1/dialogs/{id}/leave",
+  request: { params: dialogIdParams },
+  responses: { 200: { description: "Left; a system message records it", ...json(dataOf(okSchema)) }, ...errors },
+});
+const markRead = route({
+  method: "post",
+  path: "/api/v1/dialogs/{id}/read",
+  request: { params: dialogIdParams, body: { ...json(readSchema), required: true } },
+  responses: { 200: { description: "The caller's read cursor moved", ...json(dataOf(okSchema)) }, ...errors },
+});
+const listParticipants = route({
+  method: "get",
+  path: "/api/v1/dialogs/{id}/participants",
+  request: { params: dialogIdParams },
+  responses: {
+    200: { description: "Participants with presence and last read message", ...json(dataOf(z.array(participantOutSchema))) },
+    ...errors,
+  },
+});
+
+const searchHitSchema = z
+  .object({
+    dialog_id: z.string().uuid(),
+    message_id: z.string().uuid(),
+    sender_id: z.string(),
+    content: z.string(),
+    highlight: z.string().openapi({ description: "The content, HTML-escaped, with matches in <mark>" }),
+    sent_at: z.string(),
+    rank: z.number(),
+  })
+  .openapi("SearchHit");
+const searchQuery = z.object({
+  q: z.string().trim().min(1).max(200),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(64).optional(),
+});
+const searchMessages = route({
+  method: "get",
+  path: "/api/v1/search",
+  request: { query: searchQuery },
+  responses: {
+    200: {
+      description: "Messages across every dialog the caller may read, best first",
+      ...json(dataOf(z.object({ results: z.array(searchHitSchema), next_cursor: z.string().nullable() }))),
+    },
+    ...errors,
+  },
+});
+
+type MessageOut = z.infer<typeof messageSchema>;
+
+/** The Chat API for end users and bots: identity and scopes come from the user JWT only. */
+export const registerChatRoutes = <E extends { Variables: { user: User } }>(
+  app: OpenAPIHono<E>,
+  chat: ChatService,
+  search: SearchService,
+  verifyToken: VerifyToken,
+) => {
+  app.use("/api/v1/dialogs/*", userAuth(verifyToken));
+  app.use("/api/v1/search", userAuth(verifyToken));
+  app.openapi(searchMessages, async (c) => {
+    const { q, limit, cursor } = c.req.valid("query");
+    return c.json({ data: await search.search(c.get("user"), q, limit, decodeCursor(cursor)) }, 200);
+  });
+  app.openapi(getDialog, async (c) => c.json({ data: await chat.dialog(c.get("user"), c.req.valid("param").id) }, 200));
+  app.openapi(listMessages, async (c) => {
+    const history = await chat.history(c.get("user"), c.req.valid("param").id, c.req.valid("query"));
+    return c.json({ data: { ...history, messages: history.messages as MessageOut[] } }, 200);
+  });
+  app.openapi(sendMessage, async (c) => {
+    const message = await chat.send(c.get("user"), c.req.valid("param").id, c.req.valid("json"));
+    return c.json({ data: message as MessageOut }, 201);
+  });
+  app.openapi(editMessage, async (c) => {
+    const { id, mid } = c.req.valid("param");
+    return c.json({ data: (await chat.edit(c.get("user"), id, mid, c.req.valid("json").content)) as MessageOut }, 200);
+  });
+  app.openapi(deleteMessage, async (c) => {
+    const { id, mid } = c.req.valid("param");
+    return c.json({ data: (await chat.remove(c.get("user"), id, mid)) as MessageOut }, 200);
+  });
+  app.openapi(joinDialog, async (c) => {
+    await chat.join(c.get("user"), c.req.valid("param").id);
+    return c.json({ data: { ok: true as const } }, 200);
+  });
+  app.openapi(leaveDialog, async (c) => {
+    await chat.leave(c.get("user"), c.req.valid("param").id);
+    return c.json({ data: { ok: true as const } }, 200);
+  });
+  app.openapi(markRead, async (c) => {
+    await chat.markRead(c.get("user"), c.req.valid("param").id, c.req.valid("json").message_id);
+    return c.json({ data: { ok: true as const } }, 200);
+  });
+  app.openapi(listParticipants, async (c) => c.json({ data: await chat.participants(c.get("user"), c.req.valid("param").id) }, 200));
+  app.openAPIRegistry.registerComponent("securitySchemes", "userToken", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+};

@@ -1,0 +1,108 @@
+import { createRoute, z } from "@hono/zod-openapi";
+
+/** Request and response schemas of the Management API; they validate requests and generate the OpenAPI document. */
+export const errorSchema = z
+  .object({ error: z.object({ code: z.string().openapi({ example: "not_found" }), message: z.string() }) })
+  .openapi("Error");
+
+const text = (max: number) => z.string().trim().min(1).max(max);
+
+export const accessScopeSchema = z
+  .object({
+    tenant_uid: text(256),
+    scope_level1: z.array(text(256)).max(256).default([]),
+    scope_level2: z.array(text(256)).max(256).default([]),
+  })
+  .openapi("AccessScope");
+
+export const participantInputSchema = z
+  .object({
+    user_id: text(256).refine((id) => !id.startsWith("$"), "user_id must not start with $"),
+    display_name: text(256),
+    company: z.string().max(256).nullish(),
+    email: z.string().email().max(320).nullish(),
+    phone: z.string().max(64).nullish(),
+    role: z.enum(["member", "admin", "readonly"]).default("member"),
+  })
+  .openapi("ParticipantInput");
+
+export const createDialogSchema = z
+  .object({
+    object_id: text(256),
+    object_type: text(128),
+    title: z.string().max(1024).nullish(),
+    object_url: z.string().url().max(2048).nullish(),
+    created_by: z.string().max(256).nullish(),
+    participants: z.array(participantInputSchema).max(10_000).default([]),
+    access_scopes: z.array(accessScopeSchema).max(1000).default([]),
+    meta: z.record(z.string(), z.unknown()).default({}),
+  })
+  .openapi("CreateDialog");
+
+export const accessScopesInputSchema = z.object({ access_scopes: z.array(accessScopeSchema).max(1000) }).openapi("AccessScopesInput");
+
+export const dialogSchema = z
+  .object({
+    id: z.string().uuid(),
+    object_id: z.string(),
+    object_type: z.string(),
+    title: z.string().nullable(),
+    object_url: z.string().nullable(),
+    created_by: z.string().nullable(),
+    created_at: z.string(),
+    meta: z.record(z.string(), z.unknown()),
+  })
+  .openapi("Dialog");
+
+export const participantSchema = z
+  .object({
+    user_id: z.string(),
+    display_name: z.string(),
+    company: z.string().nullable(),
+    email: z.string().nullable(),
+    phone: z.string().nullable(),
+    role: z.string(),
+    joined_at: z.string(),
+  })
+  .openapi("Participant");
+
+export const dialogDetailSchema = dialogSchema
+  .extend({ participants: z.array(participantSchema), access_scopes: z.array(accessScopeSchema) })
+  .openapi("DialogDetail");
+
+export const dialogIdParams = z.object({
+  id: z
+    .string()
+    .uuid()
+    .openapi({ param: { name: "id", in: "path" } }),
+});
+export const participantParams = dialogIdParams.extend({
+  user_id: z
+    .string()
+    .min(1)
+    .openapi({ param: { name: "user_id", in: "path" } }),
+});
+
+export const dataOf = <T extends z.ZodType>(schema: T) => z.object({ data: schema });
+
+/** A JSON body or response of `schema`. */
+export const json = <T extends z.ZodType>(schema: T) => ({ content: { "application/json": { schema } } });
+
+const errorStatuses = {
+  400: "Malformed request",
+  401: "Missing or invalid token",
+  403: "Not allowed",
+  404: "No such resource",
+  409: "Conflict",
+} as const;
+
+/** The error responses a route documents, all in the `{"error":{"code","message"}}` envelope. */
+export const errorResponses = Object.fromEntries(
+  Object.entries(errorStatuses).map(([status, description]) => [status, { description, ...json(errorSchema) }]),
+) as { [S in keyof typeof errorStatuses]: { description: string; content: { "application/json": { schema: typeof errorSchema } } } };
+
+/** A route factory for one API: its OpenAPI tag and security scheme. */
+export const routesFor =
+  (tag: string, scheme: string) =>
+  <const R extends Parameters<typeof createRoute>[0]>(config: R) =>
+    createRoute({ ...config, tags: [tag], security: [{ [scheme]: [] }] });

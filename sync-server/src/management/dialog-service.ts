@@ -1,0 +1,181 @@
+import type { z } from "@hono/zod-openapi";
+import { matchesScopes, systemUserId } from "@mtchat/authz";
+import {
+  type AccessScope,
+  createMessage,
+  metaDocName,
+  metaKeys,
+  metaOf,
+  type ParticipantEntry,
+  participantsOf,
+  schemaVersion,
+  segmentDocName,
+} from "@mtchat/protocol";
+import type pg from "pg";
+import { v7 as uuidv7 } from "uuid";
+import { ApiError } from "../http/errors.ts";
+import type { createDialogSchema, participantInputSchema } from "../http/schemas.ts";
+import type { ChatSync, ConnectionContext } from "../sync/chat-sync.ts";
+import type { DialogAccess } from "../sync/dialog-access.ts";
+import { Refusal } from "../sync/refusal.ts";
+
+/** Request bodies, inferred from the schemas that validate them. */
+export type ParticipantInput = z.output<typeof participantInputSchema>;
+export type CreateDialogInput = z.output<typeof createDialogSchema>;
+
+export type DialogRow = {
+  id: string;
+  object_id: string;
+  object_type: string;
+  title: string | null;
+  object_url: string | null;
+  created_by: string | null;
+  created_at: string;
+  meta: Record<string, unknown>;
+};
+
+const entryOf = (participant: ParticipantInput, joinedAt: number): ParticipantEntry => ({
+  displayName: participant.display_name,
+  company: participant.company ?? null,
+  role: participant.role,
+  joinedAt,
+});
+
+/**
+ * The Management API's operations. Dialog content is written into the meta
+ * document as the server (so clients see it, offline too) and read back from
+ * the projection, which `serverWrite` has caught up before it returns.
+ */
+export class DialogService {
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly sync: ChatSync,
+    private readonly access: DialogAccess,
+    private readonly options: { segmentSize: number; now?: () => number },
+  ) {}
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  async create(projectId: string, input: CreateDialogInput): Promise<DialogRow> {
+    const id = uuidv7();
+    const createdAt = this.now();
+    const unique = new Map(input.participants.map((participant) => [participant.user_id, participant]));
+    await this.pool.query("INSERT INTO dialog_registry (id, project_id) VALUES ($1, $2)", [id, projectId]);
+    await this.saveContacts(id, [...unique.values()]);
+    await this.sync.serverWrite(metaDocName(id), (doc) => {
+      const meta = metaOf(doc);
+      meta.set(metaKeys.schemaVersion, schemaVersion);
+      meta.set(metaKeys.dialogId, id);
+      meta.set(metaKeys.projectId, projectId);
+      meta.set(metaKeys.objectType, input.object_type);
+      meta.set(metaKeys.objectId, input.object_id);
+      meta.set(metaKeys.title, input.title ?? null);
+      meta.set(metaKeys.objectUrl, input.object_url ?? null);
+      meta.set(metaKeys.createdBy, input.created_by ?? null);
+      meta.set(metaKeys.createdAt, createdAt);
+      meta.set(metaKeys.hostMeta, input.meta);
+      meta.set(metaKeys.accessScopes, input.access_scopes);
+      meta.set(metaKeys.headSegment, 0);
+      meta.set(metaKeys.segmentSize, this.options.segmentSize);
+      const participants = participantsOf(doc);
+      for (const participant of unique.values()) participants.set(participant.user_id, entryOf(participant, createdAt));
+    });
+    await this.sync.serverWrite(segmentDocName(id, 0), (doc) => {
+      createMessage(doc, {
+        id: uuidv7(),
+        author: systemUserId,
+        kind: "system",
+        createdAt,
+        text: "",
+        system: { event: "chat_created", title: input.title ?? null, created_by: input.created_by ?? null },
+      });
+    });
+    return this.mustDialog(projectId, id);
+  }
+
+  async get(projectId: string, id: string) {
+    const dialog = await this.mustDialog(projectId, id);
+    const [participants, scopes] = await Promise.all([
+      this.pool.query(
+        `SELECT p.user_id, p.display_name, p.company, c.email, c.phone, p.role, p.joined_at
+         FROM participants p LEFT JOIN participant_contacts c USING (dialog_id, user_id)
+         WHERE p.dialog_id = $1 ORDER BY p.joined_at, p.user_id`,
+        [id],
+      ),
+      this.pool.query("SELECT tenant_uid, scope_level1, scope_level2 FROM access_scopes WHERE dialog_id = $1 ORDER BY position", [id]),
+    ]);
+    return {
+      ...dialog,
+      participants: participants.rows.map((row) => ({ ...row, joined_at: new Date(row.joined_at).toISOString() })),
+      access_scopes: scopes.rows as AccessScope[],
+    };
+  }
+
+  async remove(projectId: string, id: string): Promise<void> {
+    await this.mustDialog(projectId, id);
+    this.sync.closeConnections(id, null, new Refusal("not_found", "this dialog was deleted"));
+    await this.sync.unloadDialog(id);
+    await this.pool.query("DELETE FROM dialog_registry WHERE id = $1", [id]);
+    this.access.invalidate(id);
+  }
+
+  async addParticipant(projectId: string, id: string, participant: ParticipantInput) {
+    await this.mustDialog(projectId, id);
+    const joinedAt = this.now();
+    await this.saveContacts(id, [participant]);
+    await this.sync.serverWrite(metaDocName(id), (doc) => {
+      const participants = participantsOf(doc);
+      const existing = participants.get(participant.user_id);
+      participants.set(participant.user_id, entryOf(participant, existing?.joinedAt ?? joinedAt));
+    });
+    const detail = await this.get(projectId, id);
+    const added = detail.participants.find((row) => row.user_id === participant.user_id);
+    if (!added) throw new Error("participant missing after write");
+    return added;
+  }
+
+  async removeParticipant(projectId: string, id: string, userId: string): Promise<void> {
+    await this.mustDialog(projectId, id);
+    const facts = await this.access.facts(id);
+    if (!facts?.participants.has(userId)) throw new ApiError("not_found", `${userId} is not a participant of this dialog`);
+    await this.sync.serverWrite(metaDocName(id), (doc) => participantsOf(doc).delete(userId));
+    await this.pool.query("DELETE FROM participant_contacts WHERE dialog_id = $1 AND user_id = $2", [id, userId]);
+    this.sync.closeConnections(id, userId, new Refusal("forbidden", "you were removed from this dialog"));
+  }
+
+  async replaceScopes(projectId: string, id: string, scopes: AccessScope[]): Promise<AccessScope[]> {
+    await this.mustDialog(projectId, id);
+    await this.sync.serverWrite(metaDocName(id), (doc) => metaOf(doc).set(metaKeys.accessScopes, scopes));
+    // Potential participants who no longer match lose their live connections too.
+    const facts = await this.access.facts(id);
+    this.sync.closeConnectionsWhere(
+      id,
+      (context: ConnectionContext) => !facts?.participants.has(context.user.userId) && !matchesScopes(scopes, context.user),
+      new Refusal("forbidden", "the dialog's access scopes no longer include you"),
+    );
+    return (await this.get(projectId, id)).access_scopes;
+  }
+
+  private async mustDialog(projectId: string, id: string): Promise<DialogRow> {
+    const { rows } = await this.pool.query<DialogRow & { created_at: Date }>(
+      `SELECT id, object_id, object_type, title, object_url, created_by, created_at, meta
+       FROM dialogs WHERE id = $1 AND project_id = $2`,
+      [id, projectId],
+    );
+    const row = rows[0];
+    if (!row) throw new ApiError("not_found", `dialog ${id} does not exist`);
+    return { ...row, created_at: new Date(row.created_at).toISOString() };
+  }
+
+  private async saveContacts(dialogId: string, participants: ParticipantInput[]): Promise<void> {
+    if (participants.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO participant_contacts (dialog_id, user_id, email, phone)
+       SELECT $1, c.user_id, c.email, c.phone FROM jsonb_to_recordset($2::jsonb) AS c(user_id text, email text, phone text)
+       ON CONFLICT (dialog_id, user_id) DO UPDATE SET email = EXCLUDED.email, phone = EXCLUDED.phone`,
+      [dialogId, JSON.stringify(participants.map((p) => ({ user_id: p.user_id, email: p.email ?? null, phone: p.phone ?? null })))],
+    );
+  }
+}

@@ -1,0 +1,146 @@
+import type { Server as HttpServer, IncomingMessage } from "node:http";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { Hocuspocus } from "@hocuspocus/server";
+import { getRequestListener } from "@hono/node-server";
+import { isMigrated, migrate } from "@mtchat/migrations";
+import { ProjectionWorker, Projector, type Service } from "@mtchat/projections";
+import pg from "pg";
+import { WebSocketServer } from "ws";
+import { createTokenVerifier } from "./auth/verify-token.ts";
+import { ChatService } from "./chat/chat-service.ts";
+import { SearchService } from "./chat/search-service.ts";
+import type { Config } from "./config/options.ts";
+import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
+import { createApp } from "./http/app.ts";
+import { DialogService } from "./management/dialog-service.ts";
+import { ChatSync } from "./sync/chat-sync.ts";
+import { DialogAccess } from "./sync/dialog-access.ts";
+import { DocLog } from "./sync/doc-log.ts";
+import { createLogger, type Logger } from "./sync/logger.ts";
+
+export const wsPath = "/api/v1/ws";
+
+export type ChatServer = Service & {
+  /** The bound port, once started (useful with PORT=0). */
+  port(): number;
+  readonly pool: pg.Pool;
+  readonly sync: ChatSync;
+  readonly projector: Projector;
+  readonly hocuspocus: Hocuspocus;
+};
+
+/** Hocuspocus wants a Fetch API Request; it reads headers and the URL from it. */
+const toRequest = (request: IncomingMessage): Request => {
+  const headers = new Headers();
+  for (const [key, value] of Object.entries(request.headers)) {
+    if (typeof value === "string") headers.set(key, value);
+    else if (Array.isArray(value)) headers.set(key, value.join(", "));
+  }
+  return new Request(`http://${request.headers.host ?? "localhost"}${request.url ?? "/"}`, { headers });
+};
+
+/**
+ * Assembles the service from its configuration: the database (embedded when
+ * DATABASE_URL is unset), migrations, the sync server on one HTTP server with
+ * the REST API, and the projection worker. `start()` serves; `stop()` drains.
+ */
+export const createChatServer = async (config: Config, logger: Logger = createLogger(config.logLevel)): Promise<ChatServer> => {
+  const embedded = config.databaseUrl
+    ? null
+    : await startEmbeddedPostgres({ dataDir: path.resolve(config.dataDir, "postgres"), log: (line) => logger.debug("postgres", { line }) });
+  const pool = new pg.Pool({ connectionString: config.databaseUrl ?? embedded?.url, max: 20 });
+  pool.on("error", (error) => logger.error("pool_error", { error: String(error) }));
+  const applied = await migrate(pool);
+  if (applied.length > 0) logger.info("migrated", { versions: applied });
+
+  const projector = new Projector(pool);
+  const access = new DialogAccess(pool);
+  const log = new DocLog(pool);
+  const verifyToken = createTokenVerifier(config);
+  const sync = new ChatSync(
+    { pool, verifyToken, access, log, projector, logger },
+    { segmentSize: config.segmentSize, snapshotEvery: config.snapshotEvery, maxUpdateBytes: config.maxUpdateBytes },
+  );
+  const hocuspocus = new Hocuspocus({ name: "mtchat", quiet: true, extensions: [sync] });
+  sync.hocuspocus = hocuspocus;
+  const dialogs = new DialogService(pool, sync, access, { segmentSize: config.segmentSize });
+  const worker = new ProjectionWorker(pool, projector, {
+    pollMs: config.projectionPollMs,
+    onError: (docName, error) => logger.error("projection_failed", { doc: docName, error: String(error) }),
+  });
+
+  const app = createApp({
+    dialogs,
+    chat: new ChatService(pool, sync, access),
+    search: new SearchService(pool),
+    verifyToken,
+    adminApiToken: config.adminApiToken,
+    ready: () => isMigrated(pool),
+    onError: (error) => logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  });
+  const runSync = config.roles.includes("sync");
+  const runProjections = config.roles.includes("projections");
+
+  let http: HttpServer | null = null;
+  let wss: WebSocketServer | null = null;
+
+  return {
+    name: "chat-server",
+    pool,
+    sync,
+    projector,
+    hocuspocus,
+    port: () => (http?.address() as AddressInfo | null)?.port ?? 0,
+
+    async start() {
+      if (runProjections) await worker.start();
+      if (!runSync) return;
+      wss = new WebSocketServer({ noServer: true, maxPayload: config.maxUpdateBytes });
+      wss.on("connection", (socket, request) => {
+        const connection = hocuspocus.handleConnection(socket, toRequest(request));
+        socket.on("message", (data: Buffer, isBinary) => {
+          if (isBinary) connection.handleMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        });
+        socket.on("close", (code, reason) => connection.handleClose({ code, reason: reason.toString() }));
+        socket.on("error", (error) => logger.warn("socket_error", { error: String(error) }));
+      });
+      http = createServer(getRequestListener(app.fetch));
+      http.on("upgrade", (request, socket, head) => {
+        const url = new URL(request.url ?? "/", "http://localhost");
+        if (url.pathname !== wsPath) {
+          socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
+          return;
+        }
+        wss?.handleUpgrade(request, socket, head, (ws) => wss?.emit("connection", ws, request));
+      });
+      await new Promise<void>((resolve, reject) => {
+        http?.once("error", reject);
+        http?.listen(config.port, config.host, () => resolve());
+      });
+      logger.info("listening", {
+        host: config.host,
+        port: (http.address() as AddressInfo).port,
+        database: embedded ? "embedded" : "external",
+      });
+    },
+
+    async stop() {
+      if (wss) {
+        for (const client of wss.clients) client.close(1001, "server shutting down");
+        wss.close();
+      }
+      if (http) {
+        const server = http;
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+      }
+      // Unloading stores every open document (snapshots) before the pool closes.
+      await Promise.all([...hocuspocus.documents.values()].map((document) => hocuspocus.unloadDocument(document)));
+      await worker.stop();
+      await pool.end();
+      await embedded?.stop();
+    },
+  };
+};

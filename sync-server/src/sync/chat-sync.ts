@@ -1,0 +1,383 @@
+import type {
+  afterHandleMessagePayload,
+  beforeHandleAwarenessPayload,
+  beforeSyncPayload,
+  connectedPayload,
+  Extension,
+  Hocuspocus,
+  Document as HocuspocusDocument,
+  onAuthenticatePayload,
+  onLoadDocumentPayload,
+  onStoreDocumentPayload,
+  onTokenSyncPayload,
+} from "@hocuspocus/server";
+import { type Accepted, type Decision, inspectUpdate, parseUpdate, systemUserId, type Writer } from "@mtchat/authz";
+import type { Projector } from "@mtchat/projections";
+import { type DocName, formatDocName, messagesOf, metaDocName, metaKeys, metaOf, parseDocName } from "@mtchat/protocol";
+import { Mutex } from "async-mutex";
+import type pg from "pg";
+import * as Y from "yjs";
+import type { User, VerifyToken } from "../auth/verify-token.ts";
+import type { DialogAccess } from "./dialog-access.ts";
+import type { DocLog } from "./doc-log.ts";
+import type { Logger } from "./logger.ts";
+import { Refusal } from "./refusal.ts";
+
+/** What each client connection carries after authentication. */
+export type ConnectionContext = { user: User; doc: DocName };
+
+type DocState = { name: DocName; seq: number; snapshotSeq: number; mutex: Mutex };
+
+export type ChatSyncOptions = {
+  segmentSize: number;
+  snapshotEvery: number;
+  maxUpdateBytes: number;
+  now?: () => number;
+};
+
+const syncStep1 = 0;
+
+/**
+ * The sync server's policy, as a Hocuspocus extension. Every incoming update
+ * is decoded and authorized against the server's document before anything is
+ * applied; an accepted one is appended to the durable log and applied under
+ * the document's lock, so the acknowledgement Hocuspocus sends afterwards
+ * always follows the write to PostgreSQL.
+ */
+export class ChatSync implements Extension {
+  readonly extensionName = "mtchat";
+  hocuspocus: Hocuspocus | null = null;
+  private readonly docs = new Map<string, DocState>();
+  private readonly awarenessClaims = new WeakMap<HocuspocusDocument, Map<number, string>>();
+  private readonly advancing = new Set<string>();
+  /** Per connection: what to do once Hocuspocus has applied the update this extension accepted. */
+  private readonly applying = new WeakMap<object, () => void>();
+  /** `dialogId:clientId` → user, for client ids already bound durably: their bindings need no write. */
+  private readonly bound = new Map<string, string>();
+  private readonly restClientIds = new Map<string, number>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly deps: {
+      pool: pg.Pool;
+      verifyToken: VerifyToken;
+      access: DialogAccess;
+      log: DocLog;
+      projector: Projector;
+      logger: Logger;
+    },
+    private readonly options: ChatSyncOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+  }
+
+  async onAuthenticate({ token, documentName }: onAuthenticatePayload): Promise<ConnectionContext> {
+    const doc = parseDocName(documentName);
+    if (!doc) throw new Refusal("not_found", `"${documentName}" is not a dialog document`);
+    const verified = await this.deps.verifyToken(token);
+    if (!verified.ok) throw new Refusal(verified.kind, verified.reason);
+    const granted = await this.deps.access.accessOf(doc.dialogId, verified.user);
+    if (!granted) throw new Refusal("forbidden", "you are not a participant of this dialog and your scopes do not match it");
+    if (doc.kind === "segment" && doc.segment > granted.facts.headSegment) {
+      // Another node may have moved the head since this one cached it: look once more.
+      this.deps.access.invalidate(doc.dialogId);
+      const fresh = await this.deps.access.accessOf(doc.dialogId, verified.user);
+      if (!fresh || doc.segment > fresh.facts.headSegment) throw new Refusal("not_found", `segment ${doc.segment} does not exist yet`);
+    }
+    return { user: verified.user, doc };
+  }
+
+  async onTokenSync({ token, context }: onTokenSyncPayload<ConnectionContext>): Promise<void> {
+    const verified = await this.deps.verifyToken(token);
+    if (!verified.ok) throw new Refusal(verified.kind, verified.reason);
+    if (verified.user.userId !== context.user.userId) throw new Refusal("forbidden", "a refreshed token must be for the same user");
+    const granted = await this.deps.access.accessOf(context.doc.dialogId, verified.user);
+    if (!granted) throw new Refusal("forbidden", "you no longer have access to this dialog");
+    // The connection holds this very object, so the new expiry applies to its next write.
+    context.user = verified.user;
+  }
+
+  async connected({ context, documentName }: connectedPayload<ConnectionContext>): Promise<void> {
+    this.deps.logger.debug("connected", { user: context.user.userId, doc: documentName });
+  }
+
+  async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
+    const name = parseDocName(documentName);
+    if (!name) throw new Refusal("not_found", `"${documentName}" is not a dialog document`);
+    const { updates, seq, tail } = await this.deps.log.load(documentName);
+    for (const update of updates) Y.applyUpdate(document, update);
+    this.docs.set(documentName, { name, seq, snapshotSeq: seq - tail, mutex: new Mutex() });
+  }
+
+  async afterUnloadDocument({ documentName }: { documentName: string }): Promise<void> {
+    this.docs.delete(documentName);
+  }
+
+  async beforeSync({ type, payload, document, documentName, context, connection }: beforeSyncPayload<ConnectionContext>): Promise<void> {
+    if (type === syncStep1) return;
+    const state = this.docs.get(documentName);
+    if (!state) throw new Refusal("unavailable", "the document is not loaded; reconnect");
+    const { user } = context;
+    if (user.expiresAt * 1000 <= this.now()) throw new Refusal("unauthorized", "your token has expired; send a fresh one");
+    if (payload.length > this.options.maxUpdateBytes) throw new Refusal("payload_too_large", "the update is too large; send it in parts");
+    const granted = await this.deps.access.accessOf(state.name.dialogId, user);
+    if (!granted) throw new Refusal("forbidden", "you no longer have access to this dialog");
+    const writer: Writer = { userId: user.userId, access: granted.access };
+
+    // The lock is held until Hocuspocus has applied the update (afterHandleMessage),
+    // so the next update is judged against a document that includes this one and
+    // nothing applies an update twice.
+    const release = await state.mutex.acquire();
+    let handedOver = false;
+    try {
+      const decision = this.inspect(state, document, payload, writer);
+      if (!decision.ok) return await this.refuse(state, writer, decision.kind, decision.reason);
+      if (decision.empty) return;
+      const { dialogId } = state.name;
+      const unbound = decision.newClientIds.filter((clientId) => this.bound.get(`${dialogId}:${clientId}`) !== user.userId);
+      const result = await this.deps.log.append({
+        docName: documentName,
+        dialogId,
+        seq: state.seq + 1,
+        update: payload,
+        userId: user.userId,
+        clientIds: unbound,
+        newMessageIds: decision.newMessageIds,
+      });
+      if (!result.ok) return await this.refuse(state, writer, result.kind, result.reason);
+      state.seq += 1;
+      this.rememberBindings(dialogId, unbound, user.userId);
+      this.applying.set(connection, () => {
+        release();
+        if (decision.newMessageIds.length > 0) this.maybeAdvanceHead(state, document, granted.facts.headSegment);
+      });
+      handedOver = true;
+    } finally {
+      if (!handedOver) release();
+    }
+  }
+
+  /** Hocuspocus has applied (or failed to apply) the message: let the document's next update in. */
+  async afterHandleMessage({ connection }: afterHandleMessagePayload<ConnectionContext>): Promise<void> {
+    const done = this.applying.get(connection);
+    if (!done) return;
+    this.applying.delete(connection);
+    done();
+  }
+
+  /** Presence is stamped with the authenticated user; a client id claimed by one user cannot speak for another. */
+  async beforeHandleAwareness({ states, document, context }: beforeHandleAwarenessPayload<ConnectionContext>): Promise<void> {
+    if (!context) return;
+    let claims = this.awarenessClaims.get(document);
+    if (!claims) {
+      claims = new Map();
+      this.awarenessClaims.set(document, claims);
+    }
+    for (const [clientId, awareness] of states) {
+      const owner = claims.get(clientId);
+      if (owner !== undefined && owner !== context.user.userId) {
+        states.delete(clientId);
+        continue;
+      }
+      claims.set(clientId, context.user.userId);
+      awareness.user = { id: context.user.userId, name: context.user.name };
+    }
+  }
+
+  async onStoreDocument({ document, documentName }: onStoreDocumentPayload): Promise<void> {
+    const state = this.docs.get(documentName);
+    if (!state || state.seq - state.snapshotSeq < this.options.snapshotEvery) return;
+    await state.mutex.runExclusive(async () => {
+      const seq = state.seq;
+      await this.deps.log.snapshot(documentName, state.name.dialogId, Y.encodeStateAsUpdate(document), seq);
+      state.snapshotSeq = seq;
+    });
+  }
+
+  /**
+   * Writes as the server: the change is made on a copy, logged, and only then
+   * applied to the live document, so nothing a client sees can be missing from
+   * the log. Resolves once the change is projected.
+   */
+  async serverWrite(documentName: string, mutate: (doc: Y.Doc) => void): Promise<void> {
+    const written = await this.writeAs(documentName, null, mutate);
+    if (!written.ok) throw new Error(`server write to ${documentName} refused: ${written.reason}`);
+  }
+
+  /**
+   * Writes on a user's behalf (the REST API for bots, backends and non-JS
+   * clients): the update built on the copy goes through the same inspection as
+   * one arriving over a WebSocket, so REST callers obey the same rules.
+   */
+  userWrite(documentName: string, writer: Writer, mutate: (doc: Y.Doc) => void): Promise<Decision> {
+    return this.writeAs(documentName, writer, mutate);
+  }
+
+  private async writeAs(documentName: string, writer: Writer | null, mutate: (doc: Y.Doc) => void): Promise<Decision> {
+    const hocuspocus = this.mustHocuspocus();
+    const connection = await hocuspocus.openDirectConnection(documentName, {});
+    try {
+      const document = connection.document;
+      const state = this.docs.get(documentName);
+      if (!document || !state) throw new Error(`${documentName} did not load`);
+      const userId = writer?.userId ?? systemUserId;
+      return await state.mutex.runExclusive(async (): Promise<Decision> => {
+        const before = Y.encodeStateVector(document);
+        const existing = new Set(messagesOf(document)._map.keys());
+        const copy = new Y.Doc();
+        Y.applyUpdate(copy, Y.encodeStateAsUpdate(document));
+        copy.clientID = writer ? this.restClientId(state.name.dialogId, writer.userId, document) : this.freshClientId(document);
+        // A deletion adds no structs, so the state vector cannot tell whether anything changed; the update event can.
+        let changed = false;
+        copy.on("update", () => {
+          changed = true;
+        });
+        mutate(copy);
+        const update = Y.encodeStateAsUpdate(copy, before);
+        const newMessageIds = [...messagesOf(copy)._map.keys()].filter((id) => !existing.has(id));
+        copy.destroy();
+        if (!changed) return { ok: true };
+        if (writer) {
+          const decision = this.inspect(state, document, update, writer);
+          if (!decision.ok) return decision;
+        }
+        const result = await this.deps.log.append({
+          docName: documentName,
+          dialogId: state.name.dialogId,
+          seq: state.seq + 1,
+          update,
+          userId,
+          clientIds: [copy.clientID],
+          newMessageIds,
+        });
+        if (!result.ok) return result;
+        state.seq += 1;
+        // Projected (the projector reads the log) and the access cache refreshed before any
+        // client sees the change, so a client acting on it is judged by the same facts.
+        await this.deps.projector.catchUp(documentName);
+        if (state.name.kind === "meta") this.deps.access.invalidate(state.name.dialogId);
+        Y.applyUpdate(document, update, { source: "mtchat", user: userId });
+        if (writer && newMessageIds.length > 0) {
+          const facts = await this.deps.access.facts(state.name.dialogId);
+          if (facts) this.maybeAdvanceHead(state, document, facts.headSegment);
+        }
+        return { ok: true };
+      });
+    } finally {
+      await connection.disconnect();
+    }
+  }
+
+  /** Users with a live connection to any of the dialog's documents on this node. */
+  onlineUsers(dialogId: string): Set<string> {
+    const online = new Set<string>();
+    for (const [documentName, document] of this.mustHocuspocus().documents) {
+      if (parseDocName(documentName)?.dialogId !== dialogId) continue;
+      for (const connection of document.getConnections()) {
+        const context = connection.context as ConnectionContext | undefined;
+        if (context?.user) online.add(context.user.userId);
+      }
+    }
+    return online;
+  }
+
+  /** Closes every live connection of `userId` (or of everyone) to the dialog's documents. */
+  closeConnections(dialogId: string, userId: string | null, refusal: Refusal): number {
+    return this.closeConnectionsWhere(dialogId, (context) => userId === null || context.user.userId === userId, refusal);
+  }
+
+  closeConnectionsWhere(dialogId: string, matches: (context: ConnectionContext) => boolean, refusal: Refusal): number {
+    let closed = 0;
+    for (const [documentName, document] of this.mustHocuspocus().documents) {
+      if (parseDocName(documentName)?.dialogId !== dialogId) continue;
+      for (const connection of document.getConnections()) {
+        const context = connection.context as ConnectionContext | undefined;
+        if (!context?.user || !matches(context)) continue;
+        this.deps.logger.info("connection_closed", { user: context.user.userId, doc: documentName, reason: refusal.reason });
+        connection.close({ code: refusal.code, reason: refusal.reason });
+        closed += 1;
+      }
+    }
+    return closed;
+  }
+
+  /** Forgets a dialog's loaded documents, after it was deleted. */
+  async unloadDialog(dialogId: string): Promise<void> {
+    const hocuspocus = this.mustHocuspocus();
+    for (const [documentName, document] of [...hocuspocus.documents]) {
+      if (parseDocName(documentName)?.dialogId !== dialogId) continue;
+      await hocuspocus.unloadDocument(document);
+    }
+  }
+
+  /** The one authorization path for updates, whether they came over a WebSocket or were built for a REST call. */
+  private inspect(state: DocState, document: Y.Doc, update: Uint8Array, writer: Writer): Decision<Accepted> {
+    const parsed = parseUpdate(update);
+    if (!parsed.ok) return parsed;
+    return inspectUpdate(parsed.parsed, {
+      doc: document,
+      docKind: state.name.kind,
+      writer,
+      maxMessagesPerSegment: this.options.segmentSize * 2,
+    });
+  }
+
+  /** Logs and audits a refusal; the audit row is written before the client hears of it. */
+  private async refuse(state: DocState, writer: Writer, kind: Refusal["kind"], reason: string): Promise<never> {
+    this.deps.logger.warn("update_refused", { user: writer.userId, access: writer.access, doc: formatDocName(state.name), kind, reason });
+    await this.deps.pool
+      .query("INSERT INTO audit_log (dialog_id, doc_name, user_id, action, detail) VALUES ($1, $2, $3, 'update_refused', $4)", [
+        state.name.dialogId,
+        formatDocName(state.name),
+        writer.userId,
+        JSON.stringify({ kind, reason, access: writer.access }),
+      ])
+      .catch((error: unknown) => this.deps.logger.error("audit_failed", { error: String(error) }));
+    throw new Refusal(kind, reason);
+  }
+
+  /** When the head segment fills up, the server moves the head so new messages start a fresh segment. */
+  private maybeAdvanceHead(state: DocState, document: Y.Doc, headSegment: number): void {
+    if (state.name.kind !== "segment" || state.name.segment !== headSegment) return;
+    if (messagesOf(document)._map.size < this.options.segmentSize) return;
+    const { dialogId } = state.name;
+    const next = headSegment + 1;
+    if (this.advancing.has(dialogId)) return;
+    this.advancing.add(dialogId);
+    this.serverWrite(metaDocName(dialogId), (meta) => {
+      const current = Number(metaOf(meta).get(metaKeys.headSegment) ?? 0);
+      if (current < next) metaOf(meta).set(metaKeys.headSegment, next);
+    })
+      .catch((error: unknown) => this.deps.logger.error("advance_head_failed", { dialogId, error: String(error) }))
+      .finally(() => this.advancing.delete(dialogId));
+  }
+
+  private rememberBindings(dialogId: string, clientIds: readonly number[], userId: string): void {
+    // Bindings are never reassigned, so a stale entry cannot be wrong, only missing; the cap bounds memory.
+    if (this.bound.size > 100_000) this.bound.clear();
+    for (const clientId of clientIds) this.bound.set(`${dialogId}:${clientId}`, userId);
+  }
+
+  /** One client id per user and dialog for REST writes in this process, so bindings do not pile up. */
+  private restClientId(dialogId: string, userId: string, document: Y.Doc): number {
+    const key = `${dialogId}:${userId}`;
+    let clientId = this.restClientIds.get(key);
+    if (clientId === undefined) {
+      clientId = this.freshClientId(document);
+      this.restClientIds.set(key, clientId);
+    }
+    return clientId;
+  }
+
+  private freshClientId(document: Y.Doc): number {
+    for (;;) {
+      const id = Math.floor(Math.random() * 0xffffffff);
+      if (!document.store.clients.has(id)) return id;
+    }
+  }
+
+  private mustHocuspocus(): Hocuspocus {
+    if (!this.hocuspocus) throw new Error("ChatSync is not attached to a Hocuspocus instance");
+    return this.hocuspocus;
+  }
+}

@@ -1,0 +1,71 @@
+import { matchesScopes, type WriterAccess } from "@mtchat/authz";
+import type { AccessScope, ParticipantRole } from "@mtchat/protocol";
+import type pg from "pg";
+import type { User } from "../auth/verify-token.ts";
+
+export type DialogFacts = {
+  projectId: string;
+  headSegment: number;
+  participants: Map<string, ParticipantRole>;
+  scopes: AccessScope[];
+};
+
+/**
+ * Who may do what in each dialog, read from the projected tables and cached.
+ * The server's own writes to a meta document call `invalidate` once they are
+ * projected, so a removed participant is refused on their very next step.
+ */
+export class DialogAccess {
+  private readonly cache = new Map<string, Promise<DialogFacts | null>>();
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  facts(dialogId: string): Promise<DialogFacts | null> {
+    let facts = this.cache.get(dialogId);
+    if (!facts) {
+      facts = this.load(dialogId);
+      this.cache.set(dialogId, facts);
+      facts.catch(() => this.cache.delete(dialogId));
+    }
+    return facts;
+  }
+
+  invalidate(dialogId: string): void {
+    this.cache.delete(dialogId);
+  }
+
+  /** The user's access to the dialog, or null when they may not even read it. */
+  async accessOf(dialogId: string, user: User): Promise<{ access: WriterAccess; facts: DialogFacts } | null> {
+    const facts = await this.facts(dialogId);
+    if (!facts || facts.projectId !== user.projectId) return null;
+    const role = facts.participants.get(user.userId);
+    if (role === "admin") return { access: "admin", facts };
+    if (role === "readonly") return { access: "readonly", facts };
+    if (role === "member") return { access: "member", facts };
+    return matchesScopes(facts.scopes, user) ? { access: "potential", facts } : null;
+  }
+
+  private async load(dialogId: string): Promise<DialogFacts | null> {
+    const { rows } = await this.pool.query<{ project_id: string; head_segment: number }>(
+      "SELECT project_id, head_segment FROM dialogs WHERE id = $1",
+      [dialogId],
+    );
+    const dialog = rows[0];
+    if (!dialog) return null;
+    const [participants, scopes] = await Promise.all([
+      this.pool.query<{ user_id: string; role: ParticipantRole }>("SELECT user_id, role FROM participants WHERE dialog_id = $1", [
+        dialogId,
+      ]),
+      this.pool.query<AccessScope>(
+        "SELECT tenant_uid, scope_level1, scope_level2 FROM access_scopes WHERE dialog_id = $1 ORDER BY position",
+        [dialogId],
+      ),
+    ]);
+    return {
+      projectId: dialog.project_id,
+      headSegment: dialog.head_segment,
+      participants: new Map(participants.rows.map((row) => [row.user_id, row.role])),
+      scopes: scopes.rows,
+    };
+  }
+}
