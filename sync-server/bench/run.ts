@@ -12,7 +12,16 @@ import { SignJWT } from "jose";
 import { v7 as uuidv7 } from "uuid";
 import WebSocket from "ws";
 import * as Y from "yjs";
+import { authzBench } from "./authz.ts";
+import { openBench } from "./open.ts";
 import { searchBench } from "./search.ts";
+
+// `npm run bench -- authz open` runs only those parts; no arguments runs all.
+const parts = ["load", "authz", "open", "search"] as const;
+const chosen = process.argv.slice(2);
+const unknown = chosen.filter((part) => !(parts as readonly string[]).includes(part));
+if (unknown.length > 0) throw new Error(`unknown bench part(s) ${unknown.join(", ")}; choose from ${parts.join(", ")}`);
+const want = (part: (typeof parts)[number]) => chosen.length === 0 || chosen.includes(part);
 
 type Scenario = { rooms: number; members: number; rate: number; seconds: number };
 const scenarios: Scenario[] = [
@@ -129,7 +138,7 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
 };
 
 const results: string[] = [];
-for (const scenario of scenarios) {
+for (const scenario of want("load") ? scenarios : []) {
   const raw = await spawnServer(["sync-server/bench/raw-server.ts"], {});
   const rawRooms: Room[] = Array.from({ length: scenario.rooms }, (_, i) => ({
     name: `room-${i}`,
@@ -184,18 +193,21 @@ for (const scenario of scenarios) {
   );
 }
 
-const searchRows = await searchBench();
+const authzRows = want("authz") ? authzBench() : [];
+const openRows = want("open") ? await openBench() : [];
+const searchRows = want("search") ? await searchBench() : [];
 
+const table = (header: string, rows: string[]) => (rows.length > 0 ? ["", header, header.replace(/[^|]+/g, " --- "), ...rows] : []);
 process.stdout.write(
   [
-    "",
-    "| load | server | p50 / p99 | server CPU | server CPU per message | PostgreSQL CPU per message | delivered |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
-    ...results,
-    "",
-    "| search | latency (HTTP, 300 queries, limit 20) |",
-    "| --- | --- |",
-    ...searchRows,
+    ...table("| load | server | p50 / p99 | server CPU | server CPU per message | PostgreSQL CPU per message | delivered |", results),
+    ...table(
+      "| authorization of one update | document | decode + inspect p50 / p99 | raw Yjs apply p50 / p99 | inspect / apply (p50) |",
+      authzRows,
+    ),
+    ...table("| open a dialog (meta + head segment, real provider) | latency |", openRows),
+    ...table("| search | latency (HTTP, 300 queries, limit 20) |", searchRows),
     "",
   ].join("\n"),
 );
+process.exit(0);
