@@ -312,6 +312,19 @@ describe("API keys", () => {
   });
 });
 
+test("the new routes are in the OpenAPI document", async () => {
+  const openapi = await fixture.t.api<{ paths: Record<string, unknown> }>("GET", "/api/v1/openapi.json", undefined, null);
+  expect(Object.keys(openapi.body.paths)).toEqual(
+    expect.arrayContaining([
+      "/api/v1/management/projects",
+      "/api/v1/management/api-keys",
+      "/api/v1/management/api-keys/{key_id}",
+      "/api/v1/management/jwt-keys",
+      "/api/v1/management/jwt-keys/{key_id}",
+    ]),
+  );
+});
+
 describe("JWT keys per project", () => {
   test("a PEM public key and a JWKS URL verify the project's tokens; the HS256 secret is never listed; deleting a key stops it", async () => {
     const { t } = fixture;
