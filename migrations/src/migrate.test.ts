@@ -27,8 +27,29 @@ test("an empty database migrates to the full schema, and migrating again changes
     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
   );
   expect(rows.map((row) => row.table_name)).toEqual(
-    expect.arrayContaining(["dialog_registry", "doc_log", "doc_snapshots", "client_bindings", "messages", "participants", "read_cursors"]),
+    expect.arrayContaining([
+      "dialog_registry",
+      "doc_log",
+      "doc_snapshots",
+      "client_bindings",
+      "messages",
+      "participants",
+      "read_cursors",
+      "api_keys",
+      "jwt_keys",
+      "rate_limits",
+    ]),
   );
   const { rows: projects } = await pool.query("SELECT id FROM projects");
   expect(projects).toEqual([{ id: "default" }]);
+  const { rows: views } = await pool.query<{ table_name: string }>(
+    "SELECT table_name FROM information_schema.views WHERE table_schema = 'analytics' ORDER BY table_name",
+  );
+  expect(views.map((row) => row.table_name)).toEqual(["daily_activity", "dialogs", "messages"]);
+  const { rows: grants } = await pool.query(
+    `SELECT has_schema_privilege('mtchat_analyst', 'analytics', 'USAGE') AS usage,
+            has_table_privilege('mtchat_analyst', 'analytics.messages', 'SELECT') AS views,
+            has_table_privilege('mtchat_analyst', 'public.doc_log', 'SELECT') AS raw`,
+  );
+  expect(grants).toEqual([{ usage: true, views: true, raw: false }]);
 });

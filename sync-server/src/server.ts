@@ -14,7 +14,11 @@ import { SearchService } from "./chat/search-service.ts";
 import type { Config } from "./config/options.ts";
 import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
 import { createApp } from "./http/app.ts";
+import { createLimiter } from "./http/rate-limit.ts";
 import { DialogService } from "./management/dialog-service.ts";
+import { ApiKeys } from "./projects/api-keys.ts";
+import { JwtKeys } from "./projects/jwt-keys.ts";
+import { Projects } from "./projects/projects.ts";
 import { ChatSync } from "./sync/chat-sync.ts";
 import { DialogAccess } from "./sync/dialog-access.ts";
 import { DocLog } from "./sync/doc-log.ts";
@@ -58,7 +62,9 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const projector = new Projector(pool);
   const access = new DialogAccess(pool);
   const log = new DocLog(pool);
-  const verifyToken = createTokenVerifier(config);
+  const apiKeys = new ApiKeys(pool);
+  const jwtKeys = new JwtKeys(pool);
+  const verifyToken = createTokenVerifier(config, jwtKeys.keysFor);
   const sync = new ChatSync(
     { pool, verifyToken, access, log, projector, logger },
     { segmentSize: config.segmentSize, snapshotEvery: config.snapshotEvery, maxUpdateBytes: config.maxUpdateBytes },
@@ -77,6 +83,13 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     search: new SearchService(pool),
     verifyToken,
     adminApiToken: config.adminApiToken,
+    projects: new Projects(pool, apiKeys),
+    apiKeys,
+    jwtKeys,
+    limits: {
+      user: createLimiter(pool, "user", config.rateLimitUser, config.rateLimitWindowS),
+      key: createLimiter(pool, "key", config.rateLimitKey, config.rateLimitWindowS),
+    },
     ready: () => isMigrated(pool),
     onError: (error) => logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   });

@@ -2,7 +2,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from "jose";
 import { describe, expect, test } from "vitest";
-import { createTokenVerifier } from "./verify-token.ts";
+import { createTokenVerifier, noKeys } from "./verify-token.ts";
 
 const secret = "s".repeat(40);
 const key = new TextEncoder().encode(secret);
@@ -82,5 +82,41 @@ describe("asymmetric user tokens", () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe("per-project keys", () => {
+  const projectSecret = "p".repeat(40);
+  const keysOf = async (projectId: string) =>
+    projectId === "beta" ? { ...noKeys, secrets: [new TextEncoder().encode(projectSecret)] } : noKeys;
+  const verify = createTokenVerifier({ jwtSecret: secret }, keysOf);
+  const signWith = (payload: Record<string, unknown>, with_: string) =>
+    new SignJWT(payload)
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("alice")
+      .setExpirationTime("5m")
+      .sign(new TextEncoder().encode(with_));
+
+  test("the prj claim selects the project, verified only by that project's keys", async () => {
+    expect(await verify(await signWith({ prj: "beta" }, projectSecret))).toMatchObject({
+      ok: true,
+      user: { userId: "alice", projectId: "beta" },
+    });
+    expect(await verify(await signWith({}, secret))).toMatchObject({ ok: true, user: { projectId: "default" } });
+    // The configured (default project's) secret cannot vouch for another project, nor beta's for the default one.
+    expect(await verify(await signWith({ prj: "beta" }, secret))).toMatchObject({ ok: false, kind: "unauthorized" });
+    expect(await verify(await signWith({}, projectSecret))).toMatchObject({ ok: false, kind: "unauthorized" });
+    expect(await verify(await signWith({ prj: "nobody" }, secret))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/project "nobody"/),
+    });
+    expect(await verify(await signWith({ prj: 7 }, secret))).toMatchObject({ ok: false, reason: expect.stringMatching(/prj/) });
+  });
+
+  test("a key source that fails answers unavailable, not a verdict on the token", async () => {
+    const failing = createTokenVerifier({ jwtSecret: secret }, async () => {
+      throw new Error("database down");
+    });
+    expect(await failing(await signWith({ prj: "beta" }, projectSecret))).toMatchObject({ ok: false, kind: "unavailable" });
   });
 });

@@ -1,6 +1,15 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { type Decision, deny, type UserScope } from "@mtchat/authz";
-import { createRemoteJWKSet, decodeProtectedHeader, errors, type JWTVerifyGetKey, jwtVerify } from "jose";
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  jwtVerify,
+} from "jose";
 import { z } from "zod";
 
 /** A verified user. Everything here comes from the token's signed claims. */
@@ -23,6 +32,17 @@ export type TokenKeys = {
 
 export type VerifyToken = (token: string) => Promise<Decision<{ user: User }>>;
 
+/** The project of tokens without a `prj` claim, and of ADMIN_API_TOKEN. */
+export const defaultProjectId = "default";
+
+/** Keys that verify one project's user tokens; each list is tried in turn (key rotation). */
+export type VerificationKeys = { secrets: Uint8Array[]; publicKeys: KeyObject[]; jwks: JWTVerifyGetKey[] };
+
+/** A project's keys kept in the database. Every project but the default one verifies with these only. */
+export type ProjectKeySource = (projectId: string) => Promise<VerificationKeys>;
+
+export const noKeys: VerificationKeys = { secrets: [], publicKeys: [], jwks: [] };
+
 const asymmetricAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
 
 const claimsSchema = z.object({
@@ -37,7 +57,7 @@ const claimsSchema = z.object({
   scope_level2: z.array(z.string().max(256)).max(256).default([]),
   name: z.string().max(256).optional(),
   company: z.string().max(256).optional(),
-  prj: z.string().min(1).max(128).default("default"),
+  prj: z.string().min(1).max(128).default(defaultProjectId),
 });
 
 const reasonOf = (error: unknown): string => {
@@ -49,19 +69,72 @@ const reasonOf = (error: unknown): string => {
   return "the token could not be verified";
 };
 
+/** The project a token claims, read before its signature is checked only to choose the keys that must check it. */
+const claimedProject = (token: string): string | null => {
+  const { prj } = decodeJwt(token);
+  if (prj === undefined) return defaultProjectId;
+  return typeof prj === "string" && prj.length > 0 && prj.length <= 128 ? prj : null;
+};
+
+/** Claim failures come after a good signature: that key was the right one, and the token is refused. */
+const claimFailure = (error: unknown) => error instanceof errors.JWTClaimValidationFailed || error instanceof errors.JWTExpired;
+
+/**
+ * Verifies with the first key that fits. Any other failure (wrong signature, a key of another type, no
+ * matching `kid`) means "not this key" and the next candidate is tried.
+ */
+const verifyWithAny = async (
+  token: string,
+  keys: (Uint8Array | KeyObject | JWTVerifyGetKey)[],
+  options: JWTVerifyOptions,
+): Promise<JWTPayload> => {
+  let failure: unknown = new errors.JWSSignatureVerificationFailed();
+  for (const key of keys) {
+    try {
+      const { payload } = typeof key === "function" ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+      return payload;
+    } catch (error) {
+      if (claimFailure(error)) throw error;
+      // A key of the wrong type says less than a signature that did not verify: report the latter.
+      if (!(failure instanceof errors.JWSSignatureVerificationFailed) || error instanceof errors.JWSSignatureVerificationFailed)
+        failure = error;
+    }
+  }
+  throw failure;
+};
+
 /**
  * Builds the verifier for user tokens. HS256 tokens are checked with the
  * shared secret, asymmetric ones with the public key or JWKS; the header's
  * `alg` only selects among keys that are configured, and `none` never passes.
+ *
+ * The `prj` claim selects the project. The default project verifies with the
+ * configured keys (plus any it keeps in the database); every other project
+ * only with its own keys from `projectKeys`, so a token signed with the
+ * default secret cannot claim another project.
  */
-export const createTokenVerifier = (keys: TokenKeys): VerifyToken => {
-  const secret = keys.jwtSecret ? new TextEncoder().encode(keys.jwtSecret) : null;
-  const publicKey: KeyObject | null = keys.jwtPublicKey ? createPublicKey(keys.jwtPublicKey) : null;
-  const jwks: JWTVerifyGetKey | null = keys.jwtJwksUrl ? createRemoteJWKSet(new URL(keys.jwtJwksUrl)) : null;
-  const common = {
-    requiredClaims: ["exp", "sub"],
+export const createTokenVerifier = (keys: TokenKeys, projectKeys?: ProjectKeySource): VerifyToken => {
+  const configured: VerificationKeys = {
+    secrets: keys.jwtSecret ? [new TextEncoder().encode(keys.jwtSecret)] : [],
+    publicKeys: keys.jwtPublicKey ? [createPublicKey(keys.jwtPublicKey)] : [],
+    jwks: keys.jwtJwksUrl ? [createRemoteJWKSet(new URL(keys.jwtJwksUrl))] : [],
+  };
+  const required = { requiredClaims: ["exp", "sub"] };
+  // JWT_ISSUER and JWT_AUDIENCE belong to the configured (default project's) keys.
+  const defaultClaims = {
+    ...required,
     ...(keys.jwtIssuer ? { issuer: keys.jwtIssuer } : {}),
     ...(keys.jwtAudience ? { audience: keys.jwtAudience } : {}),
+  };
+
+  const keysOf = async (projectId: string): Promise<VerificationKeys> => {
+    const stored = projectKeys ? await projectKeys(projectId) : noKeys;
+    if (projectId !== defaultProjectId) return stored;
+    return {
+      secrets: [...configured.secrets, ...stored.secrets],
+      publicKeys: [...configured.publicKeys, ...stored.publicKeys],
+      jwks: [...configured.jwks, ...stored.jwks],
+    };
   };
 
   return async (token) => {
@@ -69,20 +142,33 @@ export const createTokenVerifier = (keys: TokenKeys): VerifyToken => {
     if (token.length > 16_384) return deny("unauthorized", "the token is too long");
     try {
       const { alg } = decodeProtectedHeader(token);
-      let payload: unknown;
-      if (alg === "HS256" && secret) {
-        ({ payload } = await jwtVerify(token, secret, { ...common, algorithms: ["HS256"] }));
-      } else if (alg && asymmetricAlgorithms.includes(alg) && publicKey) {
-        ({ payload } = await jwtVerify(token, publicKey, { ...common, algorithms: asymmetricAlgorithms }));
-      } else if (alg && asymmetricAlgorithms.includes(alg) && jwks) {
-        ({ payload } = await jwtVerify(token, jwks, { ...common, algorithms: asymmetricAlgorithms }));
+      const projectId = claimedProject(token);
+      if (projectId === null) return deny("unauthorized", 'the token\'s "prj" claim must be a project id');
+      let candidates: VerificationKeys;
+      try {
+        candidates = await keysOf(projectId);
+      } catch {
+        return deny("unavailable", "the project's token keys could not be loaded; retry shortly");
+      }
+      const common = projectId === defaultProjectId ? defaultClaims : required;
+      let payload: JWTPayload;
+      if (alg === "HS256" && candidates.secrets.length > 0) {
+        payload = await verifyWithAny(token, candidates.secrets, { ...common, algorithms: ["HS256"] });
+      } else if (alg && asymmetricAlgorithms.includes(alg) && candidates.publicKeys.length + candidates.jwks.length > 0) {
+        payload = await verifyWithAny(token, [...candidates.publicKeys, ...candidates.jwks], {
+          ...common,
+          algorithms: asymmetricAlgorithms,
+        });
       } else {
-        return deny("unauthorized", `tokens signed with "${String(alg)}" are not accepted here`);
+        const where = projectId === defaultProjectId ? "here" : `for project "${projectId}"`;
+        return deny("unauthorized", `tokens signed with "${String(alg)}" are not accepted ${where}`);
       }
       const claims = claimsSchema.safeParse(payload);
       if (!claims.success)
         return deny("unauthorized", `invalid token claims: ${claims.error.issues.map((issue) => issue.message).join("; ")}`);
       const { sub, exp, tenant_uid, scope_level1, scope_level2, name, company, prj } = claims.data;
+      // The signed claim is the one that was read to pick the keys; checked anyway, since isolation rests on it.
+      if (prj !== projectId) return deny("unauthorized", "the token's project does not match the keys that verified it");
       return {
         ok: true,
         user: {

@@ -72,8 +72,8 @@ export class ChatService {
   async dialog(user: User, dialogId: string) {
     const { writer, participants } = await this.writerFor(user, dialogId);
     const { rows } = await this.pool.query(
-      "SELECT id, object_id, object_type, title, object_url, created_by, created_at, meta FROM dialogs WHERE id = $1",
-      [dialogId],
+      "SELECT id, object_id, object_type, title, object_url, created_by, created_at, meta FROM dialogs WHERE id = $1 AND project_id = $2",
+      [dialogId, user.projectId],
     );
     const row = rows[0];
     if (!row) throw new ApiError("not_found", `dialog ${dialogId} does not exist`);

@@ -17,6 +17,7 @@ const option = <T>(env: string, schema: z.ZodType<T>, defaultValue: T | undefine
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
 const url = z.string().url();
 const csv = z.string().transform((value) =>
   value
@@ -84,6 +85,19 @@ export const options = {
     2000,
     "How often the projection worker looks for missed work besides its notifications.",
   ),
+  rateLimitUser: option(
+    "RATE_LIMIT_USER",
+    nonNegativeInt,
+    600,
+    "Chat API requests each user (user token) may make per RATE_LIMIT_WINDOW_S; 0 turns the limit off.",
+  ),
+  rateLimitKey: option(
+    "RATE_LIMIT_KEY",
+    nonNegativeInt,
+    6000,
+    "Management API requests each API key (or ADMIN_API_TOKEN) may make per RATE_LIMIT_WINDOW_S; 0 turns the limit off.",
+  ),
+  rateLimitWindowS: option("RATE_LIMIT_WINDOW_S", positiveInt, 60, "Length in seconds of the rate-limit window."),
   logLevel: option("LOG_LEVEL", z.enum(["debug", "info", "warn", "error"]), "info", "Least severe log level written to stdout."),
 } as const;
 

@@ -4,9 +4,14 @@ import type { User, VerifyToken } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
 import type { SearchService } from "../chat/search-service.ts";
 import type { DialogService } from "../management/dialog-service.ts";
-import { adminAuth } from "./admin-auth.ts";
+import type { ApiKeys } from "../projects/api-keys.ts";
+import type { JwtKeys } from "../projects/jwt-keys.ts";
+import type { Projects } from "../projects/projects.ts";
+import { adminAuth, type ManagementVariables } from "./admin-auth.ts";
 import { registerChatRoutes } from "./chat-routes.ts";
 import { ApiError, errorBody, sendError } from "./errors.ts";
+import { registerProjectRoutes } from "./project-routes.ts";
+import { type Limiter, managementCaller, rateLimit, userCaller } from "./rate-limit.ts";
 import {
   accessScopesInputSchema,
   createDialogSchema,
@@ -28,12 +33,17 @@ export type AppDeps = {
   search: SearchService;
   verifyToken: VerifyToken;
   adminApiToken: string | undefined;
+  projects: Projects;
+  apiKeys: ApiKeys;
+  jwtKeys: JwtKeys;
+  /** Per-caller budgets; null when off. */
+  limits: { user: Limiter | null; key: Limiter | null };
   /** True when the database answers and every migration is applied. */
   ready: () => Promise<boolean>;
   onError: (error: unknown) => void;
 };
 
-type Env = { Variables: { projectId: string; user: User } };
+type Env = { Variables: ManagementVariables & { user: User } };
 
 const route = routesFor("management", "adminToken");
 const errors = errorResponses;
@@ -100,7 +110,10 @@ export const createApp = (deps: AppDeps) => {
       : c.json({ status: "not_ready", ...errorBody("unavailable", "the database is unreachable or not migrated") }, 503),
   );
 
-  app.use("/api/v1/management/*", adminAuth(deps.adminApiToken));
+  app.use("/api/v1/management/*", adminAuth(deps.adminApiToken, deps.apiKeys));
+  app.use("/api/v1/management/*", rateLimit(deps.limits.key, managementCaller));
+  app.use("/api/v1/*", rateLimit(deps.limits.user, userCaller(deps.verifyToken)));
+  registerProjectRoutes(app, deps);
 
   app.openapi(createDialog, async (c) => {
     const dialog = await deps.dialogs.create(c.get("projectId"), c.req.valid("json"));

@@ -90,7 +90,8 @@ export class ChatSync implements Extension {
   async onTokenSync({ token, context }: onTokenSyncPayload<ConnectionContext>): Promise<void> {
     const verified = await this.deps.verifyToken(token);
     if (!verified.ok) throw new Refusal(verified.kind, verified.reason);
-    if (verified.user.userId !== context.user.userId) throw new Refusal("forbidden", "a refreshed token must be for the same user");
+    if (verified.user.userId !== context.user.userId || verified.user.projectId !== context.user.projectId)
+      throw new Refusal("forbidden", "a refreshed token must be for the same user");
     const granted = await this.deps.access.accessOf(context.doc.dialogId, verified.user);
     if (!granted) throw new Refusal("forbidden", "you no longer have access to this dialog");
     // The connection holds this very object, so the new expiry applies to its next write.
