@@ -27,7 +27,16 @@ test("an empty database migrates to the full schema, and migrating again changes
     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
   );
   expect(rows.map((row) => row.table_name)).toEqual(
-    expect.arrayContaining(["dialog_registry", "doc_log", "doc_snapshots", "client_bindings", "messages", "participants", "read_cursors"]),
+    expect.arrayContaining([
+      "dialog_registry",
+      "doc_log",
+      "doc_snapshots",
+      "client_bindings",
+      "messages",
+      "participants",
+      "read_cursors",
+      "attachments",
+    ]),
   );
   const { rows: projects } = await pool.query("SELECT id FROM projects");
   expect(projects).toEqual([{ id: "default" }]);
