@@ -38,6 +38,7 @@ test("an empty database migrates to the full schema, and migrating again changes
       "api_keys",
       "jwt_keys",
       "rate_limits",
+      "attachments",
     ]),
   );
   const { rows: projects } = await pool.query("SELECT id FROM projects");

@@ -13,6 +13,8 @@ import { ChatService } from "./chat/chat-service.ts";
 import { SearchService } from "./chat/search-service.ts";
 import type { Config } from "./config/options.ts";
 import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
+import { FileService } from "./files/file-service.ts";
+import { storageFromConfig } from "./files/storage-from-config.ts";
 import { createApp } from "./http/app.ts";
 import { createLimiter } from "./http/rate-limit.ts";
 import { DialogService } from "./management/dialog-service.ts";
@@ -33,6 +35,7 @@ export type ChatServer = Service & {
   readonly sync: ChatSync;
   readonly projector: Projector;
   readonly hocuspocus: Hocuspocus;
+  readonly files: FileService;
 };
 
 /** Hocuspocus wants a Fetch API Request; it reads headers and the URL from it. */
@@ -77,10 +80,20 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     onError: (docName, error) => logger.error("projection_failed", { doc: docName, error: String(error) }),
   });
 
+  const files = new FileService(
+    pool,
+    storageFromConfig(config),
+    access,
+    { maxUploadBytes: config.maxUploadBytes, allowedMimeTypes: config.uploadMimeTypes, urlTtlSeconds: config.fileUrlTtlSeconds },
+    logger,
+  );
+
   const app = createApp({
     dialogs,
-    chat: new ChatService(pool, sync, access),
+    chat: new ChatService(pool, sync, access, Date.now, files),
     search: new SearchService(pool),
+    files,
+    publicUrl: config.publicUrl,
     verifyToken,
     adminApiToken: config.adminApiToken,
     projects: new Projects(pool, apiKeys),
@@ -105,6 +118,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     sync,
     projector,
     hocuspocus,
+    files,
     port: () => (http?.address() as AddressInfo | null)?.port ?? 0,
 
     async start() {
@@ -152,6 +166,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       // Unloading stores every open document (snapshots) before the pool closes.
       await Promise.all([...hocuspocus.documents.values()].map((document) => hocuspocus.unloadDocument(document)));
       await worker.stop();
+      files.storage.close();
       await pool.end();
       await embedded?.stop();
     },

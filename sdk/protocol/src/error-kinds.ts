@@ -10,6 +10,7 @@ export const errorKinds = {
   not_found: { http: 404, ws: 4404 },
   conflict: { http: 409, ws: 4409 },
   payload_too_large: { http: 413, ws: 4413 },
+  unsupported_media_type: { http: 415, ws: 4415 },
   invalid_update: { http: 422, ws: 4422 },
   rate_limited: { http: 429, ws: 4429 },
   internal: { http: 500, ws: 4500 },

@@ -1,5 +1,6 @@
 import { matchesScopes, systemUserId, type Writer } from "@mtchat/authz";
 import {
+  type AttachmentRef,
   createMessage,
   deleteMessage,
   editMessageText,
@@ -12,6 +13,7 @@ import {
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import type { User } from "../auth/verify-token.ts";
+import type { FileService } from "../files/file-service.ts";
 import { ApiError } from "../http/errors.ts";
 import type { ChatSync } from "../sync/chat-sync.ts";
 import type { DialogAccess } from "../sync/dialog-access.ts";
@@ -56,6 +58,7 @@ export class ChatService {
     private readonly sync: ChatSync,
     private readonly access: DialogAccess,
     private readonly now: () => number = Date.now,
+    private readonly files?: Pick<FileService, "finalize">,
   ) {}
 
   /** The user's access, or 404: a dialog the user may not read does not exist for them. */
@@ -157,11 +160,30 @@ export class ChatService {
     return rows[0]?.id ?? null;
   }
 
-  async send(user: User, dialogId: string, input: { content: string; reply_to_id?: string | null | undefined }): Promise<MessageRow> {
+  async send(
+    user: User,
+    dialogId: string,
+    input: { content: string; reply_to_id?: string | null | undefined; attachment_ids?: string[] | undefined },
+  ): Promise<MessageRow> {
     const { writer, headSegment } = await this.writerFor(user, dialogId);
+    let attachments: AttachmentRef[] = [];
+    if (input.attachment_ids && input.attachment_ids.length > 0) {
+      // Checked (and made ready) before anything is written: a refused file leaves no message behind.
+      if (!this.files) throw new ApiError("unavailable", "attachments are not available on this server");
+      const finalized = await this.files.finalize(user.projectId, dialogId, user.userId, input.attachment_ids);
+      if (!finalized.ok) throw new ApiError(finalized.kind, finalized.reason);
+      attachments = finalized.attachments;
+    }
     const id = uuidv7();
     const written = await this.sync.userWrite(segmentDocName(dialogId, headSegment), writer, (doc) =>
-      createMessage(doc, { id, author: user.userId, createdAt: this.now(), text: input.content, replyTo: input.reply_to_id ?? null }),
+      createMessage(doc, {
+        id,
+        author: user.userId,
+        createdAt: this.now(),
+        text: input.content,
+        replyTo: input.reply_to_id ?? null,
+        attachments,
+      }),
     );
     if (!written.ok) throw new ApiError(written.kind, written.reason);
     return this.message(dialogId, id);

@@ -25,6 +25,44 @@ const csv = z.string().transform((value) =>
     .map((part) => part.trim())
     .filter((part) => part.length > 0),
 );
+const bool = z.enum(["true", "false"], { message: "must be true or false" }).transform((value) => value === "true");
+
+/** What users may upload by default: images, PDF, plain text, office documents, zip, common audio and video. */
+const defaultUploadMimeTypes = [
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "image/webp",
+  "image/avif",
+  "image/heic",
+  "image/heif",
+  "image/bmp",
+  "image/tiff",
+  "application/pdf",
+  "text/plain",
+  "text/csv",
+  "application/rtf",
+  "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+  "application/vnd.oasis.opendocument.text",
+  "application/vnd.oasis.opendocument.spreadsheet",
+  "application/vnd.oasis.opendocument.presentation",
+  "application/zip",
+  "audio/mpeg",
+  "audio/mp4",
+  "audio/x-m4a",
+  "audio/aac",
+  "audio/ogg",
+  "audio/wav",
+  "audio/flac",
+  "video/mp4",
+  "video/webm",
+  "video/quicktime",
+  "video/ogg",
+  "video/x-m4v",
+  "video/3gpp",
+];
 
 export const options = {
   port: option("PORT", port, 8080, "TCP port for the HTTP API and the WebSocket endpoint (0 picks a free port)."),
@@ -98,6 +136,53 @@ export const options = {
     "Management API requests each API key (or ADMIN_API_TOKEN) may make per RATE_LIMIT_WINDOW_S; 0 turns the limit off.",
   ),
   rateLimitWindowS: option("RATE_LIMIT_WINDOW_S", positiveInt, 60, "Length in seconds of the rate-limit window."),
+  publicUrl: option(
+    "PUBLIC_URL",
+    url.optional(),
+    undefined,
+    "Base URL clients reach this service at (e.g. https://chat.example.com); signed file links start with it. Unset: each request's Host.",
+  ),
+  maxUploadBytes: option(
+    "MAX_UPLOAD_BYTES",
+    positiveInt,
+    100 * 1024 * 1024,
+    "Largest file a user may upload: refused at presign by its declared size, and again on the bytes actually stored.",
+  ),
+  uploadMimeTypes: option(
+    "UPLOAD_MIME_TYPES",
+    csv.pipe(z.array(z.string().regex(/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/, "must be MIME types like image/png")).min(1)),
+    defaultUploadMimeTypes,
+    "File types users may upload, comma-separated, checked against the file's real bytes (text types, which have no signature, by name).",
+  ),
+  fileUrlTtlSeconds: option("FILE_URL_TTL_SECONDS", positiveInt.max(604_800), 900, "How long signed upload and download links stay valid."),
+  fileUrlSecret: option(
+    "FILE_URL_SECRET",
+    z.string().min(32, "must be at least 32 characters").optional(),
+    undefined,
+    "HMAC secret of the file links this server signs (local storage). Unset: generated once and kept in DATA_DIR/file-url-secret.",
+    true,
+  ),
+  s3Bucket: option(
+    "S3_BUCKET",
+    z.string().min(1).optional(),
+    undefined,
+    "S3 bucket for files. Set: files go to S3 or an S3-compatible store; unset: to DATA_DIR/files on local disk.",
+  ),
+  s3Endpoint: option("S3_ENDPOINT", url.optional(), undefined, "Endpoint of an S3-compatible store (MinIO, R2, …). Unset: AWS S3."),
+  s3Region: option("S3_REGION", z.string().min(1), "us-east-1", "Region of the S3 bucket."),
+  s3AccessKeyId: option(
+    "S3_ACCESS_KEY_ID",
+    z.string().min(1).optional(),
+    undefined,
+    "S3 access key id. Unset (with S3_SECRET_ACCESS_KEY): the AWS SDK's default credential chain.",
+  ),
+  s3SecretAccessKey: option("S3_SECRET_ACCESS_KEY", z.string().min(1).optional(), undefined, "S3 secret access key.", true),
+  s3ForcePathStyle: option(
+    "S3_FORCE_PATH_STYLE",
+    bool,
+    false,
+    "Address objects as endpoint/bucket/key instead of bucket.endpoint/key (MinIO and most S3-compatible stores need true).",
+  ),
   logLevel: option("LOG_LEVEL", z.enum(["debug", "info", "warn", "error"]), "info", "Least severe log level written to stdout."),
 } as const;
 

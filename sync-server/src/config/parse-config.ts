@@ -24,6 +24,10 @@ export const parseConfig = (env: Record<string, string | undefined>): Config => 
   }
   const config = result as Config;
   if (config.jwtJwksUrl && config.jwtPublicKey) problems.push("JWT_PUBLIC_KEY and JWT_JWKS_URL: set one, not both");
+  if (Boolean(config.s3AccessKeyId) !== Boolean(config.s3SecretAccessKey)) {
+    problems.push("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither");
+  }
+  if (!config.s3Bucket && (config.s3Endpoint || config.s3AccessKeyId)) problems.push("S3_BUCKET: required when other S3_* options are set");
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join("\n  ")}`);
   return config;
 };

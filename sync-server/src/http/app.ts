@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { User, VerifyToken } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
 import type { SearchService } from "../chat/search-service.ts";
+import type { FileService } from "../files/file-service.ts";
 import type { DialogService } from "../management/dialog-service.ts";
 import type { ApiKeys } from "../projects/api-keys.ts";
 import type { JwtKeys } from "../projects/jwt-keys.ts";
@@ -10,6 +11,7 @@ import type { Projects } from "../projects/projects.ts";
 import { adminAuth, type ManagementVariables } from "./admin-auth.ts";
 import { registerChatRoutes } from "./chat-routes.ts";
 import { ApiError, errorBody, sendError } from "./errors.ts";
+import { registerFileRoutes } from "./file-routes.ts";
 import { registerProjectRoutes } from "./project-routes.ts";
 import { type Limiter, managementCaller, rateLimit, userCaller } from "./rate-limit.ts";
 import {
@@ -31,6 +33,9 @@ export type AppDeps = {
   dialogs: DialogService;
   chat: ChatService;
   search: SearchService;
+  files: FileService;
+  /** PUBLIC_URL: where links to files this server serves point. */
+  publicUrl: string | undefined;
   verifyToken: VerifyToken;
   adminApiToken: string | undefined;
   projects: Projects;
@@ -140,6 +145,7 @@ export const createApp = (deps: AppDeps) => {
   });
 
   registerChatRoutes(app, deps.chat, deps.search, deps.verifyToken);
+  registerFileRoutes(app, deps.files, deps.verifyToken, deps.publicUrl);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
   app.doc31("/api/v1/openapi.json", { openapi: "3.1.0", info: { title: "MTChat-compatible chat service", version: "0.1.0" } });

@@ -43,7 +43,19 @@ const historyQuery = z.object({
 });
 
 const sendSchema = z
-  .object({ content: z.string().trim().min(1).max(20_000), reply_to_id: z.string().uuid().nullish() })
+  .object({
+    content: z.string().trim().max(20_000).default(""),
+    reply_to_id: z.string().uuid().nullish(),
+    attachment_ids: z
+      .array(z.string().uuid())
+      .max(20)
+      .optional()
+      .openapi({ description: "Uploaded files to attach; each is checked (complete) before the message is written" }),
+  })
+  .refine((body) => body.content.length > 0 || (body.attachment_ids?.length ?? 0) > 0, {
+    message: "send content, attachment_ids or both",
+    path: ["content"],
+  })
   .openapi("SendMessage");
 const editSchema = z.object({ content: z.string().trim().min(1).max(20_000) }).openapi("EditMessage");
 const messageParams = dialogIdParams.extend({
