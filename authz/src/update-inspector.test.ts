@@ -1,4 +1,15 @@
-import { createMessage, editMessageText, messagesOf, readMessage, readsOf, segmentRoots } from "@mtchat/protocol";
+import {
+  createMessage,
+  editMessageText,
+  messagesOf,
+  reactionKey,
+  readMessage,
+  readsOf,
+  segmentRoots,
+  setReaction,
+  setUserState,
+  userStateOf,
+} from "@mtchat/protocol";
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import * as Y from "yjs";
@@ -324,4 +335,87 @@ test("an update whose items form a reference cycle is refused, found by the fuzz
     7, 0, 10, 5, 6, 4, 0, 10, 6, 4, 115, 101, 101, 100, 0,
   ]);
   expect(inspect(server, found, mallory)).toMatchObject({ ok: false, kind: "invalid_update" });
+});
+
+describe("reactions", () => {
+  test("anyone who may react adds and removes only their own reaction, on anyone's message", () => {
+    const server = serverSegment();
+    const client = rawClient(server, 10);
+    setReaction(messageOf(client, aliceMessage), "mallory", "👍", true, 5);
+    const added = diff(client, server);
+    expect(inspect(server, added, mallory)).toMatchObject({ ok: true, empty: false });
+    Y.applyUpdate(server, added);
+
+    // Mallory's own removal passes; Mallory removing Alice's reaction does not.
+    const aliceClient = rawClient(server, 1);
+    setReaction(messageOf(aliceClient, aliceMessage), "alice", "🎉", true, 6);
+    Y.applyUpdate(server, diff(aliceClient, server));
+    const remover = rawClient(server, 10);
+    setReaction(messageOf(remover, aliceMessage), "mallory", "👍", false, 7);
+    expect(inspect(server, diff(remover, server), mallory)).toMatchObject({ ok: true, empty: false });
+    const thief = rawClient(server, 10);
+    setReaction(messageOf(thief, aliceMessage), "alice", "🎉", false, 7);
+    expect(inspect(server, diff(thief, server), mallory)).toMatchObject({ ok: false, kind: "forbidden" });
+  });
+
+  test("reacting in someone else's name, malformed keys and values, and replacing the map are refused", () => {
+    const server = serverSegment();
+    const forged = rawClient(server, 10);
+    setReaction(messageOf(forged, aliceMessage), "alice", "👍", true, 5);
+    expect(inspect(server, diff(forged, server), mallory)).toMatchObject({ ok: false, kind: "forbidden" });
+
+    const badKey = rawClient(server, 10);
+    (messageOf(badKey, aliceMessage).get("reactions") as Y.Map<unknown>).set("mallory:👍", 5);
+    expect(inspect(server, diff(badKey, server), mallory)).toMatchObject({ ok: false, kind: "invalid_update" });
+
+    const badValue = rawClient(server, 10);
+    (messageOf(badValue, aliceMessage).get("reactions") as Y.Map<unknown>).set(reactionKey("mallory", "👍"), "yes");
+    expect(inspect(server, diff(badValue, server), mallory)).toMatchObject({ ok: false, kind: "invalid_update" });
+
+    const replaced = rawClient(server, 10);
+    messageOf(replaced, aliceMessage).set("reactions", new Y.Map());
+    expect(inspect(server, diff(replaced, server), mallory)).toMatchObject({ ok: false, kind: "forbidden" });
+  });
+
+  test("channel subscribers react but do not post; read-only participants do neither", () => {
+    const server = serverSegment();
+    const subscriber: Writer = { userId: "sam", access: "subscriber" };
+    const reacting = rawClient(server, 10);
+    setReaction(messageOf(reacting, aliceMessage), "sam", "👀", true, 5);
+    expect(inspect(server, diff(reacting, server), subscriber)).toMatchObject({ ok: true });
+    const posting = rawClient(server, 10);
+    createMessage(posting, { id: freshId(), author: "sam", createdAt: 5, text: "may I?" });
+    expect(inspect(server, diff(posting, server), subscriber)).toMatchObject({ ok: false, reason: "only admins post in a channel" });
+
+    const readonly: Writer = { userId: "rita", access: "readonly" };
+    const rita = rawClient(server, 11);
+    setReaction(messageOf(rita, aliceMessage), "rita", "👀", true, 5);
+    expect(inspect(server, diff(rita, server), readonly)).toMatchObject({ ok: false, kind: "forbidden" });
+  });
+});
+
+describe("user state documents", () => {
+  const dialog = "01890a5d-ac96-774b-b9aa-0000000000d1";
+
+  test("well-formed pin, notification and archive marks pass", () => {
+    const server = new Y.Doc();
+    const client = rawClient(server, 10);
+    setUserState(client, dialog, "pinned", true);
+    setUserState(client, dialog, "notifications", false);
+    setUserState(client, dialog, "archived", { archived: true, through: aliceMessage });
+    expect(inspect(server, diff(client, server), alice, "user")).toMatchObject({ ok: true, empty: false, newMessageIds: [] });
+  });
+
+  test("unknown roots, keys and values are refused", () => {
+    const server = new Y.Doc();
+    const root = rawClient(server, 10);
+    root.getMap("other").set("x", 1);
+    expect(inspect(server, diff(root, server), alice, "user")).toMatchObject({ ok: false, kind: "invalid_update" });
+    const key = rawClient(server, 10);
+    userStateOf(key).set(`${dialog}/color`, "red");
+    expect(inspect(server, diff(key, server), alice, "user")).toMatchObject({ ok: false, kind: "invalid_update" });
+    const value = rawClient(server, 10);
+    userStateOf(value).set(`${dialog}/archived`, { archived: "yes", through: null });
+    expect(inspect(server, diff(value, server), alice, "user")).toMatchObject({ ok: false, kind: "invalid_update" });
+  });
 });

@@ -1,10 +1,22 @@
-import { isMessageField, isUuid, type MessageField, messageFields, messageKinds, metaRoots, segmentRoots } from "@mtchat/protocol";
+import {
+  isMessageField,
+  isUserStateValue,
+  isUuid,
+  type MessageField,
+  messageFields,
+  messageKinds,
+  metaRoots,
+  parseReactionKey,
+  parseUserStateKey,
+  segmentRoots,
+  userStateRoots,
+} from "@mtchat/protocol";
 import * as Y from "yjs";
 import { type Decision, type Denial, deny } from "./decision.ts";
 import { groupByClient, isDenial, Locator, type Locator as LocatorType, type Place, type Ref } from "./locate.ts";
 import { systemUserId, type Writer } from "./writer.ts";
 
-export type DocKind = "meta" | "segment";
+export type DocKind = "meta" | "segment" | "user";
 
 export type ParsedUpdate = {
   update: Uint8Array;
@@ -56,12 +68,16 @@ type NewMessage = { id: string; fields: Set<MessageField> };
  * - segment: a user creates messages only as their own author, with kind
  *   "text", once per id; edits and deletes only inside their own messages, and
  *   never immutable fields; admins may also soft-delete others' messages.
+ * - reactions: any participant but read-only ones adds and removes only their own, on any message.
  * - meta: a user writes only their own read cursor; everything else is the server's.
- * - potential participants write nothing; read-only participants only their read cursor.
+ * - user state: well-formed keys and values only (the server lets only the owner in).
+ * - potential participants write nothing; read-only participants only their read cursor;
+ *   channel subscribers react and move their cursor.
  */
 export const inspectUpdate = (parsed: ParsedUpdate, ctx: InspectContext): Decision<Accepted> => {
   const locator = new Locator(ctx.doc, parsed.structs);
-  const rules = ctx.docKind === "segment" ? new SegmentRules(ctx, locator) : new MetaRules(ctx);
+  const rules: Rules =
+    ctx.docKind === "segment" ? new SegmentRules(ctx, locator) : ctx.docKind === "meta" ? new MetaRules(ctx) : new UserStateRules();
   const newClientIds: number[] = [];
   let changes = 0;
 
@@ -136,6 +152,7 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === "object" && !Array.isArray(value);
 
 const canWriteContent = (writer: Writer): boolean => writer.access === "member" || writer.access === "admin";
+const canReact = (writer: Writer): boolean => canWriteContent(writer) || writer.access === "subscriber";
 
 class SegmentRules implements Rules {
   private readonly created = new Map<Y.Item, NewMessage>();
@@ -148,8 +165,9 @@ class SegmentRules implements Rules {
 
   insert(item: Y.Item, place: Place): Denial | null {
     if (place.root !== segmentRoots.messages) return deny("invalid_update", `unknown root "${place.root}" in a segment`);
-    if (!canWriteContent(this.ctx.writer)) return this.noContent();
     const [messageId, field, ...deeper] = place.keys;
+    if (field === "reactions" && deeper.length > 0) return this.react(place, item);
+    if (!canWriteContent(this.ctx.writer)) return this.noContent();
     if (typeof messageId !== "string") return deny("invalid_update", "messages are keyed by id");
     if (place.keys.length === 1) return this.createMessage(item, messageId);
 
@@ -177,6 +195,7 @@ class SegmentRules implements Rules {
 
   remove(place: Place): Denial | null {
     if (place.root !== segmentRoots.messages) return deny("forbidden", `nothing may be deleted from "${place.root}"`);
+    if (place.keys[1] === "reactions" && place.keys.length > 2) return this.react(place, null);
     if (!canWriteContent(this.ctx.writer)) return this.noContent();
     if (place.keys.length === 1) return deny("forbidden", "messages are never removed; set deleted instead");
     const field = place.keys[1];
@@ -207,9 +226,26 @@ class SegmentRules implements Rules {
   }
 
   private noContent(): Denial {
-    return this.ctx.writer.access === "potential"
-      ? deny("forbidden", "join the dialog before writing to it")
-      : deny("forbidden", "read-only participants cannot write messages");
+    if (this.ctx.writer.access === "potential") return deny("forbidden", "join the dialog before writing to it");
+    if (this.ctx.writer.access === "subscriber") return deny("forbidden", "only admins post in a channel");
+    return deny("forbidden", "read-only participants cannot write messages");
+  }
+
+  /** Adding (`item`) or removing (null) one reaction: only the writer's own, on a message that exists. */
+  private react(place: Place, item: Y.Item | null): Denial | null {
+    if (!canReact(this.ctx.writer)) return this.noContent();
+    if (place.top.where === "update" && !this.created.has(place.top.item)) {
+      return deny("invalid_update", "a message's content must be created with it");
+    }
+    const key = place.keys[2];
+    const reaction = place.keys.length === 3 && typeof key === "string" ? parseReactionKey(key) : null;
+    if (!reaction) return deny("invalid_update", "a reaction is keyed by [user id, emoji]");
+    if (reaction.userId !== this.ctx.writer.userId) return deny("forbidden", "you may add or remove only your own reactions");
+    if (item === null) return null;
+    const single = singleValue(item);
+    return single.ok && typeof single.value === "number" && Number.isFinite(single.value)
+      ? null
+      : deny("invalid_update", "a reaction's value is the time it was made");
   }
 
   private createMessage(item: Y.Item, messageId: string): Denial | null {
@@ -243,6 +279,11 @@ class SegmentRules implements Rules {
       return item.content instanceof Y.ContentType && item.content.type instanceof Y.XmlFragment
         ? null
         : deny("invalid_update", `"${field}" must be a rich-text fragment`);
+    }
+    if (spec.value === "map") {
+      return item.content instanceof Y.ContentType && item.content.type instanceof Y.Map
+        ? null
+        : deny("invalid_update", `"${field}" must be a map`);
     }
     const single = singleValue(item);
     if (!single.ok) return deny("invalid_update", `"${field}" must hold one plain value`);
@@ -308,6 +349,41 @@ class MetaRules implements Rules {
     if (this.ctx.writer.access === "potential") return deny("forbidden", "join the dialog before writing to it");
     if (place.keys.length !== 1 || place.keys[0] !== this.ctx.writer.userId) {
       return deny("forbidden", "you may move only your own read cursor");
+    }
+    return null;
+  }
+}
+
+/** A user's own state document: the server admits only its owner, so only the shape is checked here. */
+class UserStateRules implements Rules {
+  insert(item: Y.Item, place: Place): Denial | null {
+    const denied = this.check(place);
+    if (denied) return denied;
+    const parsed = parseUserStateKey(place.keys[0] as string);
+    const single = singleValue(item);
+    if (!parsed || !single.ok || !isUserStateValue(parsed.field, single.value)) {
+      return deny("invalid_update", "pinned and notifications are true or false; archived is {archived, through}");
+    }
+    return null;
+  }
+
+  remove(place: Place): Denial | null {
+    return this.check(place);
+  }
+
+  finish(): Denial | null {
+    return null;
+  }
+
+  newMessageIds(): string[] {
+    return [];
+  }
+
+  private check(place: Place): Denial | null {
+    if (place.root !== userStateRoots.dialogs) return deny("invalid_update", `unknown root "${place.root}" in a user's state`);
+    const key = place.keys[0];
+    if (place.keys.length !== 1 || typeof key !== "string" || !parseUserStateKey(key)) {
+      return deny("invalid_update", "user state is keyed <dialog id>/<pinned|notifications|archived>");
     }
     return null;
   }

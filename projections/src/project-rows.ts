@@ -5,10 +5,13 @@ import {
   metaOf,
   type ParticipantEntry,
   parseDocName,
+  parseUserStateKey,
   participantsOf,
   type ReadCursor,
   readMessage,
   readsOf,
+  readUserState,
+  userStateOf,
 } from "@mtchat/protocol";
 import type pg from "pg";
 import type * as Y from "yjs";
@@ -20,9 +23,18 @@ export type Changes = {
   participants: Set<string>;
   reads: Set<string>;
   messages: Set<string>;
+  /** Dialog ids whose state changed in a user's state document. */
+  userState: Set<string>;
 };
 
-export const noChanges = (all: boolean): Changes => ({ all, meta: all, participants: new Set(), reads: new Set(), messages: new Set() });
+export const noChanges = (all: boolean): Changes => ({
+  all,
+  meta: all,
+  participants: new Set(),
+  reads: new Set(),
+  messages: new Set(),
+  userState: new Set(),
+});
 
 /** Records which keys of which roots a transaction touched. */
 export const trackChanges = (doc: Y.Doc, changes: Changes): (() => void) => {
@@ -43,19 +55,28 @@ export const trackChanges = (doc: Y.Doc, changes: Changes): (() => void) => {
       }
     }
   };
+  const onUserState = (event: { keysChanged: Set<string> }) => {
+    for (const key of event.keysChanged) {
+      const parsed = parseUserStateKey(key);
+      if (parsed) changes.userState.add(parsed.dialogId);
+    }
+  };
   const meta = metaOf(doc);
   const participants = participantsOf(doc);
   const reads = readsOf(doc);
   const messages = messagesOf(doc);
+  const userState = userStateOf(doc);
   meta.observe(onMeta);
   participants.observe(onParticipants);
   reads.observe(onReads);
   messages.observeDeep(onMessages);
+  userState.observe(onUserState);
   return () => {
     meta.unobserve(onMeta);
     participants.unobserve(onParticipants);
     reads.unobserve(onReads);
     messages.unobserveDeep(onMessages);
+    userState.unobserve(onUserState);
   };
 };
 
@@ -76,6 +97,10 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
   const name = parseDocName(docName);
   if (!name) return;
   const { dialogId } = name;
+  if (name.kind === "user") {
+    await writeUserState(db, name.projectId, name.userId, doc, changes);
+    return;
+  }
   if (name.kind === "segment") {
     const messages = messagesOf(doc);
     const ids = changes.all ? [...messages.keys()] : [...changes.messages];
@@ -96,22 +121,23 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
           edited_at: toTime(view.editedAt),
           deleted: view.deleted,
           system: view.system,
+          reactions: view.reactions,
         },
       ];
     });
     if (rows.length === 0) return;
     await db.query(
-      `INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system)
+      `INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system, reactions)
        SELECT $1, x.id, $2, a.seq, x.author_id, x.kind, x.body_text, x.body, x.reply_to, x.attachments,
-              LEAST(x.created_at, COALESCE(a.received_at, x.created_at)), a.received_at, x.edited_at, x.deleted, x.system
+              LEAST(x.created_at, COALESCE(a.received_at, x.created_at)), a.received_at, x.edited_at, x.deleted, x.system, x.reactions
        FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, author_id text, kind text, body_text text, body jsonb, reply_to uuid,
-            attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb)
+            attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb, reactions jsonb)
        LEFT JOIN message_arrivals a ON a.dialog_id = $1 AND a.message_id = x.id
        ON CONFLICT (dialog_id, id) DO UPDATE SET
          segment = EXCLUDED.segment, seq = EXCLUDED.seq, author_id = EXCLUDED.author_id, kind = EXCLUDED.kind,
          body_text = EXCLUDED.body_text, body = EXCLUDED.body, reply_to = EXCLUDED.reply_to, attachments = EXCLUDED.attachments,
          created_at = EXCLUDED.created_at, received_at = EXCLUDED.received_at, edited_at = EXCLUDED.edited_at,
-         deleted = EXCLUDED.deleted, system = EXCLUDED.system`,
+         deleted = EXCLUDED.deleted, system = EXCLUDED.system, reactions = EXCLUDED.reactions`,
       [dialogId, name.segment, JSON.stringify(rows)],
     );
     return;
@@ -121,11 +147,12 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
   if (changes.meta && meta.has(metaKeys.objectType)) {
     const scopes = (meta.get(metaKeys.accessScopes) as AccessScope[] | undefined) ?? [];
     await db.query(
-      `INSERT INTO dialogs (id, project_id, object_type, object_id, title, object_url, created_by, created_at, meta, head_segment)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      `INSERT INTO dialogs (id, project_id, object_type, object_id, title, object_url, created_by, created_at, meta, head_segment, kind, auto_archived_through)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (id) DO UPDATE SET project_id = EXCLUDED.project_id, object_type = EXCLUDED.object_type,
          object_id = EXCLUDED.object_id, title = EXCLUDED.title, object_url = EXCLUDED.object_url, created_by = EXCLUDED.created_by,
-         created_at = EXCLUDED.created_at, meta = EXCLUDED.meta, head_segment = EXCLUDED.head_segment`,
+         created_at = EXCLUDED.created_at, meta = EXCLUDED.meta, head_segment = EXCLUDED.head_segment, kind = EXCLUDED.kind,
+         auto_archived_through = EXCLUDED.auto_archived_through`,
       [
         dialogId,
         text(meta.get(metaKeys.projectId)) ?? "default",
@@ -137,6 +164,8 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
         toTime(meta.get(metaKeys.createdAt)),
         JSON.stringify(meta.get(metaKeys.hostMeta) ?? {}),
         Number(meta.get(metaKeys.headSegment) ?? 0),
+        text(meta.get(metaKeys.kind)) ?? "object",
+        text(meta.get(metaKeys.autoArchivedThrough)),
       ],
     );
     await db.query("DELETE FROM access_scopes WHERE dialog_id = $1", [dialogId]);
@@ -190,4 +219,38 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
       [dialogId, JSON.stringify(cursors)],
     );
   }
+};
+
+/** A user's state document → `user_dialog_state`, one row per dialog the user set anything for. */
+const writeUserState = async (db: pg.PoolClient, projectId: string, userId: string, doc: Y.Doc, changes: Changes): Promise<void> => {
+  const states = readUserState(doc);
+  const dialogIds = changes.all ? [...states.keys()] : [...changes.userState];
+  if (changes.all) await db.query("DELETE FROM user_dialog_state WHERE project_id = $1 AND user_id = $2", [projectId, userId]);
+  if (dialogIds.length === 0) return;
+  const rows = dialogIds.flatMap((dialogId) => {
+    const state = states.get(dialogId);
+    return state
+      ? [
+          {
+            dialog_id: dialogId,
+            pinned: state.pinned,
+            notifications_enabled: state.notifications,
+            archived: state.archived?.archived ?? null,
+            archived_through: state.archived?.through ?? null,
+          },
+        ]
+      : [];
+  });
+  await db.query("DELETE FROM user_dialog_state WHERE project_id = $1 AND user_id = $2 AND dialog_id = ANY($3::uuid[])", [
+    projectId,
+    userId,
+    dialogIds,
+  ]);
+  if (rows.length === 0) return;
+  await db.query(
+    `INSERT INTO user_dialog_state (project_id, user_id, dialog_id, pinned, notifications_enabled, archived, archived_through)
+     SELECT $1, $2, s.dialog_id, s.pinned, s.notifications_enabled, s.archived, s.archived_through
+     FROM jsonb_to_recordset($3::jsonb) AS s(dialog_id uuid, pinned boolean, notifications_enabled boolean, archived boolean, archived_through uuid)`,
+    [projectId, userId, JSON.stringify(rows)],
+  );
 };

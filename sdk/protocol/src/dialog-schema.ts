@@ -34,7 +34,21 @@ export const metaKeys = {
   accessScopes: "accessScopes",
   headSegment: "headSegment",
   segmentSize: "segmentSize",
+  /** One of {@link dialogKinds}; absent means `object`. */
+  kind: "kind",
+  /** The newest message (by arrival) when the server auto-archived the dialog; see `isArchived`. */
+  autoArchivedThrough: "autoArchivedThrough",
 } as const;
+
+/**
+ * - `object`: bound to a host business object (the default);
+ * - `direct`: one-to-one, one per pair of users (get-or-create);
+ * - `self`: a user's notes to self;
+ * - `group`: a named group of participants;
+ * - `channel`: only admins post; everyone else reads (and reacts).
+ */
+export const dialogKinds = { object: "object", direct: "direct", self: "self", group: "group", channel: "channel" } as const;
+export type DialogKind = (typeof dialogKinds)[keyof typeof dialogKinds];
 
 export const participantRoles = { member: "member", admin: "admin", readonly: "readonly" } as const;
 export type ParticipantRole = (typeof participantRoles)[keyof typeof participantRoles];
@@ -68,11 +82,42 @@ export const messageFields = {
   editedAt: { value: "number", requiredOnCreate: false, mutable: true, serverOnly: false },
   deleted: { value: "boolean", requiredOnCreate: false, mutable: true, serverOnly: false },
   system: { value: "object", requiredOnCreate: false, mutable: false, serverOnly: true },
+  /**
+   * Y.Map of reactions, created with the message (so concurrent reactors never
+   * race to create it), keyed by {@link reactionKey}; each user adds and
+   * removes only their own keys. The value is the time of the reaction.
+   */
+  reactions: { value: "map", requiredOnCreate: false, mutable: false, serverOnly: false },
 } as const;
 export type MessageField = keyof typeof messageFields;
 export const isMessageField = (key: string): key is MessageField => Object.hasOwn(messageFields, key);
 
 export type AttachmentRef = { id: string; name: string; mime: string; size: number };
+
+/** Longest reaction a user may add: one emoji with modifiers, or a short code. */
+export const maxReactionLength = 32;
+
+/** A reaction's key in a message's `reactions` map: unambiguous whatever the user id holds. */
+export const reactionKey = (userId: string, emoji: string): string => JSON.stringify([userId, emoji]);
+
+/** The user and emoji of a reaction key, or null when the key is not one {@link reactionKey} makes. */
+export const parseReactionKey = (key: string): { userId: string; emoji: string } | null => {
+  try {
+    const parsed: unknown = JSON.parse(key);
+    if (!Array.isArray(parsed) || parsed.length !== 2) return null;
+    const [userId, emoji] = parsed as unknown[];
+    if (typeof userId !== "string" || typeof emoji !== "string") return null;
+    if (emoji.length === 0 || emoji.length > maxReactionLength || /\s/.test(emoji)) return null;
+    return reactionKey(userId, emoji) === key ? { userId, emoji } : null;
+  } catch {
+    return null;
+  }
+};
+
+export const reactionsOf = (entry: Y.Map<unknown>): Y.Map<number> | null => {
+  const reactions = entry.get("reactions");
+  return reactions instanceof Y.Map ? (reactions as Y.Map<number>) : null;
+};
 
 /** A message as plain data, read from its Y.Map. */
 export type MessageView = {
@@ -87,6 +132,8 @@ export type MessageView = {
   editedAt: number | null;
   deleted: boolean;
   system: Record<string, unknown> | null;
+  /** Emoji → the users who reacted with it, in key order. */
+  reactions: Record<string, string[]>;
 };
 
 /** ProseMirror-style JSON of a body, the shape Tiptap's `getJSON()` returns. */
@@ -138,8 +185,17 @@ export const createMessage = (segment: Y.Doc, message: NewMessage): Y.Map<unknow
     const body = new Y.XmlFragment();
     entry.set("body", body);
     writePlainText(body, message.text);
+    entry.set("reactions", new Y.Map<number>());
   });
   return entry;
+};
+
+/** Adds or removes the user's reaction on a message. */
+export const setReaction = (entry: Y.Map<unknown>, userId: string, emoji: string, on: boolean, at: number): void => {
+  const reactions = reactionsOf(entry);
+  if (!reactions) throw new Error("this message takes no reactions");
+  if (on) reactions.set(reactionKey(userId, emoji), at);
+  else reactions.delete(reactionKey(userId, emoji));
 };
 
 /** Replaces a message's text and stamps `editedAt`. */
@@ -215,6 +271,17 @@ const isAttachmentRef = (value: unknown): value is AttachmentRef => {
   return typeof ref.id === "string" && typeof ref.name === "string" && typeof ref.mime === "string" && typeof ref.size === "number";
 };
 
+const readReactions = (entry: Y.Map<unknown>): Record<string, string[]> => {
+  const byEmoji: Record<string, string[]> = Object.create(null);
+  for (const key of [...(reactionsOf(entry)?.keys() ?? [])].sort()) {
+    const reaction = parseReactionKey(key);
+    if (!reaction) continue;
+    byEmoji[reaction.emoji] ??= [];
+    byEmoji[reaction.emoji]?.push(reaction.userId);
+  }
+  return byEmoji;
+};
+
 /**
  * Reads a message defensively: documents are written by clients, so a field
  * of the wrong type reads as its empty value instead of throwing.
@@ -236,5 +303,6 @@ export const readMessage = (id: string, entry: Y.Map<unknown>): MessageView => {
     editedAt: numberOr(entry.get("editedAt"), null),
     deleted: entry.get("deleted") === true,
     system: system !== null && typeof system === "object" && !Array.isArray(system) ? (system as Record<string, unknown>) : null,
+    reactions: readReactions(entry),
   };
 };

@@ -13,7 +13,7 @@ import type {
 } from "@hocuspocus/server";
 import { type Accepted, type Decision, inspectUpdate, parseUpdate, systemUserId, type Writer } from "@mtchat/authz";
 import type { Projector } from "@mtchat/projections";
-import { type DocName, formatDocName, messagesOf, metaDocName, metaKeys, metaOf, parseDocName } from "@mtchat/protocol";
+import { type DocName, formatDocName, messagesOf, metaDocName, metaKeys, metaOf, parseDocName, userDocId } from "@mtchat/protocol";
 import { Mutex } from "async-mutex";
 import type pg from "pg";
 import * as Y from "yjs";
@@ -73,9 +73,14 @@ export class ChatSync implements Extension {
 
   async onAuthenticate({ token, documentName }: onAuthenticatePayload): Promise<ConnectionContext> {
     const doc = parseDocName(documentName);
-    if (!doc) throw new Refusal("not_found", `"${documentName}" is not a dialog document`);
+    if (!doc) throw new Refusal("not_found", `"${documentName}" is not a dialog or user document`);
     const verified = await this.deps.verifyToken(token);
     if (!verified.ok) throw new Refusal(verified.kind, verified.reason);
+    if (doc.kind === "user") {
+      if (!(await this.accessTo(doc, verified.user))) throw new Refusal("forbidden", "a user's state document is theirs alone");
+      await this.ensureUserDoc(doc.projectId, doc.userId);
+      return { user: verified.user, doc };
+    }
     const granted = await this.deps.access.accessOf(doc.dialogId, verified.user);
     if (!granted) throw new Refusal("forbidden", "you are not a participant of this dialog and your scopes do not match it");
     if (doc.kind === "segment" && doc.segment > granted.facts.headSegment) {
@@ -92,10 +97,29 @@ export class ChatSync implements Extension {
     if (!verified.ok) throw new Refusal(verified.kind, verified.reason);
     if (verified.user.userId !== context.user.userId || verified.user.projectId !== context.user.projectId)
       throw new Refusal("forbidden", "a refreshed token must be for the same user");
-    const granted = await this.deps.access.accessOf(context.doc.dialogId, verified.user);
-    if (!granted) throw new Refusal("forbidden", "you no longer have access to this dialog");
+    if (!(await this.accessTo(context.doc, verified.user))) throw new Refusal("forbidden", "you no longer have access to this dialog");
     // The connection holds this very object, so the new expiry applies to its next write.
     context.user = verified.user;
+  }
+
+  /**
+   * What the user may do with a document: dialogs by participation and scopes,
+   * a user's state document by its owner alone. Null: not even read.
+   */
+  private async accessTo(doc: DocName, user: User): Promise<{ access: Writer["access"]; headSegment: number } | null> {
+    if (doc.kind === "user") {
+      return doc.projectId === user.projectId && doc.userId === user.userId ? { access: "member", headSegment: 0 } : null;
+    }
+    const granted = await this.deps.access.accessOf(doc.dialogId, user);
+    return granted ? { access: granted.access, headSegment: granted.facts.headSegment } : null;
+  }
+
+  /** Registers a user's state document on first use, so the log and projection can hold it. */
+  async ensureUserDoc(projectId: string, userId: string): Promise<void> {
+    await this.deps.pool.query(
+      "INSERT INTO dialog_registry (id, project_id, owner_user_id) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+      [userDocId(projectId, userId), projectId, userId],
+    );
   }
 
   async connected({ context, documentName }: connectedPayload<ConnectionContext>): Promise<void> {
@@ -121,7 +145,7 @@ export class ChatSync implements Extension {
     const { user } = context;
     if (user.expiresAt * 1000 <= this.now()) throw new Refusal("unauthorized", "your token has expired; send a fresh one");
     if (payload.length > this.options.maxUpdateBytes) throw new Refusal("payload_too_large", "the update is too large; send it in parts");
-    const granted = await this.deps.access.accessOf(state.name.dialogId, user);
+    const granted = await this.accessTo(state.name, user);
     if (!granted) throw new Refusal("forbidden", "you no longer have access to this dialog");
     const writer: Writer = { userId: user.userId, access: granted.access };
 
@@ -150,7 +174,7 @@ export class ChatSync implements Extension {
       this.rememberBindings(dialogId, unbound, user.userId);
       this.applying.set(connection, () => {
         release();
-        if (decision.newMessageIds.length > 0) this.maybeAdvanceHead(state, document, granted.facts.headSegment);
+        if (decision.newMessageIds.length > 0) this.maybeAdvanceHead(state, document, granted.headSegment);
       });
       handedOver = true;
     } finally {

@@ -1,10 +1,11 @@
 import { matchesScopes, type WriterAccess } from "@mtchat/authz";
-import type { AccessScope, ParticipantRole } from "@mtchat/protocol";
+import type { AccessScope, DialogKind, ParticipantRole } from "@mtchat/protocol";
 import type pg from "pg";
 import type { User } from "../auth/verify-token.ts";
 
 export type DialogFacts = {
   projectId: string;
+  kind: DialogKind;
   headSegment: number;
   participants: Map<string, ParticipantRole>;
   scopes: AccessScope[];
@@ -41,13 +42,14 @@ export class DialogAccess {
     const role = facts.participants.get(user.userId);
     if (role === "admin") return { access: "admin", facts };
     if (role === "readonly") return { access: "readonly", facts };
-    if (role === "member") return { access: "member", facts };
+    // In a channel only admins post; the other participants read and react.
+    if (role === "member") return { access: facts.kind === "channel" ? "subscriber" : "member", facts };
     return matchesScopes(facts.scopes, user) ? { access: "potential", facts } : null;
   }
 
   private async load(dialogId: string): Promise<DialogFacts | null> {
-    const { rows } = await this.pool.query<{ project_id: string; head_segment: number }>(
-      "SELECT project_id, head_segment FROM dialogs WHERE id = $1",
+    const { rows } = await this.pool.query<{ project_id: string; head_segment: number; kind: DialogKind }>(
+      "SELECT project_id, head_segment, kind FROM dialogs WHERE id = $1",
       [dialogId],
     );
     const dialog = rows[0];
@@ -63,6 +65,7 @@ export class DialogAccess {
     ]);
     return {
       projectId: dialog.project_id,
+      kind: dialog.kind,
       headSegment: dialog.head_segment,
       participants: new Map(participants.rows.map((row) => [row.user_id, row.role])),
       scopes: scopes.rows,
