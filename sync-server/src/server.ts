@@ -10,7 +10,9 @@ import pg from "pg";
 import { WebSocketServer } from "ws";
 import { createTokenVerifier } from "./auth/verify-token.ts";
 import { ChatService } from "./chat/chat-service.ts";
+import { DialogList } from "./chat/dialog-list.ts";
 import { SearchService } from "./chat/search-service.ts";
+import { UserStateService } from "./chat/user-state-service.ts";
 import type { Config } from "./config/options.ts";
 import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
 import { FileService } from "./files/file-service.ts";
@@ -91,6 +93,8 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const app = createApp({
     dialogs,
     chat: new ChatService(pool, sync, access, Date.now, files),
+    dialogList: new DialogList(pool),
+    userState: new UserStateService(pool, sync, access),
     search: new SearchService(pool),
     files,
     publicUrl: config.publicUrl,

@@ -4,11 +4,16 @@ import {
   createMessage,
   deleteMessage,
   editMessageText,
+  maxReactionLength,
   messagesOf,
   metaDocName,
+  parseReactionKey,
   participantsOf,
+  reactionKey,
+  reactionsOf,
   readsOf,
   segmentDocName,
+  setReaction,
 } from "@mtchat/protocol";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
@@ -32,13 +37,15 @@ export type MessageRow = {
   reply_to_id: string | null;
   attachments: unknown[];
   deleted: boolean;
+  /** Emoji → the users who reacted with it. */
+  reactions: Record<string, string[]>;
   seq: number | null;
 };
 
 export type HistoryQuery = { before?: string | undefined; after?: string | undefined; around?: string | undefined; limit: number };
 
 const messageColumns = `id, dialog_id, author_id AS sender_id, kind AS message_type, body_text AS content, body,
-  created_at AS sent_at, edited_at AS last_edited_at, reply_to AS reply_to_id, attachments, deleted, seq`;
+  created_at AS sent_at, edited_at AS last_edited_at, reply_to AS reply_to_id, attachments, deleted, reactions, seq`;
 
 const toMessage = (row: Record<string, unknown>): MessageRow => ({
   ...(row as MessageRow),
@@ -212,6 +219,18 @@ export class ChatService {
       if (entry) change(entry);
     });
     if (!written.ok) throw new ApiError(written.kind, written.reason);
+  }
+
+  /** Adds or removes the caller's reaction, as their own write: anyone but read-only participants may react. */
+  async react(user: User, dialogId: string, messageId: string, emoji: string, on: boolean): Promise<MessageRow> {
+    if (!parseReactionKey(reactionKey(user.userId, emoji))) {
+      throw new ApiError("bad_request", `a reaction is one emoji or code of at most ${maxReactionLength} characters, without spaces`);
+    }
+    await this.changeMessage(user, dialogId, messageId, (entry) => {
+      if (!reactionsOf(entry)) throw new ApiError("conflict", "this message takes no reactions");
+      setReaction(entry, user.userId, emoji, on, this.now());
+    });
+    return this.message(dialogId, messageId);
   }
 
   /** A potential participant (scope match) becomes a member; a system message records it. */

@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { User } from "../auth/verify-token.ts";
+import { participatesSql, scopeMatchSql } from "./readable-sql.ts";
 
 export type SearchHit = {
   dialog_id: string;
@@ -30,11 +31,7 @@ export class SearchService {
     const { rows } = await this.pool.query(
       `WITH readable AS (
          SELECT d.id FROM dialogs d
-         WHERE d.project_id = $2 AND (
-           EXISTS (SELECT 1 FROM participants p WHERE p.dialog_id = d.id AND p.user_id = $1)
-           OR EXISTS (SELECT 1 FROM access_scopes s WHERE s.dialog_id = d.id AND s.tenant_uid = $3
-                      AND (cardinality(s.scope_level1) = 0 OR s.scope_level1 && $4::text[])
-                      AND (cardinality(s.scope_level2) = 0 OR s.scope_level2 && $5::text[])))
+         WHERE d.project_id = $2 AND (${participatesSql("d", "$1")} OR ${scopeMatchSql("d", { tenant: "$3", level1: "$4", level2: "$5" })})
        ), q AS (SELECT plainto_tsquery('russian', $6) AS ts),
        hits AS (
          SELECT m.dialog_id, m.id AS message_id, m.author_id AS sender_id, m.body_text AS content, m.created_at AS sent_at,

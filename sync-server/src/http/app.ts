@@ -2,7 +2,9 @@ import { OpenAPIHono, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import type { User, VerifyToken } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
+import type { DialogList } from "../chat/dialog-list.ts";
 import type { SearchService } from "../chat/search-service.ts";
+import type { UserStateService } from "../chat/user-state-service.ts";
 import type { FileService } from "../files/file-service.ts";
 import type { DialogService } from "../management/dialog-service.ts";
 import type { ApiKeys } from "../projects/api-keys.ts";
@@ -10,6 +12,7 @@ import type { JwtKeys } from "../projects/jwt-keys.ts";
 import type { Projects } from "../projects/projects.ts";
 import { adminAuth, type ManagementVariables } from "./admin-auth.ts";
 import { registerChatRoutes } from "./chat-routes.ts";
+import { registerDialogRoutes } from "./dialog-routes.ts";
 import { ApiError, errorBody, sendError } from "./errors.ts";
 import { registerFileRoutes } from "./file-routes.ts";
 import { registerProjectRoutes } from "./project-routes.ts";
@@ -28,10 +31,13 @@ import {
   participantSchema,
   routesFor,
 } from "./schemas.ts";
+import { userAuth } from "./user-auth.ts";
 
 export type AppDeps = {
   dialogs: DialogService;
   chat: ChatService;
+  dialogList: DialogList;
+  userState: UserStateService;
   search: SearchService;
   files: FileService;
   /** PUBLIC_URL: where links to files this server serves point. */
@@ -144,6 +150,15 @@ export const createApp = (deps: AppDeps) => {
     return c.json({ data: { access_scopes: scopes } }, 200);
   });
 
+  for (const path of ["/api/v1/dialogs", "/api/v1/dialogs/*", "/api/v1/search"]) app.use(path, userAuth(deps.verifyToken));
+  // Before the chat routes, so /dialogs/direct and /dialogs/by-object/… are not taken for dialog ids.
+  registerDialogRoutes(app, {
+    list: deps.dialogList,
+    userState: deps.userState,
+    dialogs: deps.dialogs,
+    chat: deps.chat,
+    verifyToken: deps.verifyToken,
+  });
   registerChatRoutes(app, deps.chat, deps.search, deps.verifyToken);
   registerFileRoutes(app, deps.files, deps.verifyToken, deps.publicUrl);
 

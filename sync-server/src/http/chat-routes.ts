@@ -5,7 +5,7 @@ import { decodeCursor, type SearchService } from "../chat/search-service.ts";
 import { dataOf, dialogIdParams, dialogSchema, errorResponses, json, routesFor } from "./schemas.ts";
 import { userAuth } from "./user-auth.ts";
 
-const messageSchema = z
+export const messageSchema = z
   .object({
     id: z.string().uuid(),
     dialog_id: z.string().uuid(),
@@ -18,6 +18,7 @@ const messageSchema = z
     reply_to_id: z.string().uuid().nullable(),
     attachments: z.array(z.unknown()),
     deleted: z.boolean(),
+    reactions: z.record(z.string(), z.array(z.string())).openapi({ description: "Emoji → the users who reacted with it" }),
     seq: z.number().nullable().openapi({ description: "Order of arrival at the server" }),
   })
   .openapi("Message");
@@ -181,8 +182,6 @@ export const registerChatRoutes = <E extends { Variables: { user: User } }>(
   search: SearchService,
   verifyToken: VerifyToken,
 ) => {
-  app.use("/api/v1/dialogs/*", userAuth(verifyToken));
-  app.use("/api/v1/search", userAuth(verifyToken));
   app.openapi(searchMessages, async (c) => {
     const { q, limit, cursor } = c.req.valid("query");
     return c.json({ data: await search.search(c.get("user"), q, limit, decodeCursor(cursor)) }, 200);

@@ -26,8 +26,13 @@ export const participantInputSchema = z
   })
   .openapi("ParticipantInput");
 
+export const dialogTypeSchema = z
+  .enum(["object", "direct", "self", "group", "channel"])
+  .openapi({ description: "object (bound to a host object, the default), direct, self, group, or channel (only admins post)" });
+
 export const createDialogSchema = z
   .object({
+    type: dialogTypeSchema.default("object"),
     object_id: text(256),
     object_type: text(128),
     title: z.string().max(1024).nullish(),
@@ -46,6 +51,7 @@ export const dialogSchema = z
     id: z.string().uuid(),
     object_id: z.string(),
     object_type: z.string(),
+    type: dialogTypeSchema,
     title: z.string().nullable(),
     object_url: z.string().nullable(),
     created_by: z.string().nullable(),

@@ -3,6 +3,7 @@ import { matchesScopes, systemUserId } from "@mtchat/authz";
 import {
   type AccessScope,
   createMessage,
+  type DialogKind,
   metaDocName,
   metaKeys,
   metaOf,
@@ -27,6 +28,7 @@ export type DialogRow = {
   id: string;
   object_id: string;
   object_type: string;
+  type: DialogKind;
   title: string | null;
   object_url: string | null;
   created_by: string | null;
@@ -58,6 +60,33 @@ export class DialogService {
     return (this.options.now ?? Date.now)();
   }
 
+  /**
+   * The dialog registered under `key` in the project (direct and self
+   * dialogs), created from `input` when there is none. A session advisory
+   * lock on the key makes concurrent callers, on any node, get the same one.
+   */
+  async getOrCreate(projectId: string, key: string, input: CreateDialogInput): Promise<{ dialog: DialogRow; created: boolean }> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [JSON.stringify([projectId, key])]);
+      try {
+        const { rows } = await client.query<{ dialog_id: string }>("SELECT dialog_id FROM dialog_keys WHERE project_id = $1 AND key = $2", [
+          projectId,
+          key,
+        ]);
+        const existing = rows[0]?.dialog_id;
+        if (existing) return { dialog: await this.mustDialog(projectId, existing), created: false };
+        const dialog = await this.create(projectId, input);
+        await client.query("INSERT INTO dialog_keys (project_id, key, dialog_id) VALUES ($1, $2, $3)", [projectId, key, dialog.id]);
+        return { dialog, created: true };
+      } finally {
+        await client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [JSON.stringify([projectId, key])]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
   async create(projectId: string, input: CreateDialogInput): Promise<DialogRow> {
     const id = uuidv7();
     const createdAt = this.now();
@@ -69,6 +98,7 @@ export class DialogService {
       meta.set(metaKeys.schemaVersion, schemaVersion);
       meta.set(metaKeys.dialogId, id);
       meta.set(metaKeys.projectId, projectId);
+      meta.set(metaKeys.kind, input.type);
       meta.set(metaKeys.objectType, input.object_type);
       meta.set(metaKeys.objectId, input.object_id);
       meta.set(metaKeys.title, input.title ?? null);
@@ -160,7 +190,7 @@ export class DialogService {
 
   private async mustDialog(projectId: string, id: string): Promise<DialogRow> {
     const { rows } = await this.pool.query<DialogRow & { created_at: Date }>(
-      `SELECT id, object_id, object_type, title, object_url, created_by, created_at, meta
+      `SELECT id, object_id, object_type, kind AS type, title, object_url, created_by, created_at, meta
        FROM dialogs WHERE id = $1 AND project_id = $2`,
       [id, projectId],
     );

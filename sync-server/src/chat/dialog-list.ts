@@ -1,0 +1,182 @@
+import type pg from "pg";
+import type { User } from "../auth/verify-token.ts";
+import { ApiError } from "../http/errors.ts";
+import {
+  isArchivedSql,
+  newestMessageJoin,
+  participatesSql,
+  scopeMatchSql,
+  scopePlaceholders,
+  sqlParams,
+  unreadCountSql,
+} from "./readable-sql.ts";
+
+export type DialogListQuery = {
+  type: "participating" | "available";
+  /** true: only archived dialogs; false (the default): only the rest. Participating lists only. */
+  archived: boolean;
+  search?: string | undefined;
+  limit: number;
+  cursor?: string | undefined;
+};
+
+/**
+ * Where the previous page ended. `asOf` fixes the moment the first page was
+ * read: later pages order dialogs by their activity as of then, so a dialog
+ * that gets a new message while the caller pages neither jumps ahead of the
+ * cursor (and is missed) nor appears twice. It shows up on top after a refresh.
+ */
+type Cursor = { asOf: string; pinned: boolean; at: string; id: string };
+
+const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify(cursor)).toString("base64url");
+
+const decodeCursor = (raw: string): Cursor => {
+  try {
+    const value = JSON.parse(Buffer.from(raw, "base64url").toString()) as Partial<Cursor>;
+    if (
+      typeof value.asOf === "string" &&
+      typeof value.pinned === "boolean" &&
+      typeof value.at === "string" &&
+      typeof value.id === "string" &&
+      !Number.isNaN(Date.parse(value.asOf)) &&
+      !Number.isNaN(Date.parse(value.at)) &&
+      /^[0-9a-f-]{36}$/.test(value.id)
+    ) {
+      return value as Cursor;
+    }
+  } catch {}
+  throw new ApiError("bad_request", "cursor is not one this API returned; start again without it");
+};
+
+const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
+
+const iso = (value: unknown) => (value ? new Date(value as Date).toISOString() : null);
+
+/** Columns every list item has, in MTChat's names. */
+const dialogColumns = `d.id, d.object_id, d.object_type, d.title, d.object_url, d.created_by, d.created_at, d.meta, d.kind AS type`;
+
+/**
+ * The per-user fields of a dialog for a participant: unread count, archive,
+ * pin, notifications and the newest message. `archived` follows the protocol's
+ * `isArchived`: the user's mark when it is current (it names the newest
+ * message), else the server's auto-archive mark when that is current.
+ */
+const participantFields = (user: string) => `
+  ${unreadCountSql("d", user)} AS unread_count,
+  COALESCE(st.pinned, false) AS is_pinned,
+  COALESCE(st.notifications_enabled, true) AS notifications_enabled,
+  ${isArchivedSql} AS is_archived,
+  lm.id AS lm_id, lm.author_id AS lm_sender_id, lm.kind AS lm_type, lm.body_text AS lm_content, lm.created_at AS lm_sent_at`;
+
+const participantJoins = (user: string, project: string) => `
+  LEFT JOIN user_dialog_state st ON st.project_id = ${project} AND st.user_id = ${user} AND st.dialog_id = d.id
+  ${newestMessageJoin}
+  LEFT JOIN LATERAL (SELECT id, author_id, kind, body_text, created_at FROM messages
+                     WHERE dialog_id = d.id AND NOT deleted ORDER BY seq DESC NULLS LAST LIMIT 1) lm ON true`;
+
+export type DialogListItem = Record<string, unknown>;
+
+/** Shapes a row of {@link DialogList} queries into the API's list item. */
+export const toListItem = (row: Record<string, unknown>, participant: boolean): DialogListItem => {
+  const item: DialogListItem = {
+    id: row.id,
+    object_id: row.object_id,
+    object_type: row.object_type,
+    type: row.type,
+    title: row.title,
+    object_url: row.object_url,
+    created_by: row.created_by,
+    created_at: iso(row.created_at),
+    meta: row.meta,
+    participants_count: Number(row.participants_count),
+    i_am_participant: participant,
+    can_join: !participant,
+    last_activity_at: iso(row.activity_at),
+  };
+  if (!participant) return item;
+  return {
+    ...item,
+    unread_count: Number(row.unread_count),
+    is_archived: row.is_archived === true,
+    is_pinned: row.is_pinned === true,
+    notifications_enabled: row.notifications_enabled !== false,
+    last_message: row.lm_id
+      ? { id: row.lm_id, sender_id: row.lm_sender_id, message_type: row.lm_type, content: row.lm_content, sent_at: iso(row.lm_sent_at) }
+      : null,
+  };
+};
+
+/**
+ * The caller's dialog lists, read from the projection. Participating: pinned
+ * first, then by last activity (the newest message's arrival). Available: the
+ * dialogs the caller's scopes match but they have not joined.
+ */
+export class DialogList {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async list(user: User, query: DialogListQuery): Promise<{ items: DialogListItem[]; next_cursor: string | null }> {
+    const cursor = query.cursor ? decodeCursor(query.cursor) : null;
+    const asOf = cursor?.asOf ?? new Date().toISOString();
+    const participating = query.type === "participating";
+    const { values, add } = sqlParams();
+    const me = add(user.userId);
+    const project = add(user.projectId);
+    const at = add(asOf);
+    const candidates = participating
+      ? participatesSql("d", me)
+      : `NOT ${participatesSql("d", me)} AND ${scopeMatchSql("d", scopePlaceholders(add, user))}`;
+    const like = query.search ? add(`%${escapeLike(query.search)}%`) : null;
+    const search = like ? `AND (d.title ILIKE ${like} OR d.object_id ILIKE ${like} OR d.object_type ILIKE ${like})` : "";
+    const archived = participating ? `AND x.is_archived = ${add(query.archived)}` : "";
+    const after = cursor
+      ? `AND (x.is_pinned::int, x.activity_at, x.id) < (${add(cursor.pinned ? 1 : 0)}::int, ${add(cursor.at)}::timestamptz, ${add(cursor.id)}::uuid)`
+      : "";
+    const { rows } = await this.pool.query(
+      `SELECT * FROM (
+         SELECT ${dialogColumns},
+                (SELECT count(*) FROM participants pc WHERE pc.dialog_id = d.id) AS participants_count,
+                COALESCE(asof.received_at, d.created_at) AS activity_at
+                ${participating ? `, ${participantFields(me)}` : ", false AS is_pinned"}
+         FROM dialogs d
+         LEFT JOIN LATERAL (SELECT received_at FROM messages WHERE dialog_id = d.id AND received_at <= ${at}::timestamptz
+                            ORDER BY seq DESC NULLS LAST LIMIT 1) asof ON true
+         ${participating ? participantJoins(me, project) : ""}
+         WHERE d.project_id = ${project} AND d.created_at <= ${at}::timestamptz AND ${candidates} ${search}
+       ) x
+       WHERE true ${archived} ${after}
+       ORDER BY x.is_pinned DESC, x.activity_at DESC, x.id DESC
+       LIMIT ${add(query.limit + 1)}`,
+      values,
+    );
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((row) => toListItem(row, participating)),
+      next_cursor:
+        rows.length > query.limit && last
+          ? encodeCursor({ asOf, pinned: last.is_pinned === true, at: new Date(last.activity_at).toISOString(), id: last.id })
+          : null,
+    };
+  }
+
+  /** The dialogs bound to a host object that the caller may read, oldest first. */
+  async byObject(user: User, objectType: string, objectId: string): Promise<DialogListItem[]> {
+    const { values, add } = sqlParams();
+    const me = add(user.userId);
+    const project = add(user.projectId);
+    const { rows } = await this.pool.query(
+      `SELECT ${dialogColumns},
+              (SELECT count(*) FROM participants pc WHERE pc.dialog_id = d.id) AS participants_count,
+              COALESCE((SELECT received_at FROM messages WHERE dialog_id = d.id ORDER BY seq DESC NULLS LAST LIMIT 1), d.created_at) AS activity_at,
+              ${participatesSql("d", me)} AS participant,
+              ${participantFields(me)}
+       FROM dialogs d
+       ${participantJoins(me, project)}
+       WHERE d.project_id = ${project} AND d.object_type = ${add(objectType)} AND d.object_id = ${add(objectId)}
+         AND (${participatesSql("d", me)} OR ${scopeMatchSql("d", scopePlaceholders(add, user))})
+       ORDER BY d.created_at, d.id`,
+      values,
+    );
+    return rows.map((row) => toListItem(row, row.participant === true));
+  }
+}

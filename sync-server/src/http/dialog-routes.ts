@@ -1,0 +1,228 @@
+import { createHash } from "node:crypto";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { User, VerifyToken } from "../auth/verify-token.ts";
+import type { ChatService } from "../chat/chat-service.ts";
+import type { DialogList } from "../chat/dialog-list.ts";
+import type { UserStateService } from "../chat/user-state-service.ts";
+import type { DialogService } from "../management/dialog-service.ts";
+import { messageSchema } from "./chat-routes.ts";
+import { ApiError } from "./errors.ts";
+import { dataOf, dialogIdParams, dialogSchema, errorResponses, json, routesFor } from "./schemas.ts";
+
+const lastMessageSchema = z
+  .object({ id: z.string().uuid(), sender_id: z.string(), message_type: z.string(), content: z.string(), sent_at: z.string() })
+  .openapi("LastMessage");
+
+const listItemSchema = dialogSchema
+  .extend({
+    participants_count: z.number(),
+    i_am_participant: z.boolean(),
+    can_join: z.boolean(),
+    last_activity_at: z.string().openapi({ description: "Arrival of the newest message (or creation)" }),
+    unread_count: z.number().optional().openapi({ description: "Participants only" }),
+    is_archived: z.boolean().optional().openapi({ description: "Participants only" }),
+    is_pinned: z.boolean().optional().openapi({ description: "Participants only" }),
+    notifications_enabled: z.boolean().optional().openapi({ description: "Participants only" }),
+    last_message: lastMessageSchema.nullable().optional().openapi({ description: "Participants only" }),
+  })
+  .openapi("DialogListItem");
+
+const booleanQuery = z
+  .enum(["true", "false"])
+  .default("false")
+  .transform((value) => value === "true");
+
+const listQuery = z.object({
+  type: z.enum(["participating", "available"]).default("participating"),
+  archived: booleanQuery.openapi({ description: "true: only archived dialogs; false (default): the rest" }),
+  search: z.string().trim().min(1).max(200).optional().openapi({ description: "Matches title, object id or object type" }),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  cursor: z.string().max(512).optional(),
+});
+
+const objectParams = z.object({
+  type: z
+    .string()
+    .min(1)
+    .max(128)
+    .openapi({ param: { name: "type", in: "path" } }),
+  object_id: z
+    .string()
+    .min(1)
+    .max(256)
+    .openapi({ param: { name: "object_id", in: "path" } }),
+});
+
+const stateSchema = z
+  .object({ dialog_id: z.string().uuid(), is_archived: z.boolean(), is_pinned: z.boolean(), notifications_enabled: z.boolean() })
+  .openapi("DialogUserState");
+const notificationsSchema = z.object({ enabled: z.boolean() }).openapi("Notifications");
+const directSchema = z
+  .object({
+    user_id: z.string().trim().min(1).max(256).openapi({ description: "The other user" }),
+    display_name: z
+      .string()
+      .trim()
+      .min(1)
+      .max(256)
+      .optional()
+      .openapi({ description: "Shown until the other user's own profile is known" }),
+  })
+  .openapi("DirectDialog");
+const reactionParams = dialogIdParams.extend({
+  mid: z
+    .string()
+    .uuid()
+    .openapi({ param: { name: "mid", in: "path" } }),
+  emoji: z
+    .string()
+    .min(1)
+    .max(64)
+    .openapi({ param: { name: "emoji", in: "path" }, description: "The emoji, URL-encoded" }),
+});
+
+const route = routesFor("chat", "userToken");
+const errors = errorResponses;
+
+const listDialogs = route({
+  method: "get",
+  path: "/api/v1/dialogs",
+  request: { query: listQuery },
+  responses: {
+    200: {
+      description: "Pinned first, then by last activity; the cursor pages stably while messages arrive",
+      ...json(dataOf(z.object({ items: z.array(listItemSchema), next_cursor: z.string().nullable() }))),
+    },
+    ...errors,
+  },
+});
+const byObject = route({
+  method: "get",
+  path: "/api/v1/dialogs/by-object/{type}/{object_id}",
+  request: { params: objectParams },
+  responses: {
+    200: { description: "The first dialog bound to the object that the caller may read", ...json(dataOf(listItemSchema)) },
+    ...errors,
+  },
+});
+const byObjectList = route({
+  method: "get",
+  path: "/api/v1/dialogs/by-object/{type}/{object_id}/list",
+  request: { params: objectParams },
+  responses: {
+    200: { description: "Every dialog bound to the object that the caller may read", ...json(dataOf(z.array(listItemSchema))) },
+    ...errors,
+  },
+});
+const stateRoute = (path: string, description: string) =>
+  route({
+    method: "post",
+    path: `/api/v1/dialogs/{id}/${path}`,
+    request: { params: dialogIdParams },
+    responses: { 200: { description, ...json(dataOf(stateSchema)) }, ...errors },
+  });
+const notifications = route({
+  method: "post",
+  path: "/api/v1/dialogs/{id}/notifications",
+  request: { params: dialogIdParams, body: { ...json(notificationsSchema), required: true } },
+  responses: { 200: { description: "Notifications turned on or off for the caller", ...json(dataOf(stateSchema)) }, ...errors },
+});
+const direct = route({
+  method: "post",
+  path: "/api/v1/dialogs/direct",
+  request: { body: { ...json(directSchema), required: true } },
+  responses: {
+    200: { description: "The one direct dialog of the caller and the user, created on first use", ...json(dataOf(dialogSchema)) },
+    ...errors,
+  },
+});
+const self = route({
+  method: "post",
+  path: "/api/v1/dialogs/self",
+  responses: { 200: { description: "The caller's notes-to-self dialog, created on first use", ...json(dataOf(dialogSchema)) }, ...errors },
+});
+const reactionRoute = (method: "put" | "delete") =>
+  route({
+    method,
+    path: "/api/v1/dialogs/{id}/messages/{mid}/reactions/{emoji}",
+    request: { params: reactionParams },
+    responses: {
+      200: { description: method === "put" ? "Reaction added" : "Reaction removed", ...json(dataOf(messageSchema)) },
+      ...errors,
+    },
+  });
+
+type ListItemOut = z.infer<typeof listItemSchema>;
+
+/** Dialog lists, lookups by host object, per-user state, direct and self dialogs, and reactions. */
+export const registerDialogRoutes = <E extends { Variables: { user: User } }>(
+  app: OpenAPIHono<E>,
+  deps: { list: DialogList; userState: UserStateService; dialogs: DialogService; chat: ChatService; verifyToken: VerifyToken },
+) => {
+  app.openapi(listDialogs, async (c) => {
+    const page = await deps.list.list(c.get("user"), c.req.valid("query"));
+    return c.json({ data: { ...page, items: page.items as ListItemOut[] } }, 200);
+  });
+  app.openapi(byObject, async (c) => {
+    const { type, object_id } = c.req.valid("param");
+    const [first] = await deps.list.byObject(c.get("user"), type, object_id);
+    if (!first) throw new ApiError("not_found", `no dialog you may read is bound to ${type} ${object_id}`);
+    return c.json({ data: first as ListItemOut }, 200);
+  });
+  app.openapi(byObjectList, async (c) => {
+    const { type, object_id } = c.req.valid("param");
+    return c.json({ data: (await deps.list.byObject(c.get("user"), type, object_id)) as ListItemOut[] }, 200);
+  });
+
+  const changes = [
+    ["archive", "Archived for the caller until a new message arrives", { archived: true }],
+    ["unarchive", "Back in the caller's main list", { archived: false }],
+    ["pin", "Pinned to the top of the caller's list", { pinned: true }],
+    ["unpin", "No longer pinned", { pinned: false }],
+  ] as const;
+  for (const [path, description, change] of changes) {
+    app.openapi(stateRoute(path, description), async (c) => {
+      const { id } = c.req.valid("param");
+      await deps.userState.change(c.get("user"), id, change);
+      return c.json({ data: await deps.userState.state(c.get("user"), id) }, 200);
+    });
+  }
+  app.openapi(notifications, async (c) => {
+    const { id } = c.req.valid("param");
+    const { enabled } = c.req.valid("json");
+    await deps.userState.change(c.get("user"), id, { notifications: enabled });
+    return c.json({ data: await deps.userState.state(c.get("user"), id) }, 200);
+  });
+
+  /** The caller's direct dialog with `other`, or their self dialog when `other` is the caller or absent. */
+  const personal = async (user: User, other?: { user_id: string; display_name?: string | undefined }) => {
+    const kind = other && other.user_id !== user.userId ? "direct" : "self";
+    const users = kind === "direct" && other ? [user.userId, other.user_id] : [user.userId];
+    const key = `${kind}:${JSON.stringify([...users].sort())}`;
+    const participants = [{ user_id: user.userId, display_name: user.name ?? user.userId, role: "member" as const }];
+    if (kind === "direct" && other) {
+      participants.push({ user_id: other.user_id, display_name: other.display_name ?? other.user_id, role: "member" as const });
+    }
+    const { dialog } = await deps.dialogs.getOrCreate(user.projectId, key, {
+      type: kind,
+      object_type: kind,
+      // A stable id users never have to parse, whatever the length of the user ids.
+      object_id: `${kind}-${createHash("sha256").update(key).digest("hex").slice(0, 32)}`,
+      created_by: user.userId,
+      participants,
+      access_scopes: [],
+      meta: {},
+    });
+    return dialog;
+  };
+  app.openapi(direct, async (c) => c.json({ data: await personal(c.get("user"), c.req.valid("json")) }, 200));
+  app.openapi(self, async (c) => c.json({ data: await personal(c.get("user")) }, 200));
+
+  for (const method of ["put", "delete"] as const) {
+    app.openapi(reactionRoute(method), async (c) => {
+      const { id, mid, emoji } = c.req.valid("param");
+      const message = await deps.chat.react(c.get("user"), id, mid, emoji, method === "put");
+      return c.json({ data: message as z.infer<typeof messageSchema> }, 200);
+    });
+  }
+};
