@@ -9,6 +9,7 @@ import { ProjectionWorker, Projector, type Service } from "@mtchat/projections";
 import pg from "pg";
 import { WebSocketServer } from "ws";
 import { createTokenVerifier } from "./auth/verify-token.ts";
+import { AutoArchiver } from "./chat/auto-archiver.ts";
 import { ChatService } from "./chat/chat-service.ts";
 import { DialogList } from "./chat/dialog-list.ts";
 import { SearchService } from "./chat/search-service.ts";
@@ -37,6 +38,7 @@ export type ChatServer = Service & {
   readonly sync: ChatSync;
   readonly projector: Projector;
   readonly hocuspocus: Hocuspocus;
+  readonly archiver: AutoArchiver;
   readonly files: FileService;
 };
 
@@ -111,6 +113,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     onError: (error) => logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   });
   const runSync = config.roles.includes("sync");
+  const archiver = new AutoArchiver(pool, sync, logger, config.archiveAfterSecs);
   const runProjections = config.roles.includes("projections");
 
   let http: HttpServer | null = null;
@@ -123,6 +126,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     projector,
     hocuspocus,
     files,
+    archiver,
     port: () => (http?.address() as AddressInfo | null)?.port ?? 0,
 
     async start() {
@@ -150,6 +154,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         http?.once("error", reject);
         http?.listen(config.port, config.host, () => resolve());
       });
+      await archiver.start();
       logger.info("listening", {
         host: config.host,
         port: (http.address() as AddressInfo).port,
@@ -158,6 +163,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     },
 
     async stop() {
+      await archiver.stop();
       if (wss) {
         for (const client of wss.clients) client.close(1001, "server shutting down");
         wss.close();

@@ -286,3 +286,32 @@ describe("dialog kinds and reactions", () => {
     });
   });
 });
+
+describe("auto-archive", () => {
+  const quick = useServer("external", "auto_archive", { ARCHIVE_AFTER_SECS: "1" });
+
+  test("a quiet dialog is archived for its participants and in its document; a new message unarchives it", async () => {
+    const { t } = quick;
+    const [alice, bob] = await Promise.all([tokenFor("ann"), tokenFor("bill")]);
+    const dialog = await createDialog(t, ["ann", "bill"], { title: "goes quiet" });
+    const last = await send(t, dialog.id, bob, "see you next month");
+
+    const archivedFor = async (token: string) => (await list(t, token, "?archived=true")).items.some((item) => item.id === dialog.id);
+    await eventually(async () => (await archivedFor(alice)) && (await archivedFor(bob)), { what: "auto-archive" });
+    expect((await list(t, alice)).items.map((item) => item.id)).not.toContain(dialog.id);
+    // Clients learn it from the meta document, so the SDK shows it offline too.
+    const meta = await openDoc(quick.socket(), `dialog/${dialog.id}`, alice);
+    expect(meta.document.getMap("meta").get("autoArchivedThrough")).toBe(last);
+
+    // Ann brings it back; the sweeper leaves her choice alone while nothing new arrives.
+    await t.api("POST", `/api/v1/dialogs/${dialog.id}/unarchive`, undefined, alice);
+    expect(await archivedFor(alice)).toBe(false);
+    expect(await t.server.archiver.sweep()).toBe(0);
+    expect(await archivedFor(alice)).toBe(false);
+    expect(await archivedFor(bob)).toBe(true);
+
+    await send(t, dialog.id, alice, "actually, one more thing");
+    expect(await archivedFor(bob)).toBe(false);
+    expect((await list(t, bob)).items.find((item) => item.id === dialog.id)).toMatchObject({ is_archived: false, unread_count: 1 });
+  });
+});

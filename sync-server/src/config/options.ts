@@ -109,6 +109,12 @@ export const options = {
     ["sync", "projections"],
     "Which parts this process runs, comma-separated: sync (HTTP + WebSocket) and projections (the worker).",
   ),
+  archiveAfterSecs: option(
+    "ARCHIVE_AFTER_SECS",
+    nonNegativeInt,
+    30 * 24 * 3600,
+    "A dialog with no new message for this many seconds is archived for its participants (a new message unarchives it); 0 turns auto-archive off.",
+  ),
   segmentSize: option("SEGMENT_SIZE", positiveInt, 500, "Messages per segment document before the head moves to a new segment."),
   snapshotEvery: option(
     "SNAPSHOT_EVERY",
