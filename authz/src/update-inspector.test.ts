@@ -62,7 +62,13 @@ describe("segment writes", () => {
     const client = rawClient(server, 10);
     const id = freshId();
     createMessage(client, { id, author: "mallory", createdAt: 5, text: "hi" });
-    expect(inspect(server, diff(client, server), mallory)).toEqual({ ok: true, empty: false, newClientIds: [10], newMessageIds: [id] });
+    expect(inspect(server, diff(client, server), mallory)).toEqual({
+      ok: true,
+      empty: false,
+      newClientIds: [10],
+      newMessageIds: [id],
+      attachmentRefs: [],
+    });
   });
 
   test("sending as someone else is refused", () => {

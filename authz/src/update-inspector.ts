@@ -56,6 +56,12 @@ export type Accepted = {
   newClientIds: number[];
   /** Messages this update creates, in update order. */
   newMessageIds: string[];
+  /**
+   * Attachment references the update writes (new messages and edits), as the
+   * client wrote them. The caller checks them against the uploaded files:
+   * that needs I/O, which this pure policy does not do.
+   */
+  attachmentRefs: Record<string, unknown>[];
 };
 
 type NewMessage = { id: string; fields: Set<MessageField> };
@@ -128,7 +134,7 @@ export const inspectUpdate = (parsed: ParsedUpdate, ctx: InspectContext): Decisi
 
   const final = rules.finish();
   if (final) return final;
-  return { ok: true, empty: changes === 0, newClientIds, newMessageIds: rules.newMessageIds() };
+  return { ok: true, empty: changes === 0, newClientIds, newMessageIds: rules.newMessageIds(), attachmentRefs: rules.attachmentRefs };
 };
 
 const lastClock = (structs: readonly (Y.Item | Y.GC)[] | undefined): number => {
@@ -137,6 +143,7 @@ const lastClock = (structs: readonly (Y.Item | Y.GC)[] | undefined): number => {
 };
 
 interface Rules {
+  readonly attachmentRefs: Record<string, unknown>[];
   insert(item: Y.Item, place: Place): Denial | null;
   remove(place: Place): Denial | null;
   finish(): Denial | null;
@@ -155,6 +162,7 @@ const canWriteContent = (writer: Writer): boolean => writer.access === "member" 
 const canReact = (writer: Writer): boolean => canWriteContent(writer) || writer.access === "subscriber";
 
 class SegmentRules implements Rules {
+  readonly attachmentRefs: Record<string, unknown>[] = [];
   private readonly created = new Map<Y.Item, NewMessage>();
   private readonly createdIds = new Set<string>();
 
@@ -296,7 +304,9 @@ class SegmentRules implements Rules {
       case "replyTo":
         return typeof value === "string" && isUuid(value) ? null : deny("invalid_update", "replyTo must be a message id");
       case "attachments":
-        return Array.isArray(value) && value.every(isPlainObject) ? null : deny("invalid_update", "attachments must be a list of objects");
+        if (!Array.isArray(value) || !value.every(isPlainObject)) return deny("invalid_update", "attachments must be a list of objects");
+        this.attachmentRefs.push(...value);
+        return null;
       default:
         if (spec.value === "number")
           return typeof value === "number" && Number.isFinite(value) ? null : deny("invalid_update", `"${field}" must be a number`);
@@ -319,6 +329,7 @@ const ownerOf = (top: Y.Item): string | null => {
 };
 
 class MetaRules implements Rules {
+  readonly attachmentRefs = [];
   constructor(private readonly ctx: InspectContext) {}
 
   insert(item: Y.Item, place: Place): Denial | null {
@@ -356,6 +367,7 @@ class MetaRules implements Rules {
 
 /** A user's own state document: the server admits only its owner, so only the shape is checked here. */
 class UserStateRules implements Rules {
+  readonly attachmentRefs = [];
   insert(item: Y.Item, place: Place): Denial | null {
     const denied = this.check(place);
     if (denied) return denied;

@@ -72,8 +72,16 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const apiKeys = new ApiKeys(pool);
   const jwtKeys = new JwtKeys(pool);
   const verifyToken = createTokenVerifier(config, jwtKeys.keysFor);
+  const files = new FileService(
+    pool,
+    storageFromConfig(config),
+    access,
+    { maxUploadBytes: config.maxUploadBytes, allowedMimeTypes: config.uploadMimeTypes, urlTtlSeconds: config.fileUrlTtlSeconds },
+    logger,
+  );
+
   const sync = new ChatSync(
-    { pool, verifyToken, access, log, projector, logger },
+    { pool, verifyToken, access, log, projector, logger, files },
     { segmentSize: config.segmentSize, snapshotEvery: config.snapshotEvery, maxUpdateBytes: config.maxUpdateBytes },
   );
   const hocuspocus = new Hocuspocus({ name: "mtchat", quiet: true, extensions: [sync] });
@@ -83,14 +91,6 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     pollMs: config.projectionPollMs,
     onError: (docName, error) => logger.error("projection_failed", { doc: docName, error: String(error) }),
   });
-
-  const files = new FileService(
-    pool,
-    storageFromConfig(config),
-    access,
-    { maxUploadBytes: config.maxUploadBytes, allowedMimeTypes: config.uploadMimeTypes, urlTtlSeconds: config.fileUrlTtlSeconds },
-    logger,
-  );
 
   const app = createApp({
     dialogs,

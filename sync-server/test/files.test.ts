@@ -2,11 +2,16 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { createMessage, segmentDocName } from "@mtchat/protocol";
 import S3rver from "s3rver";
 import sharp from "sharp";
+import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import * as Y from "yjs";
+import { RawClient } from "./clients.ts";
 import { fileStorageConformance } from "./file-storage-conformance.ts";
 import { createDialog, type DialogData, startServer, type TestServer, tokenFor, useServer } from "./harness.ts";
+import { eventually } from "./wait.ts";
 
 const maxUpload = 300_000;
 const bucket = "mtchat-files";
@@ -275,6 +280,49 @@ describe.each(["local", "s3"] as const)("files in %s storage", (kind) => {
       await presign(tokens.alice, { filename: "setup.exe", content_type: "application/x-msdownload", size: exe.length }),
     ).toMatchObject({
       status: 415,
+    });
+  });
+
+  test("a WebSocket client's message may reference only its own checked uploads, described truthfully", async () => {
+    const good = await uploaded("report.pdf", "application/pdf", pdf);
+    const bad = await uploaded("dog.png", "image/png", exe);
+    const bobs = await presign(tokens.bob, { filename: "bob.pdf", content_type: "application/pdf", size: pdf.length });
+    await put(bobs.body.data.upload_url, pdf);
+    const ref = { id: good.attachment_id, name: "report.pdf", mime: "application/pdf", size: pdf.length };
+
+    /** Sends one message with `attachments` as a raw client; resolves with the close reason, or null when accepted. */
+    const sendWith = async (attachments: Record<string, unknown>[]) => {
+      const raw = await RawClient.connect(t.wsUrl, segmentDocName(dialog.id, 0), tokens.alice);
+      await raw.handshake();
+      const before = Y.encodeStateVector(raw.doc);
+      const id = uuidv7();
+      createMessage(raw.doc, { id, author: "alice", createdAt: Date.now(), text: "see attached", attachments: attachments as never });
+      raw.sendUpdate(Y.encodeStateAsUpdate(raw.doc, before));
+      // The handshake already brought one status; an accepted update brings a second.
+      const event = await raw.waitFor(
+        (e) => e.type === "closed" || (e.type === "status" && raw.events.filter((x) => x.type === "status").length >= 2),
+      );
+      raw.close();
+      return { id, closed: event.type === "closed" ? (event as { reason: string }).reason : null };
+    };
+
+    expect((await sendWith([{ ...ref, mime: "image/png" }])).closed).toMatch(
+      /^4422 invalid_update: attachment .* must be described as uploaded/,
+    );
+    expect((await sendWith([{ id: bad.attachment_id, name: "dog.png", mime: "image/png", size: exe.length }])).closed).toMatch(
+      /^4415 unsupported_media_type/,
+    );
+    expect(
+      (await sendWith([{ id: bobs.body.data.attachment_id, name: "bob.pdf", mime: "application/pdf", size: pdf.length }])).closed,
+    ).toMatch(/^4403 forbidden: attachment .* was uploaded by someone else/);
+    const accepted = await sendWith([ref]);
+    expect(accepted.closed).toBeNull();
+    await eventually(async () => {
+      const { rows } = await t.server.pool.query("SELECT attachments FROM messages WHERE dialog_id = $1 AND id = $2", [
+        dialog.id,
+        accepted.id,
+      ]);
+      return rows[0]?.attachments?.[0]?.id === good.attachment_id;
     });
   });
 

@@ -13,7 +13,17 @@ import type {
 } from "@hocuspocus/server";
 import { type Accepted, type Decision, inspectUpdate, parseUpdate, systemUserId, type Writer } from "@mtchat/authz";
 import type { Projector } from "@mtchat/projections";
-import { type DocName, formatDocName, messagesOf, metaDocName, metaKeys, metaOf, parseDocName, userDocId } from "@mtchat/protocol";
+import {
+  type AttachmentRef,
+  type DocName,
+  formatDocName,
+  messagesOf,
+  metaDocName,
+  metaKeys,
+  metaOf,
+  parseDocName,
+  userDocId,
+} from "@mtchat/protocol";
 import { Mutex } from "async-mutex";
 import type pg from "pg";
 import * as Y from "yjs";
@@ -22,6 +32,16 @@ import type { DialogAccess } from "./dialog-access.ts";
 import type { DocLog } from "./doc-log.ts";
 import type { Logger } from "./logger.ts";
 import { Refusal } from "./refusal.ts";
+
+/** What a message's attachment references are checked with: the file service's `finalize`. */
+export type AttachmentChecker = {
+  finalize(
+    projectId: string,
+    dialogId: string,
+    userId: string,
+    ids: readonly string[],
+  ): Promise<Decision<{ attachments: AttachmentRef[] }>>;
+};
 
 /** What each client connection carries after authentication. */
 export type ConnectionContext = { user: User; doc: DocName };
@@ -65,6 +85,8 @@ export class ChatSync implements Extension {
       log: DocLog;
       projector: Projector;
       logger: Logger;
+      /** Checks uploads that messages reference; without it, messages with attachments are refused. */
+      files?: AttachmentChecker;
     },
     private readonly options: ChatSyncOptions,
   ) {
@@ -158,6 +180,8 @@ export class ChatSync implements Extension {
       const decision = this.inspect(state, document, payload, writer);
       if (!decision.ok) return await this.refuse(state, writer, decision.kind, decision.reason);
       if (decision.empty) return;
+      const files = await this.checkAttachments(state, writer, decision.attachmentRefs);
+      if (!files.ok) return await this.refuse(state, writer, files.kind, files.reason);
       const { dialogId } = state.name;
       const unbound = decision.newClientIds.filter((clientId) => this.bound.get(`${dialogId}:${clientId}`) !== user.userId);
       const result = await this.deps.log.append({
@@ -265,6 +289,8 @@ export class ChatSync implements Extension {
         if (writer) {
           const decision = this.inspect(state, document, update, writer);
           if (!decision.ok) return decision;
+          const files = await this.checkAttachments(state, writer, decision.attachmentRefs);
+          if (!files.ok) return files;
         }
         const result = await this.deps.log.append({
           docName: documentName,
@@ -333,6 +359,35 @@ export class ChatSync implements Extension {
       if (parseDocName(documentName)?.dialogId !== dialogId) continue;
       await hocuspocus.unloadDocument(document);
     }
+  }
+
+  /**
+   * Every attachment a write references must be the writer's own upload to
+   * this dialog, checked (size, real type) and described truthfully: a client
+   * cannot relabel an executable as an image or claim another dialog's file.
+   */
+  private async checkAttachments(state: DocState, writer: Writer, refs: Record<string, unknown>[]): Promise<Decision> {
+    if (refs.length === 0) return { ok: true };
+    const facts = await this.deps.access.facts(state.name.dialogId);
+    if (!this.deps.files || !facts) return { ok: false, kind: "unavailable", reason: "attachments are not available on this server" };
+    const { projectId } = facts;
+    const ids = refs.map((ref) => ref.id);
+    if (!ids.every((id): id is string => typeof id === "string"))
+      return { ok: false, kind: "invalid_update", reason: "every attachment needs its id" };
+    const checked = await this.deps.files.finalize(projectId, state.name.dialogId, writer.userId, ids);
+    if (!checked.ok) return checked;
+    const truth = new Map(checked.attachments.map((attachment) => [attachment.id, attachment]));
+    for (const ref of refs) {
+      const real = truth.get(String(ref.id).toLowerCase());
+      if (!real || ref.mime !== real.mime || ref.size !== real.size || ref.name !== real.name) {
+        return {
+          ok: false,
+          kind: "invalid_update",
+          reason: `attachment ${String(ref.id)} must be described as uploaded: ${JSON.stringify(real ?? null)}`,
+        };
+      }
+    }
+    return { ok: true };
   }
 
   /** The one authorization path for updates, whether they came over a WebSocket or were built for a REST call. */
