@@ -92,6 +92,10 @@ describe("isolation between projects", () => {
       ["POST", `/api/v1/dialogs/${dialog}/read`, { message_id: message }],
       ["POST", `/api/v1/dialogs/${dialog}/join`, undefined],
       ["POST", `/api/v1/dialogs/${dialog}/leave`, undefined],
+      ["POST", `/api/v1/dialogs/${dialog}/archive`, undefined],
+      ["POST", `/api/v1/dialogs/${dialog}/pin`, undefined],
+      ["POST", `/api/v1/dialogs/${dialog}/notifications`, { enabled: false }],
+      ["PUT", `/api/v1/dialogs/${dialog}/messages/${message}/reactions/${encodeURIComponent("👍")}`, undefined],
     ];
     const crossings: [string, string, string][] = [
       [tokens.aliceB, dialogA, messageA],
@@ -126,6 +130,26 @@ describe("isolation between projects", () => {
       status: 200,
       body: { data: { can_join: true, object_id: "order-1" } },
     });
+
+    // Lists and object lookups show each project's own dialog only.
+    type Items = { data: { items: { id: string }[] } };
+    for (const [token, own, other] of [
+      [tokens.aliceA, dialogA, dialogB],
+      [tokens.aliceB, dialogB, dialogA],
+    ] as const) {
+      const participating = await t.api<Items>("GET", "/api/v1/dialogs?limit=100", undefined, token);
+      expect(participating.body.data.items.map((item) => item.id)).toContain(own);
+      expect(participating.body.data.items.map((item) => item.id)).not.toContain(other);
+      const byObject = await t.api<{ data: { id: string }[] }>("GET", "/api/v1/dialogs/by-object/order/order-1/list", undefined, token);
+      expect(byObject.body.data.map((item) => item.id)).toEqual([own]);
+    }
+    const available = await t.api<Items>("GET", "/api/v1/dialogs?type=available&limit=100", undefined, tokens.patA);
+    expect(available.body.data.items.map((item) => item.id)).toEqual([dialogA]);
+    // The same pair of users gets one direct dialog per project.
+    const directA = await t.api<{ data: { id: string } }>("POST", "/api/v1/dialogs/direct", { user_id: "bob" }, tokens.aliceA);
+    const directB = await t.api<{ data: { id: string } }>("POST", "/api/v1/dialogs/direct", { user_id: "bob" }, tokens.aliceB);
+    expect(directA.body.data.id).not.toBe(directB.body.data.id);
+    expect(await t.api("GET", `/api/v1/dialogs/${directA.body.data.id}`, undefined, tokens.aliceB)).toMatchObject({ status: 404 });
   });
 
   test("search finds only the caller's project", async () => {
