@@ -59,7 +59,7 @@ const sendSchema = z
   })
   .openapi("SendMessage");
 const editSchema = z.object({ content: z.string().trim().min(1).max(20_000) }).openapi("EditMessage");
-const messageParams = dialogIdParams.extend({
+export const messageParams = dialogIdParams.extend({
   mid: z
     .string()
     .uuid()

@@ -5,7 +5,7 @@ import type { ChatService } from "../chat/chat-service.ts";
 import type { DialogList } from "../chat/dialog-list.ts";
 import type { UserStateService } from "../chat/user-state-service.ts";
 import type { DialogService } from "../management/dialog-service.ts";
-import { messageSchema } from "./chat-routes.ts";
+import { messageParams, messageSchema } from "./chat-routes.ts";
 import { ApiError } from "./errors.ts";
 import { dataOf, dialogIdParams, dialogSchema, errorResponses, json, routesFor } from "./schemas.ts";
 
@@ -69,11 +69,7 @@ const directSchema = z
       .openapi({ description: "Shown until the other user's own profile is known" }),
   })
   .openapi("DirectDialog");
-const reactionParams = dialogIdParams.extend({
-  mid: z
-    .string()
-    .uuid()
-    .openapi({ param: { name: "mid", in: "path" } }),
+const reactionParams = messageParams.extend({
   emoji: z
     .string()
     .min(1)
