@@ -40,7 +40,8 @@ export const prepareStorage = async (storage: Storage, label: string): Promise<T
   const dir = await mkdtemp(path.join(tmpdir(), `mtchat-${label}-`));
   // mkdtemp makes a private folder; the embedded server runs as the postgres account and must traverse it.
   await chmod(dir, 0o711);
-  return { env: { ...base, DATA_DIR: dir }, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  // PostgreSQL's last backends may still be exiting after the postmaster was told to stop; retry briefly.
+  return { env: { ...base, DATA_DIR: dir }, cleanup: () => rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }) };
 };
 
 export type TestServer = {

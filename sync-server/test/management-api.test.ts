@@ -41,6 +41,7 @@ describe("Management API", () => {
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       object_id: "tender-7",
       object_type: "tender",
+      type: "object",
       title: "Tender 7",
       object_url: "https://host.example/tenders/7",
       created_by: null,
