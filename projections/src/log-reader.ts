@@ -7,6 +7,8 @@ export type LogRead = {
   seq: number;
   /** True when the read had to start from a snapshot because older log rows were compacted away. */
   fromSnapshot: boolean;
+  /** When each log row read was appended (ms since the epoch), for measuring projection lag. */
+  appended: { seq: number; at: number }[];
 };
 
 type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
@@ -17,13 +19,14 @@ type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
  * the same state those rows produced, so applying it is equivalent.
  */
 export const readDocLog = async (db: Queryable, docName: string, afterSeq: number): Promise<LogRead> => {
-  const { rows: logRows } = await db.query<{ seq: string; update: Buffer }>(
-    "SELECT seq, update FROM doc_log WHERE doc_name = $1 AND seq > $2 ORDER BY seq",
+  const { rows: logRows } = await db.query<{ seq: string; update: Buffer; received_at: Date }>(
+    "SELECT seq, update, received_at FROM doc_log WHERE doc_name = $1 AND seq > $2 ORDER BY seq",
     [docName, afterSeq],
   );
+  const appended = logRows.map((row) => ({ seq: Number(row.seq), at: row.received_at.getTime() }));
   const firstSeq = logRows[0] ? Number(logRows[0].seq) : null;
   if (firstSeq === afterSeq + 1 || (firstSeq === null && afterSeq > 0 && (await headOf(db, docName)) <= afterSeq)) {
-    return { updates: logRows.map((row) => new Uint8Array(row.update)), seq: lastSeq(logRows, afterSeq), fromSnapshot: false };
+    return { updates: logRows.map((row) => new Uint8Array(row.update)), seq: lastSeq(logRows, afterSeq), fromSnapshot: false, appended };
   }
   const { rows: snapshots } = await db.query<{ state: Buffer; upto_seq: string }>(
     "SELECT state, upto_seq FROM doc_snapshots WHERE doc_name = $1",
@@ -31,7 +34,7 @@ export const readDocLog = async (db: Queryable, docName: string, afterSeq: numbe
   );
   const snapshot = snapshots[0];
   if (!snapshot) {
-    return { updates: logRows.map((row) => new Uint8Array(row.update)), seq: lastSeq(logRows, afterSeq), fromSnapshot: false };
+    return { updates: logRows.map((row) => new Uint8Array(row.update)), seq: lastSeq(logRows, afterSeq), fromSnapshot: false, appended };
   }
   const upto = Number(snapshot.upto_seq);
   const tail = logRows.filter((row) => Number(row.seq) > upto);
@@ -39,6 +42,7 @@ export const readDocLog = async (db: Queryable, docName: string, afterSeq: numbe
     updates: [new Uint8Array(snapshot.state), ...tail.map((row) => new Uint8Array(row.update))],
     seq: lastSeq(tail, upto),
     fromSnapshot: true,
+    appended,
   };
 };
 

@@ -6,6 +6,11 @@ import { noChanges, trackChanges, writeRows } from "./project-rows.ts";
 
 type Cached = { doc: Y.Doc; seq: number };
 
+/** How many recent lag samples are kept: enough for stable percentiles, bounded in memory. */
+const lagSamples = 100_000;
+
+export type LagSummary = { count: number; p50Ms: number; p99Ms: number; maxMs: number };
+
 export type ProjectorOptions = {
   /** Documents kept in memory between catch-ups; older ones are reloaded from the log when needed. */
   cacheSize?: number;
@@ -21,6 +26,8 @@ export class Projector {
   private readonly cache = new Map<string, Cached>();
   private readonly running = new Map<string, Promise<number>>();
   private readonly cacheSize: number;
+  private readonly lags: number[] = [];
+  private lagCursor = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -42,6 +49,25 @@ export class Projector {
       })
       .catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Projection lag: from a log row's append to the commit of its projection,
+   * over the most recent rows this process projected.
+   */
+  lagSummary(): LagSummary {
+    const sorted = [...this.lags].sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+    return { count: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99), maxMs: sorted.at(-1) ?? 0 };
+  }
+
+  private recordLag(rows: { at: number }[]): void {
+    const now = Date.now();
+    for (const row of rows) {
+      const lag = Math.max(0, now - row.at);
+      if (this.lags.length < lagSamples) this.lags.push(lag);
+      else this.lags[this.lagCursor++ % lagSamples] = lag;
+    }
   }
 
   /** Forgets in-memory state, e.g. after the projection tables were rebuilt. */
@@ -84,6 +110,7 @@ export class Projector {
       await writeRows(client, docName, doc, changes);
       await client.query("UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1", [docName, read.seq]);
       await client.query("COMMIT");
+      this.recordLag(read.appended.filter((row) => row.seq > checkpoint));
       this.remember(docName, { doc, seq: read.seq });
       return read.seq;
     } catch (error) {

@@ -40,16 +40,19 @@ const spawnServer = async (args: string[], env: Record<string, string>) => {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  /** Every JSON log line the server printed, for numbers it reports itself (projection lag on shutdown). */
+  const events: Record<string, unknown>[] = [];
   const port = await new Promise<number>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
       try {
         const event = JSON.parse(line) as { event?: string; port?: number };
+        events.push(event);
         if (event.event === "listening" && event.port) resolve(event.port);
       } catch {}
     });
   });
-  return { child, port };
+  return { child, port, events };
 };
 
 /** CPU seconds (user + system) the process has used so far. */
@@ -138,6 +141,7 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
 };
 
 const results: string[] = [];
+const lagRows: string[] = [];
 for (const scenario of want("load") ? scenarios : []) {
   const raw = await spawnServer(["sync-server/bench/raw-server.ts"], {});
   const rawRooms: Room[] = Array.from({ length: scenario.rooms }, (_, i) => ({
@@ -184,6 +188,11 @@ for (const scenario of want("load") ? scenarios : []) {
   ours.child.kill("SIGTERM");
   await new Promise((resolve) => ours.child.once("exit", resolve));
   await db.drop();
+  const lag = ours.events.find((event) => event.event === "projection_lag") as { count: number; p50Ms: number; p99Ms: number } | undefined;
+  if (lag)
+    lagRows.push(
+      `| ${scenario.rooms}×${scenario.members}, ${scenario.rate} msg/s | ${lag.p50Ms} / ${lag.p99Ms} ms | ${lag.count} log rows |`,
+    );
 
   const row = (label: string, r: typeof rawResult) =>
     `| ${scenario.rooms}×${scenario.members}, ${scenario.rate} msg/s | ${label} | ${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} ms | ${r.cpuPercent.toFixed(0)}% | ${r.cpuPerMessageUs.toFixed(0)} µs | ${r.pgPerMessageUs.toFixed(0)} µs | ${r.delivered}/${r.expected} |`;

@@ -176,6 +176,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       // Unloading stores every open document (snapshots) before the pool closes.
       await Promise.all([...hocuspocus.documents.values()].map((document) => hocuspocus.unloadDocument(document)));
       await worker.stop();
+      if (runProjections) logger.info("projection_lag", { ...projector.lagSummary() });
       files.storage.close();
       await pool.end();
       await embedded?.stop();
