@@ -186,7 +186,8 @@ for (const scenario of want("load") ? scenarios : []) {
   }
   const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number);
   ours.child.kill("SIGTERM");
-  await new Promise((resolve) => ours.child.once("exit", resolve));
+  // "close", not "exit": the last log lines (projection lag) may still be in the pipe at exit.
+  await new Promise((resolve) => ours.child.once("close", resolve));
   await db.drop();
   const lag = ours.events.find((event) => event.event === "projection_lag") as { count: number; p50Ms: number; p99Ms: number } | undefined;
   if (lag)
