@@ -19,6 +19,9 @@ import { ChatSync } from "./sync/chat-sync.ts";
 import { DialogAccess } from "./sync/dialog-access.ts";
 import { DocLog } from "./sync/doc-log.ts";
 import { createLogger, type Logger } from "./sync/logger.ts";
+import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
+import { Endpoints } from "./webhooks/endpoints.ts";
+import { WebhookAdmin } from "./webhooks/webhook-admin.ts";
 
 export const wsPath = "/api/v1/ws";
 
@@ -71,17 +74,35 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     onError: (docName, error) => logger.error("projection_failed", { doc: docName, error: String(error) }),
   });
 
+  const runSync = config.roles.includes("sync");
+  const endpoints = new Endpoints(
+    config.webhookUrl && config.webhookSecret ? { url: config.webhookUrl, secret: config.webhookSecret } : null,
+  );
+  const webhooks = new WebhookDispatcher(
+    { pool, connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, logger },
+    {
+      retry: { maxAttempts: config.webhookMaxAttempts, baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs },
+      timeoutMs: config.webhookTimeoutMs,
+      concurrency: config.webhookConcurrency,
+      pollMs: config.webhookPollMs,
+      notificationDelayMs: config.notificationDelaySecs * 1000,
+      // Presence is per node: a user connected to another replica counts as offline here.
+      isOnline: (dialogId, userId) => runSync && sync.onlineUsers(dialogId).has(userId),
+    },
+  );
+
   const app = createApp({
     dialogs,
     chat: new ChatService(pool, sync, access),
     search: new SearchService(pool),
+    webhooks: new WebhookAdmin(pool, endpoints),
     verifyToken,
     adminApiToken: config.adminApiToken,
     ready: () => isMigrated(pool),
     onError: (error) => logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   });
-  const runSync = config.roles.includes("sync");
   const runProjections = config.roles.includes("projections");
+  const runWebhooks = config.roles.includes("webhooks");
 
   let http: HttpServer | null = null;
   let wss: WebSocketServer | null = null;
@@ -96,6 +117,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
 
     async start() {
       if (runProjections) await worker.start();
+      if (runWebhooks) await webhooks.start();
       if (!runSync) return;
       wss = new WebSocketServer({ noServer: true, maxPayload: config.maxUpdateBytes });
       wss.on("connection", (socket, request) => {
@@ -139,6 +161,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       // Unloading stores every open document (snapshots) before the pool closes.
       await Promise.all([...hocuspocus.documents.values()].map((document) => hocuspocus.unloadDocument(document)));
       await worker.stop();
+      if (runWebhooks) await webhooks.stop();
       await pool.end();
       await embedded?.stop();
     },

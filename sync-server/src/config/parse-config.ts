@@ -24,6 +24,7 @@ export const parseConfig = (env: Record<string, string | undefined>): Config => 
   }
   const config = result as Config;
   if (config.jwtJwksUrl && config.jwtPublicKey) problems.push("JWT_PUBLIC_KEY and JWT_JWKS_URL: set one, not both");
+  if (config.webhookUrl && !config.webhookSecret) problems.push("WEBHOOK_SECRET: required with WEBHOOK_URL, to sign deliveries");
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join("\n  ")}`);
   return config;
 };

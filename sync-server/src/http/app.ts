@@ -4,6 +4,8 @@ import type { User, VerifyToken } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
 import type { SearchService } from "../chat/search-service.ts";
 import type { DialogService } from "../management/dialog-service.ts";
+import type { WebhookAdmin } from "../webhooks/webhook-admin.ts";
+import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import { adminAuth } from "./admin-auth.ts";
 import { registerChatRoutes } from "./chat-routes.ts";
 import { ApiError, errorBody, sendError } from "./errors.ts";
@@ -26,6 +28,7 @@ export type AppDeps = {
   dialogs: DialogService;
   chat: ChatService;
   search: SearchService;
+  webhooks: WebhookAdmin;
   verifyToken: VerifyToken;
   adminApiToken: string | undefined;
   /** True when the database answers and every migration is applied. */
@@ -127,6 +130,7 @@ export const createApp = (deps: AppDeps) => {
   });
 
   registerChatRoutes(app, deps.chat, deps.search, deps.verifyToken);
+  registerWebhookRoutes(app, deps.webhooks);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
   app.doc31("/api/v1/openapi.json", { openapi: "3.1.0", info: { title: "MTChat-compatible chat service", version: "0.1.0" } });
