@@ -41,10 +41,24 @@ const chainLockSeed = 7_283_514_006;
 /** The fan-out's own lock (two-key form, a space apart from the chain locks). */
 const fanOutLock = [7_283_514, 6] as const;
 
-/** Serializes the chains' heads until the transaction ends (advisory locks are re-entrant). */
+/**
+ * Serializes the chains' heads until the transaction ends (advisory locks are
+ * re-entrant). Locks are taken in one order, so two transactions locking
+ * several chains cannot deadlock.
+ */
 export const lockChains = async (tx: Tx, chains: readonly ChainKey[]): Promise<void> => {
   if (chains.length === 0) return;
-  await tx.client.query("SELECT pg_advisory_xact_lock(hashtextextended(k, $2)) FROM unnest($1::text[]) AS k", [chains, chainLockSeed]);
+  await tx.client.query(
+    `SELECT pg_advisory_xact_lock(s.h) FROM (
+       SELECT DISTINCT hashtextextended(k, $2) AS h FROM unnest($1::text[]) AS k ORDER BY 1
+     ) AS s`,
+    [chains, chainLockSeed],
+  );
+};
+
+/** Serializes fan-outs (and sweeps) across processes: deliveries get their ids in outbox order. */
+export const lockFanOut = async (tx: Tx): Promise<void> => {
+  await tx.client.query("SELECT pg_advisory_xact_lock($1, $2)", [...fanOutLock]);
 };
 
 /** Gives each chain's head a job if it has none. The chains must be locked. */
@@ -80,7 +94,7 @@ export const fanOut = async (
   batch: number,
   also: (events: OutboxRow[], endpoints: Endpoint[]) => Promise<void>,
 ): Promise<number> => {
-  await tx.client.query("SELECT pg_advisory_xact_lock($1, $2)", [...fanOutLock]);
+  await lockFanOut(tx);
   const { rows: events } = await tx.client.query<OutboxRow>(
     `SELECT seq, id, project_id, dialog_id, event, data, created_at FROM webhook_outbox
      WHERE fanned_out_at IS NULL ORDER BY seq LIMIT $1`,

@@ -8,6 +8,7 @@ import {
   fanOut,
   loadDelivery,
   lockChains,
+  lockFanOut,
   type Outcome,
   outboxPayload,
   pendingHeads,
@@ -78,15 +79,30 @@ export class WebhookDispatcher implements Service {
     await this.queue.start();
     this.queue.consume<DeliveryJob>(queues.deliver, this.options.concurrency, (job) => this.deliver(job));
     this.queue.consume<NotifyJob>(queues.notify, 2, (job) => transaction(this.deps.pool, (tx) => this.notifications.fire(tx, job.data)));
-    this.listener = await this.deps.pool.connect();
-    this.listener.on("notification", (message) => {
+    await this.listen();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs ?? 30_000);
+    await this.sweep();
+  }
+
+  /** LISTENs on a connection of its own; if that connection breaks, the next sweep listens again. */
+  private async listen(): Promise<void> {
+    const listener = await this.deps.pool.connect();
+    listener.on("notification", (message) => {
       if (message.payload === outboxPayload) this.pump();
       else if (message.payload?.startsWith(chainPayloadPrefix)) void this.requeue(message.payload.slice(chainPayloadPrefix.length));
     });
-    await this.listener.query(`LISTEN ${webhooksChannel}`);
-    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs ?? 30_000);
-    await this.sweep();
-    this.pump();
+    listener.on("error", (error) => {
+      this.deps.logger.warn("webhook_listener_lost", { error: String(error) });
+      if (this.listener === listener) this.listener = null;
+      listener.release(error);
+    });
+    try {
+      await listener.query(`LISTEN ${webhooksChannel}`);
+    } catch (error) {
+      listener.release(error as Error);
+      throw error;
+    }
+    this.listener = listener;
   }
 
   async stop(): Promise<void> {
@@ -146,6 +162,7 @@ export class WebhookDispatcher implements Service {
   async sweep(): Promise<void> {
     if (this.stopping) return;
     try {
+      if (!this.listener) await this.listen();
       this.pump();
       const heads = await pendingHeads(this.deps.pool, Math.ceil(this.options.timeoutMs / 1000) + 300);
       const lost: { chain_key: string; id: string; job_id: string }[] = [];
@@ -159,6 +176,7 @@ export class WebhookDispatcher implements Service {
       const chains = heads.filter((head) => head.job_id === null).map((head) => head.chain_key);
       if (chains.length === 0 && lost.length === 0) return;
       await transaction(this.deps.pool, async (tx) => {
+        await lockFanOut(tx);
         await lockChains(tx, [...chains, ...lost.map((head) => head.chain_key)]);
         for (const head of lost) {
           await tx.client.query("UPDATE webhook_deliveries SET job_id = NULL WHERE id = $1 AND job_id = $2", [head.id, head.job_id]);
