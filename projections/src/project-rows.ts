@@ -15,6 +15,8 @@ import {
 } from "@mtchat/protocol";
 import type pg from "pg";
 import type * as Y from "yjs";
+import { enqueueEvents, eventId, type OutboxEvent } from "./outbox.ts";
+import { type DialogRef, messageEvents, type ProjectedMessage, type ProjectedParticipant, participantEvents } from "./webhook-events.ts";
 
 /** What changed in a document since its last projection; `all` after a cold load. */
 export type Changes = {
@@ -88,10 +90,28 @@ const toTime = (ms: unknown): string | null => {
 
 const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
 
+/** The dialog's project and business object, as events describe them (the object once the meta document is projected). */
+const dialogRef = async (db: pg.PoolClient, dialogId: string): Promise<DialogRef> => {
+  const { rows } = await db.query<{ project_id: string; object_type: string | null; object_id: string | null }>(
+    "SELECT r.project_id, d.object_type, d.object_id FROM dialog_registry r LEFT JOIN dialogs d ON d.id = r.id WHERE r.id = $1",
+    [dialogId],
+  );
+  const row = rows[0];
+  return { dialogId, projectId: row?.project_id ?? "default", objectType: row?.object_type ?? null, objectId: row?.object_id ?? null };
+};
+
+/** Adds the webhook events of this projection to the outbox, in its transaction; the dialog is looked up only when there are any. */
+const emit = async (db: pg.PoolClient, dialogId: string, build: (ref: DialogRef) => OutboxEvent[]): Promise<void> => {
+  if (build({ dialogId, projectId: "", objectType: null, objectId: null }).length === 0) return;
+  await enqueueEvents(db, build(await dialogRef(db, dialogId)));
+};
+
 /**
  * Writes the rows a document's current state implies for the changed keys.
  * Rows depend on the state alone (plus the logged arrival order), so replaying
- * the log, or starting from a snapshot, writes the same rows.
+ * the log, or starting from a snapshot, writes the same rows. The webhook
+ * events are the difference between the rows replaced and the rows written,
+ * with deterministic ids, so a replay adds no event twice.
  */
 export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, changes: Changes): Promise<void> => {
   const name = parseDocName(docName);
@@ -126,26 +146,40 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
       ];
     });
     if (rows.length === 0) return;
-    await db.query(
-      `INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system, reactions)
-       SELECT $1, x.id, $2, a.seq, x.author_id, x.kind, x.body_text, x.body, x.reply_to, x.attachments,
-              LEAST(x.created_at, COALESCE(a.received_at, x.created_at)), a.received_at, x.edited_at, x.deleted, x.system, x.reactions
-       FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, author_id text, kind text, body_text text, body jsonb, reply_to uuid,
-            attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb, reactions jsonb)
-       LEFT JOIN message_arrivals a ON a.dialog_id = $1 AND a.message_id = x.id
-       ON CONFLICT (dialog_id, id) DO UPDATE SET
-         segment = EXCLUDED.segment, seq = EXCLUDED.seq, author_id = EXCLUDED.author_id, kind = EXCLUDED.kind,
-         body_text = EXCLUDED.body_text, body = EXCLUDED.body, reply_to = EXCLUDED.reply_to, attachments = EXCLUDED.attachments,
-         created_at = EXCLUDED.created_at, received_at = EXCLUDED.received_at, edited_at = EXCLUDED.edited_at,
-         deleted = EXCLUDED.deleted, system = EXCLUDED.system, reactions = EXCLUDED.reactions`,
-      [dialogId, name.segment, JSON.stringify(rows)],
+    // One statement: `prev` sees the rows as they were before the upsert, which the events are diffed against.
+    const { rows: written } = await db.query<ProjectedMessage>(
+      `WITH prev AS (
+         SELECT id, edited_at, deleted FROM messages WHERE dialog_id = $1 AND id = ANY($4::uuid[])
+       ), written AS (
+         INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system, reactions)
+         SELECT $1, x.id, $2, a.seq, x.author_id, x.kind, x.body_text, x.body, x.reply_to, x.attachments,
+                LEAST(x.created_at, COALESCE(a.received_at, x.created_at)), a.received_at, x.edited_at, x.deleted, x.system, x.reactions
+         FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, author_id text, kind text, body_text text, body jsonb, reply_to uuid,
+              attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb, reactions jsonb)
+         LEFT JOIN message_arrivals a ON a.dialog_id = $1 AND a.message_id = x.id
+         ON CONFLICT (dialog_id, id) DO UPDATE SET
+           segment = EXCLUDED.segment, seq = EXCLUDED.seq, author_id = EXCLUDED.author_id, kind = EXCLUDED.kind,
+           body_text = EXCLUDED.body_text, body = EXCLUDED.body, reply_to = EXCLUDED.reply_to, attachments = EXCLUDED.attachments,
+           created_at = EXCLUDED.created_at, received_at = EXCLUDED.received_at, edited_at = EXCLUDED.edited_at,
+           deleted = EXCLUDED.deleted, system = EXCLUDED.system, reactions = EXCLUDED.reactions
+         RETURNING id, author_id, kind, body_text, body, reply_to, attachments, created_at, edited_at, deleted, system, seq
+       )
+       SELECT w.*, p.id IS NOT NULL AS existed, p.edited_at AS prev_edited_at, p.deleted AS prev_deleted
+       FROM written w LEFT JOIN prev p ON p.id = w.id`,
+      [dialogId, name.segment, JSON.stringify(rows), rows.map((row) => row.id)],
     );
+    await emit(db, dialogId, (ref) => messageEvents(ref, written));
     return;
   }
 
   const meta = metaOf(doc);
   if (changes.meta && meta.has(metaKeys.objectType)) {
     const scopes = (meta.get(metaKeys.accessScopes) as AccessScope[] | undefined) ?? [];
+    const archivedThrough = text(meta.get(metaKeys.autoArchivedThrough));
+    const { rows: previous } = await db.query<{ auto_archived_through: string | null }>(
+      "SELECT auto_archived_through FROM dialogs WHERE id = $1",
+      [dialogId],
+    );
     await db.query(
       `INSERT INTO dialogs (id, project_id, object_type, object_id, title, object_url, created_by, created_at, meta, head_segment, kind, auto_archived_through)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
@@ -165,9 +199,27 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
         JSON.stringify(meta.get(metaKeys.hostMeta) ?? {}),
         Number(meta.get(metaKeys.headSegment) ?? 0),
         text(meta.get(metaKeys.kind)) ?? "object",
-        text(meta.get(metaKeys.autoArchivedThrough)),
+        archivedThrough,
       ],
     );
+    // Auto-archive is the server's mark in the meta document; each new mark is one event, named by the message it archives through.
+    if (archivedThrough && previous[0]?.auto_archived_through !== archivedThrough) {
+      await emit(db, dialogId, (ref) => [
+        {
+          id: eventId(dialogId, "dialog.archived", archivedThrough),
+          projectId: ref.projectId,
+          dialogId,
+          event: "dialog.archived",
+          data: {
+            dialog_id: dialogId,
+            object_type: ref.objectType,
+            object_id: ref.objectId,
+            reason: "inactive",
+            archived_through: archivedThrough,
+          },
+        },
+      ]);
+    }
     await db.query("DELETE FROM access_scopes WHERE dialog_id = $1", [dialogId]);
     if (scopes.length > 0) {
       await db.query(
@@ -185,9 +237,17 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
 
   const participants = participantsOf(doc);
   const participantIds = changes.all ? null : [...changes.participants];
-  if (changes.all) await db.query("DELETE FROM participants WHERE dialog_id = $1", [dialogId]);
+  const replaced = "RETURNING user_id, display_name, company, role, joined_at";
+  let before: ProjectedParticipant[] = [];
+  if (changes.all)
+    before = (await db.query<ProjectedParticipant>(`DELETE FROM participants WHERE dialog_id = $1 ${replaced}`, [dialogId])).rows;
   else if (participantIds && participantIds.length > 0) {
-    await db.query("DELETE FROM participants WHERE dialog_id = $1 AND user_id = ANY($2::text[])", [dialogId, participantIds]);
+    before = (
+      await db.query<ProjectedParticipant>(`DELETE FROM participants WHERE dialog_id = $1 AND user_id = ANY($2::text[]) ${replaced}`, [
+        dialogId,
+        participantIds,
+      ])
+    ).rows;
   }
   const present = (participantIds ?? [...participants.keys()]).flatMap((userId) => {
     const entry = participants.get(userId) as ParticipantEntry | undefined;
@@ -203,6 +263,7 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
       [dialogId, JSON.stringify(present)],
     );
   }
+  await emit(db, dialogId, (ref) => participantEvents(ref, before, present));
 
   const reads = readsOf(doc);
   const readIds = changes.all ? [...reads.keys()] : [...changes.reads];

@@ -28,6 +28,9 @@ import { ChatSync } from "./sync/chat-sync.ts";
 import { DialogAccess } from "./sync/dialog-access.ts";
 import { DocLog } from "./sync/doc-log.ts";
 import { createLogger, type Logger } from "./sync/logger.ts";
+import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
+import { Endpoints } from "./webhooks/endpoints.ts";
+import { WebhookAdmin } from "./webhooks/webhook-admin.ts";
 
 export const wsPath = "/api/v1/ws";
 
@@ -92,6 +95,33 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     onError: (docName, error) => logger.error("projection_failed", { doc: docName, error: String(error) }),
   });
 
+  const runSync = config.roles.includes("sync");
+  const endpoints = new Endpoints(
+    config.webhookUrl && config.webhookSecret ? { url: config.webhookUrl, secret: config.webhookSecret } : null,
+  );
+  const webhooks = new WebhookDispatcher(
+    { pool, connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, logger },
+    {
+      retry: { maxAttempts: config.webhookMaxAttempts, baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs },
+      timeoutMs: config.webhookTimeoutMs,
+      concurrency: config.webhookConcurrency,
+      pollMs: config.webhookPollMs,
+      notificationDelayMs: config.notificationDelaySecs * 1000,
+      // Presence is per node: a user connected to another replica counts as offline here.
+      isOnline: (dialogId, userId) => runSync && sync.onlineUsers(dialogId).has(userId),
+      // Muting is per user, in their own state document, projected into user_dialog_state; only a
+      // mark by the dialog's own project counts (a same-named user elsewhere cannot mute for this one).
+      isMuted: async (dialogId, userId) =>
+        (
+          await pool.query(
+            `SELECT 1 FROM user_dialog_state s JOIN dialogs d ON d.id = s.dialog_id AND d.project_id = s.project_id
+             WHERE s.dialog_id = $1 AND s.user_id = $2 AND NOT s.notifications_enabled`,
+            [dialogId, userId],
+          )
+        ).rowCount !== 0,
+    },
+  );
+
   const app = createApp({
     dialogs,
     chat: new ChatService(pool, sync, access, Date.now, files),
@@ -100,6 +130,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     search: new SearchService(pool),
     files,
     publicUrl: config.publicUrl,
+    webhooks: new WebhookAdmin(pool, endpoints),
     verifyToken,
     adminApiToken: config.adminApiToken,
     projects: new Projects(pool, apiKeys),
@@ -112,9 +143,9 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     ready: () => isMigrated(pool),
     onError: (error) => logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   });
-  const runSync = config.roles.includes("sync");
   const archiver = new AutoArchiver(pool, sync, logger, config.archiveAfterSecs);
   const runProjections = config.roles.includes("projections");
+  const runWebhooks = config.roles.includes("webhooks");
 
   let http: HttpServer | null = null;
   let wss: WebSocketServer | null = null;
@@ -131,6 +162,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
 
     async start() {
       if (runProjections) await worker.start();
+      if (runWebhooks) await webhooks.start();
       if (!runSync) return;
       wss = new WebSocketServer({ noServer: true, maxPayload: config.maxUpdateBytes });
       wss.on("connection", (socket, request) => {
@@ -178,6 +210,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       await worker.stop();
       if (runProjections) logger.info("projection_lag", { ...projector.lagSummary() });
       files.storage.close();
+      if (runWebhooks) await webhooks.stop();
       await pool.end();
       await embedded?.stop();
     },

@@ -105,9 +105,9 @@ export const options = {
   ),
   roles: option(
     "ROLES",
-    csv.pipe(z.array(z.enum(["sync", "projections"])).min(1)),
-    ["sync", "projections"],
-    "Which parts this process runs, comma-separated: sync (HTTP + WebSocket) and projections (the worker).",
+    csv.pipe(z.array(z.enum(["sync", "projections", "webhooks"])).min(1)),
+    ["sync", "projections", "webhooks"],
+    "Which parts this process runs, comma-separated: sync (HTTP + WebSocket), projections (the worker) and webhooks (the dispatcher).",
   ),
   archiveAfterSecs: option(
     "ARCHIVE_AFTER_SECS",
@@ -188,6 +188,50 @@ export const options = {
     bool,
     false,
     "Address objects as endpoint/bucket/key instead of bucket.endpoint/key (MinIO and most S3-compatible stores need true).",
+  ),
+  webhookUrl: option(
+    "WEBHOOK_URL",
+    z
+      .string()
+      .url()
+      .refine((value) => /^https?:\/\//.test(value), "must be an http or https URL")
+      .optional(),
+    undefined,
+    "Endpoint that receives every webhook event of the default project. Unset: only endpoints set through the Management API.",
+  ),
+  webhookSecret: option(
+    "WEBHOOK_SECRET",
+    z.string().min(16, "must be at least 16 characters").optional(),
+    undefined,
+    "HMAC-SHA256 key that signs deliveries to WEBHOOK_URL (required with it).",
+    true,
+  ),
+  webhookMaxAttempts: option(
+    "WEBHOOK_MAX_ATTEMPTS",
+    positiveInt,
+    12,
+    "Delivery attempts per event before it goes to the dead-letter list.",
+  ),
+  webhookRetryBaseMs: option(
+    "WEBHOOK_RETRY_BASE_MS",
+    positiveInt,
+    2000,
+    "Delay before the first retry; it doubles with each attempt, with random jitter.",
+  ),
+  webhookRetryMaxMs: option("WEBHOOK_RETRY_MAX_MS", positiveInt, 3_600_000, "Longest delay between two attempts (before jitter)."),
+  webhookTimeoutMs: option("WEBHOOK_TIMEOUT_MS", positiveInt, 10_000, "How long one delivery may take before it counts as failed."),
+  webhookConcurrency: option("WEBHOOK_CONCURRENCY", positiveInt, 8, "Deliveries in flight at once in this process."),
+  webhookPollMs: option(
+    "WEBHOOK_POLL_MS",
+    z.coerce.number().int().min(500),
+    1000,
+    "How often the dispatcher looks for due jobs besides its own wake-ups (retries scheduled by other processes, after a restart).",
+  ),
+  notificationDelaySecs: option(
+    "NOTIFICATION_DELAY_SECS",
+    z.coerce.number().positive(),
+    30,
+    "notification.pending waits this long after a recipient's latest unread message, so a burst becomes one event.",
   ),
   logLevel: option("LOG_LEVEL", z.enum(["debug", "info", "warn", "error"]), "info", "Least severe log level written to stdout."),
 } as const;

@@ -10,6 +10,8 @@ import type { DialogService } from "../management/dialog-service.ts";
 import type { ApiKeys } from "../projects/api-keys.ts";
 import type { JwtKeys } from "../projects/jwt-keys.ts";
 import type { Projects } from "../projects/projects.ts";
+import type { WebhookAdmin } from "../webhooks/webhook-admin.ts";
+import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import { adminAuth, type ManagementVariables } from "./admin-auth.ts";
 import { registerChatRoutes } from "./chat-routes.ts";
 import { registerDialogRoutes } from "./dialog-routes.ts";
@@ -42,6 +44,7 @@ export type AppDeps = {
   files: FileService;
   /** PUBLIC_URL: where links to files this server serves point. */
   publicUrl: string | undefined;
+  webhooks: WebhookAdmin;
   verifyToken: VerifyToken;
   adminApiToken: string | undefined;
   projects: Projects;
@@ -161,6 +164,7 @@ export const createApp = (deps: AppDeps) => {
   });
   registerChatRoutes(app, deps.chat, deps.search, deps.verifyToken);
   registerFileRoutes(app, deps.files, deps.verifyToken, deps.publicUrl);
+  registerWebhookRoutes(app, deps.webhooks);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
   app.doc31("/api/v1/openapi.json", { openapi: "3.1.0", info: { title: "MTChat-compatible chat service", version: "0.1.0" } });

@@ -1,0 +1,229 @@
+import { type Service, webhooksChannel } from "@mtchat/projections";
+import type pg from "pg";
+import type { Logger } from "../sync/logger.ts";
+import {
+  chainPayloadPrefix,
+  type DeliveryJob,
+  type DeliveryRow,
+  fanOut,
+  loadDelivery,
+  lockChains,
+  lockFanOut,
+  type Outcome,
+  outboxPayload,
+  pendingHeads,
+  queueHeads,
+  recordOutcome,
+  yieldHead,
+} from "./chains.ts";
+import type { Endpoints } from "./endpoints.ts";
+import { postEvent, webhookBody } from "./http-delivery.ts";
+import { type Job, JobQueue, queues, transaction } from "./job-queue.ts";
+import { Notifications, type NotifyJob } from "./notifications.ts";
+import { judge, nextDelayMs, type RetryPolicy } from "./retry-policy.ts";
+
+export type DispatcherOptions = {
+  retry: RetryPolicy;
+  timeoutMs: number;
+  concurrency: number;
+  pollMs: number;
+  notificationDelayMs: number;
+  /** True when the user has a live connection to the dialog; such a user gets no notification.pending. */
+  isOnline?: (dialogId: string, userId: string) => boolean;
+  /** True when the user muted the dialog; such a user gets no notification.pending. Default: nobody is muted. */
+  isMuted?: (dialogId: string, userId: string) => Promise<boolean>;
+  /** How often every chain is checked for a head without a live job (a safety net; normally each transaction queues its own). */
+  sweepMs?: number;
+};
+
+const fanOutBatch = 500;
+
+/**
+ * Moves outbox rows to delivery jobs and delivers them (see chains.ts for the
+ * ordering). It wakes on the outbox's NOTIFY, and sweeps at start and every
+ * `sweepMs` for anything a notification missed. `stop()` stops taking jobs and
+ * waits for the deliveries in flight, so a restart neither loses nor repeats
+ * one; a process that dies mid-delivery leaves an active job that pg-boss
+ * retries once it expires (the receiver may then see that event twice, with
+ * the same X-Webhook-Id).
+ */
+export class WebhookDispatcher implements Service {
+  readonly name = "webhooks";
+  private readonly queue: JobQueue;
+  private readonly notifications: Notifications;
+  private listener: pg.PoolClient | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  private pumping: Promise<void> | null = null;
+  private pumpAgain = false;
+
+  constructor(
+    private readonly deps: { pool: pg.Pool; connectionString: string; endpoints: Endpoints; logger: Logger },
+    private readonly options: DispatcherOptions,
+  ) {
+    this.queue = new JobQueue(deps.connectionString, {
+      expireInSeconds: Math.ceil(options.timeoutMs / 1000) + 60,
+      pollMs: options.pollMs,
+      onError: (error) => deps.logger.error("webhook_queue_error", { error: String(error) }),
+    });
+    this.notifications = new Notifications(this.queue, {
+      delayMs: options.notificationDelayMs,
+      isOnline: options.isOnline ?? (() => false),
+      isMuted: options.isMuted ?? (async () => false),
+      log: (event, fields) => deps.logger.debug(event, fields),
+    });
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    await this.queue.start();
+    this.queue.consume<DeliveryJob>(queues.deliver, this.options.concurrency, (job) => this.deliver(job));
+    this.queue.consume<NotifyJob>(queues.notify, 2, (job) => transaction(this.deps.pool, (tx) => this.notifications.fire(tx, job.data)));
+    await this.listen();
+    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs ?? 30_000);
+    await this.sweep();
+  }
+
+  /** LISTENs on a connection of its own; if that connection breaks, the next sweep listens again. */
+  private async listen(): Promise<void> {
+    const listener = await this.deps.pool.connect();
+    listener.on("notification", (message) => {
+      if (message.payload === outboxPayload) this.pump();
+      else if (message.payload?.startsWith(chainPayloadPrefix)) void this.requeue(message.payload.slice(chainPayloadPrefix.length));
+    });
+    listener.on("error", (error) => {
+      this.deps.logger.warn("webhook_listener_lost", { error: String(error) });
+      if (this.listener === listener) this.listener = null;
+      listener.release(error);
+    });
+    try {
+      await listener.query(`LISTEN ${webhooksChannel}`);
+    } catch (error) {
+      listener.release(error as Error);
+      throw error;
+    }
+    this.listener = listener;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    if (this.listener) {
+      await this.listener.query(`UNLISTEN ${webhooksChannel}`).catch(() => undefined);
+      this.listener.release();
+      this.listener = null;
+    }
+    await this.pumping;
+    await this.queue.stop();
+  }
+
+  /** Fans out until the outbox has nothing new; calls during a run make it go round once more. */
+  private pump(): void {
+    if (this.stopping) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = (async () => {
+      do {
+        this.pumpAgain = false;
+        try {
+          while (!this.stopping) {
+            const handled = await transaction(this.deps.pool, (tx) =>
+              fanOut(tx, this.queue, this.deps.endpoints, fanOutBatch, (events, endpoints) =>
+                this.notifications.schedule(tx, events, endpoints),
+              ),
+            );
+            if (handled < fanOutBatch) break;
+          }
+        } catch (error) {
+          this.deps.logger.error("webhook_fan_out_failed", { error: String(error) });
+        }
+      } while (this.pumpAgain && !this.stopping);
+      this.pumping = null;
+    })();
+  }
+
+  /** Gives a chain's head a job (after a replay reset it). */
+  private async requeue(chain: string): Promise<void> {
+    if (this.stopping) return;
+    await transaction(this.deps.pool, async (tx) => {
+      await lockChains(tx, [chain]);
+      await queueHeads(tx, this.queue, [chain]);
+    }).catch((error: unknown) => this.deps.logger.error("webhook_requeue_failed", { chain, error: String(error) }));
+  }
+
+  /**
+   * The safety net: outbox rows not fanned out, heads with no job, and heads
+   * long overdue whose job pg-boss no longer runs (it gave up after repeated
+   * crashes) get what they need.
+   */
+  async sweep(): Promise<void> {
+    if (this.stopping) return;
+    try {
+      if (!this.listener) await this.listen();
+      this.pump();
+      const heads = await pendingHeads(this.deps.pool, Math.ceil(this.options.timeoutMs / 1000) + 300);
+      const lost: { chain_key: string; id: string; job_id: string }[] = [];
+      for (const head of heads) {
+        if (!head.overdue || head.job_id === null) continue;
+        const state = await this.queue.getJobState(queues.deliver, head.job_id);
+        if (state === null || state === "completed" || state === "cancelled" || state === "failed") {
+          lost.push({ chain_key: head.chain_key, id: head.id, job_id: head.job_id });
+        }
+      }
+      const chains = heads.filter((head) => head.job_id === null).map((head) => head.chain_key);
+      if (chains.length === 0 && lost.length === 0) return;
+      await transaction(this.deps.pool, async (tx) => {
+        await lockFanOut(tx);
+        await lockChains(tx, [...chains, ...lost.map((head) => head.chain_key)]);
+        for (const head of lost) {
+          await tx.client.query("UPDATE webhook_deliveries SET job_id = NULL WHERE id = $1 AND job_id = $2", [head.id, head.job_id]);
+        }
+        await queueHeads(tx, this.queue, [...chains, ...lost.map((head) => head.chain_key)]);
+      });
+    } catch (error) {
+      this.deps.logger.error("webhook_sweep_failed", { error: String(error) });
+    }
+  }
+
+  /** One delivery job: one attempt at the chain's head, recorded with the next step. */
+  private async deliver(job: Job<DeliveryJob>): Promise<void> {
+    const { pool, logger } = this.deps;
+    const delivery = await loadDelivery(pool, job.data.delivery);
+    // Delivered, dead-lettered, removed, or waiting for another job: nothing to do.
+    if (delivery?.state !== "pending" || delivery.job_id !== job.id) return;
+    if (delivery.head !== delivery.id) {
+      await transaction(pool, (tx) => yieldHead(tx, this.queue, delivery, job.id));
+      return;
+    }
+    const outcome = await this.attempt(delivery);
+    logger.debug("webhook_attempt", { delivery: delivery.id, event: delivery.event_id, outcome: outcome.kind });
+    if (outcome.kind === "dead") {
+      logger.warn("webhook_dead_letter", {
+        delivery: delivery.id,
+        event: delivery.event_id,
+        endpoint: delivery.endpoint_id,
+        error: outcome.error,
+      });
+    }
+    await transaction(pool, (tx) => recordOutcome(tx, this.queue, delivery, job.id, outcome));
+  }
+
+  private async attempt(delivery: DeliveryRow): Promise<Outcome> {
+    const endpoint = await this.deps.endpoints.byId(this.deps.pool, delivery.project_id, delivery.endpoint_id);
+    if (!endpoint) return { kind: "dead", status: null, error: "the endpoint is no longer configured" };
+    const result = await postEvent(
+      endpoint,
+      { id: delivery.event_id, event: delivery.event, body: webhookBody({ ...delivery, id: delivery.event_id }) },
+      this.options.timeoutMs,
+    );
+    const verdict = judge(result);
+    const status = "status" in result ? result.status : null;
+    if (verdict.kind === "delivered") return { kind: "delivered", status: status ?? 0 };
+    const delay = nextDelayMs(delivery.attempts + 1, verdict, this.options.retry);
+    if (delay === null) return { kind: "dead", status, error: result.detail };
+    return { kind: "retry", status, error: result.detail, at: new Date(Date.now() + delay) };
+  }
+}

@@ -1,0 +1,204 @@
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import PgBoss from "pg-boss";
+
+/** The dispatcher's pg-boss queues. */
+export const queues = { deliver: "webhook-deliver", notify: "webhook-notify" } as const;
+export type QueueName = (typeof queues)[keyof typeof queues];
+
+/** A transaction in progress, with work to do once it has committed (waking consumers for the jobs it queued). */
+export type Tx = { client: pg.PoolClient; afterCommit(run: () => void): void };
+
+/** Runs `work` in one transaction; its after-commit callbacks run only if it commits. */
+export const transaction = async <T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> => {
+  const client = await pool.connect();
+  const callbacks: (() => void)[] = [];
+  try {
+    await client.query("BEGIN");
+    const result = await work({ client, afterCommit: (run) => callbacks.push(run) });
+    await client.query("COMMIT");
+    for (const run of callbacks) run();
+    return result;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+};
+
+const inTransaction = (client: pg.PoolClient): PgBoss.Db => ({
+  executeSql: (text: string, values: unknown[]) => client.query(text, values),
+});
+
+export type Job<T> = { id: string; data: T };
+/** A consumer's wake-up: set when something was queued for it, `resolve` ends its sleep. */
+type Signal = { woken: boolean; resolve: (() => void) | null };
+export type JobQueueOptions = {
+  /** An active job older than this is taken for lost (its process died) and retried by pg-boss. */
+  expireInSeconds: number;
+  /** How often consumers look for due jobs when nothing woke them. */
+  pollMs: number;
+  onError: (error: unknown) => void;
+};
+
+/**
+ * The dispatcher's use of pg-boss: jobs are inserted inside the caller's
+ * transaction (so a job exists exactly when the state that asked for it
+ * committed), and consumed by a loop that keeps up to `concurrency` jobs in
+ * flight, fetching again as soon as a slot frees. pg-boss's own polling worker
+ * fetches one batch per interval, which would cap a quiet queue's latency at
+ * the interval; here a job queued by this process wakes its consumer on commit
+ * (or when its start time comes), and polling only finds other processes' jobs.
+ */
+export class JobQueue {
+  private boss: PgBoss | null = null;
+  private stopping = false;
+  private readonly signals = new Map<QueueName, Signal>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly connectionString: string,
+    private readonly options: JobQueueOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    const boss = new PgBoss({ connectionString: this.connectionString, max: 4, schedule: false, application_name: "mtchat-webhooks" });
+    boss.on("error", (error) => this.options.onError(error));
+    await boss.start();
+    // Job-level retries are for a dispatcher that failed mid-job (the database went away,
+    // the process died); delivery retries are scheduled by the dispatcher itself.
+    for (const name of Object.values(queues)) {
+      await boss.createQueue(name, {
+        name,
+        retryLimit: 20,
+        retryDelay: 5,
+        retryBackoff: true,
+        expireInSeconds: this.options.expireInSeconds,
+      });
+    }
+    this.boss = boss;
+  }
+
+  /** Stops fetching, waits for jobs in flight, then closes pg-boss. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const name of this.signals.keys()) this.wake(name);
+    await Promise.allSettled(this.loops);
+    this.loops.length = 0;
+    await this.boss?.stop({ graceful: true, wait: true, close: true });
+    this.boss = null;
+  }
+
+  /** Queues jobs in `tx`, each runnable from its `startAfter`; consumers here wake when they are due. */
+  async insert<T extends object>(tx: Tx, name: QueueName, jobs: { data: T; startAfter: Date }[]): Promise<string[]> {
+    if (jobs.length === 0) return [];
+    const withIds = jobs.map((job) => ({ ...job, id: randomUUID() }));
+    await this.mustBoss().insert(
+      withIds.map((job) => ({ id: job.id, name, data: job.data, startAfter: job.startAfter })),
+      { db: inTransaction(tx.client) },
+    );
+    const earliest = Math.min(...jobs.map((job) => job.startAfter.getTime()));
+    tx.afterCommit(() => this.wakeAt(name, earliest));
+    return withIds.map((job) => job.id);
+  }
+
+  async getJobState(name: QueueName, id: string): Promise<string | null> {
+    const job = await this.mustBoss().getJobById(name, id);
+    return job?.state ?? null;
+  }
+
+  /** Runs `handle` for each job of `name`, up to `concurrency` at once, until stopped. */
+  consume<T>(name: QueueName, concurrency: number, handle: (job: Job<T>) => Promise<void>): void {
+    this.loops.push(this.loop(name, concurrency, handle));
+  }
+
+  private async loop<T>(name: QueueName, concurrency: number, handle: (job: Job<T>) => Promise<void>): Promise<void> {
+    const boss = this.mustBoss();
+    const signal = this.signalOf(name);
+    const active = new Set<Promise<void>>();
+    while (!this.stopping) {
+      if (active.size >= concurrency) {
+        await Promise.race(active);
+        continue;
+      }
+      // Cleared before the fetch, so a wake-up that comes while it runs is not lost.
+      signal.woken = false;
+      const jobs = await boss.fetch<T>(name, { batchSize: concurrency - active.size });
+      if (jobs.length === 0) {
+        if (!signal.woken && !this.stopping) await this.sleep(signal);
+        continue;
+      }
+      for (const job of jobs) {
+        const running: Promise<void> = this.run(boss, name, job, handle).finally(() => active.delete(running));
+        active.add(running);
+      }
+    }
+    await Promise.allSettled(active);
+  }
+
+  private async run<T>(boss: PgBoss, name: QueueName, job: Job<T>, handle: (job: Job<T>) => Promise<void>): Promise<void> {
+    try {
+      await handle(job);
+      await boss.complete(name, job.id);
+    } catch (error) {
+      this.options.onError(error);
+      await boss.fail(name, job.id, { message: String(error) }).catch((failure: unknown) => this.options.onError(failure));
+    }
+  }
+
+  private signalOf(name: QueueName): Signal {
+    let signal = this.signals.get(name);
+    if (!signal) {
+      signal = { woken: false, resolve: null };
+      this.signals.set(name, signal);
+    }
+    return signal;
+  }
+
+  /** Until woken or the poll interval passes. */
+  private sleep(signal: Signal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, this.options.pollMs);
+      function done() {
+        clearTimeout(timer);
+        signal.resolve = null;
+        resolve();
+      }
+      signal.resolve = done;
+    });
+  }
+
+  private wake(name: QueueName): void {
+    const signal = this.signalOf(name);
+    signal.woken = true;
+    signal.resolve?.();
+  }
+
+  private wakeAt(name: QueueName, at: number): void {
+    if (this.stopping) return;
+    const wait = at - Date.now();
+    if (wait <= 0) {
+      this.wake(name);
+      return;
+    }
+    // Past a minute the poll finds it anyway; a timer only sharpens short waits.
+    if (wait > 60_000) return;
+    // pg-boss fetches jobs whose start is strictly before the database's now().
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.wake(name);
+    }, wait + 5);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  private mustBoss(): PgBoss {
+    if (!this.boss) throw new Error("the job queue is not started");
+    return this.boss;
+  }
+}

@@ -1,0 +1,111 @@
+import { enqueueEvent, eventId, messagePayload } from "@mtchat/projections";
+import type { OutboxRow } from "./chains.ts";
+import { type Endpoint, wants } from "./endpoints.ts";
+import { type JobQueue, queues, type Tx } from "./job-queue.ts";
+
+/** Data of a notification job. */
+export type NotifyJob = { dialog_id: string; user_id: string };
+
+export type NotificationOptions = {
+  delayMs: number;
+  /** True when the user has a live connection to the dialog (on this node). */
+  isOnline: (dialogId: string, userId: string) => boolean;
+  /** True when the user muted the dialog. */
+  isMuted: (dialogId: string, userId: string) => Promise<boolean>;
+  log: (event: string, fields: Record<string, unknown>) => void;
+};
+
+type NewMessage = { id: string; sender_id: string; message_type: string; seq: number | null };
+
+/**
+ * notification.pending, debounced per (recipient, dialog). Each new text
+ * message opens or extends the window of every other participant: its end
+ * moves to `delay` after the latest message. Only opening a window queues a
+ * job; a job that finds the window extended queues itself again for the new
+ * end. When a window ends, the recipient gets one event with the unread count
+ * and the latest message, unless they read up to it meanwhile, are online in
+ * the dialog, muted it, or left.
+ */
+export class Notifications {
+  constructor(
+    private readonly queue: JobQueue,
+    private readonly options: NotificationOptions,
+  ) {}
+
+  /** In the fan-out transaction: opens or extends the windows the new messages imply. */
+  async schedule(tx: Tx, events: readonly OutboxRow[], endpoints: readonly Endpoint[]): Promise<void> {
+    const subscribed = new Set(
+      endpoints.filter((endpoint) => wants(endpoint, "notification.pending")).map((endpoint) => endpoint.projectId),
+    );
+    for (const event of events) {
+      const message = (event.data as { message?: NewMessage }).message;
+      if (event.event !== "message.new" || !event.dialog_id || !subscribed.has(event.project_id)) continue;
+      if (message?.message_type !== "text" || message.seq === null) continue;
+      const { rows } = await tx.client.query<{ user_id: string; due_at: Date; opened: boolean }>(
+        `INSERT INTO webhook_pending_notifications (dialog_id, user_id, project_id, first_seq, latest_seq, due_at)
+         SELECT $1, p.user_id, $2, $3, $3, now() + make_interval(secs => $4) FROM participants p WHERE p.dialog_id = $1 AND p.user_id <> $5
+         ON CONFLICT (dialog_id, user_id) DO UPDATE SET
+           latest_seq = GREATEST(webhook_pending_notifications.latest_seq, EXCLUDED.latest_seq), due_at = EXCLUDED.due_at
+         RETURNING user_id, due_at, xmax = 0 AS opened`,
+        [event.dialog_id, event.project_id, message.seq, this.options.delayMs / 1000, message.sender_id],
+      );
+      const dialogId = event.dialog_id;
+      await this.queue.insert<NotifyJob>(
+        tx,
+        queues.notify,
+        rows.filter((row) => row.opened).map((row) => ({ data: { dialog_id: dialogId, user_id: row.user_id }, startAfter: row.due_at })),
+      );
+    }
+  }
+
+  /** A window's job: emits the event into the outbox (in this transaction), or cancels, or waits for the new end. */
+  async fire(tx: Tx, job: NotifyJob): Promise<void> {
+    const { dialog_id: dialogId, user_id: userId } = job;
+    const { rows } = await tx.client.query<{ project_id: string; first_seq: string; latest_seq: string; due_at: Date; early: boolean }>(
+      `SELECT project_id, first_seq, latest_seq, due_at, due_at > now() AS early FROM webhook_pending_notifications
+       WHERE dialog_id = $1 AND user_id = $2 FOR UPDATE SKIP LOCKED`,
+      [dialogId, userId],
+    );
+    const pending = rows[0];
+    if (!pending) return;
+    if (pending.early) {
+      await this.queue.insert<NotifyJob>(tx, queues.notify, [{ data: job, startAfter: pending.due_at }]);
+      return;
+    }
+    const close = (outcome: string) => {
+      this.options.log("notification_window_closed", { dialogId, userId, outcome });
+      return tx.client.query("DELETE FROM webhook_pending_notifications WHERE dialog_id = $1 AND user_id = $2", [dialogId, userId]);
+    };
+    if (await this.options.isMuted(dialogId, userId)) return void (await close("muted"));
+    if (this.options.isOnline(dialogId, userId)) return void (await close("online"));
+    // Unread: text messages of others in the window, not deleted, after the recipient's read cursor.
+    const { rows: window } = await tx.client.query(
+      `SELECT m.id, m.author_id, m.kind, m.body_text, m.body, m.reply_to, m.attachments, m.created_at, m.edited_at, m.deleted, m.system, m.seq,
+              count(*) OVER () AS unread, d.object_type, d.object_id
+       FROM messages m LEFT JOIN dialogs d ON d.id = m.dialog_id
+       WHERE m.dialog_id = $1 AND m.seq BETWEEN $2 AND $3 AND m.author_id <> $4 AND m.kind = 'text' AND NOT m.deleted
+         AND m.seq > COALESCE((SELECT r.seq FROM read_cursors c JOIN messages r ON r.dialog_id = c.dialog_id AND r.id = c.message_id
+                               WHERE c.dialog_id = $1 AND c.user_id = $4), 0)
+         AND EXISTS (SELECT 1 FROM participants p WHERE p.dialog_id = $1 AND p.user_id = $4)
+       ORDER BY m.seq DESC LIMIT 1`,
+      [dialogId, pending.first_seq, pending.latest_seq, userId],
+    );
+    const latest = window[0];
+    if (!latest) return void (await close("read"));
+    await enqueueEvent(tx.client, {
+      id: eventId(dialogId, "notification.pending", userId, latest.id),
+      projectId: pending.project_id,
+      dialogId,
+      event: "notification.pending",
+      data: {
+        dialog_id: dialogId,
+        object_type: latest.object_type,
+        object_id: latest.object_id,
+        recipient_id: userId,
+        unread_count: Number(latest.unread),
+        latest_message: messagePayload(latest),
+      },
+    });
+    await close("notified");
+  }
+}
