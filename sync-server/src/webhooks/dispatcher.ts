@@ -93,7 +93,9 @@ export class WebhookDispatcher implements Service {
     });
     listener.on("error", (error) => {
       this.deps.logger.warn("webhook_listener_lost", { error: String(error) });
-      if (this.listener === listener) this.listener = null;
+      // Only the current listener is ours to release: after stop() (or a failed LISTEN) it is already back in the pool.
+      if (this.listener !== listener) return;
+      this.listener = null;
       listener.release(error);
     });
     try {
@@ -109,10 +111,14 @@ export class WebhookDispatcher implements Service {
     this.stopping = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    if (this.listener) {
-      await this.listener.query(`UNLISTEN ${webhooksChannel}`).catch(() => undefined);
-      this.listener.release();
-      this.listener = null;
+    const listener = this.listener;
+    if (listener) {
+      await listener.query(`UNLISTEN ${webhooksChannel}`).catch(() => undefined);
+      // The connection may have broken (and been released) while UNLISTEN ran.
+      if (this.listener === listener) {
+        this.listener = null;
+        listener.release();
+      }
     }
     await this.pumping;
     await this.queue.stop();
