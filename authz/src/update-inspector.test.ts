@@ -478,7 +478,7 @@ describe("user state documents", () => {
       ok: false,
       kind: "invalid_update",
     });
-    expect(refused((doc) => ensureDraft(doc, dialog).insert(0, [new Y.XmlHook("hook")]))).toMatchObject({
+    expect(refused((doc) => ensureDraft(doc, dialog).insert(0, [new Y.XmlHook("hook") as unknown as Y.XmlElement]))).toMatchObject({
       ok: false,
       kind: "invalid_update",
     });
