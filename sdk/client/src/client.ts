@@ -6,7 +6,7 @@ import { Emitter } from "./emitter.ts";
 import { clearUserData, databaseName, hasIndexedDb, persist } from "./persistence.ts";
 import { RestClient } from "./rest.ts";
 import { SyncedDoc } from "./synced-doc.ts";
-import { type TokenClaims, type TokenInput, TokenSource } from "./token.ts";
+import { decodeTokenClaims, type TokenClaims, type TokenInput, TokenSource } from "./token.ts";
 import { UserState } from "./user-state.ts";
 
 export type ChatClientConfig = {
@@ -20,6 +20,25 @@ export type ChatClientConfig = {
   WebSocket?: unknown;
   /** Reconnect backoff: first delay, cap and growth factor; each delay is jittered. */
   reconnect?: { minDelayMs?: number; maxDelayMs?: number; factor?: number };
+};
+
+const identityKey = "mtchat/last-user";
+
+/** Who last used the chat on this device: a user and project id, never the token. */
+const rememberIdentity = ({ userId, projectId }: Pick<TokenClaims, "userId" | "projectId">) => {
+  if (typeof localStorage !== "undefined") localStorage.setItem(identityKey, JSON.stringify({ userId, projectId }));
+};
+
+const lastIdentity = (): Pick<TokenClaims, "userId" | "projectId"> | null => {
+  if (typeof localStorage === "undefined") return null;
+  try {
+    const parsed = JSON.parse(localStorage.getItem(identityKey) ?? "null") as { userId?: unknown; projectId?: unknown } | null;
+    return typeof parsed?.userId === "string" && typeof parsed.projectId === "string"
+      ? { userId: parsed.userId, projectId: parsed.projectId }
+      : null;
+  } catch {
+    return null;
+  }
 };
 
 /** `connecting` until the socket is open, `connected` while it is, `disconnected` while it waits to reconnect. */
@@ -55,15 +74,28 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   /** The user this client acts for, from the token (available after {@link start}). */
-  get me(): TokenClaims {
-    const claims = this.tokens.claims;
+  get me(): Pick<TokenClaims, "userId" | "projectId"> {
+    const claims = this.tokens.claims ?? this.offlineIdentity;
     if (!claims) throw new Error("call start() first: the user is read from the token");
     return claims;
   }
 
-  /** Reads the token (its user names the user's documents) and opens the socket. */
+  private offlineIdentity: Pick<TokenClaims, "userId" | "projectId"> | null = null;
+
+  /**
+   * Reads the token (its user names the user's documents) and opens the
+   * socket. Offline, when the token cannot be fetched, the client starts as
+   * the user it last started as on this device (stored without the token),
+   * so local documents open; the token is fetched again when the socket connects.
+   */
   async start(): Promise<void> {
-    await this.tokens.get();
+    try {
+      const claims = decodeTokenClaims(await this.tokens.get());
+      rememberIdentity(claims);
+    } catch (error) {
+      this.offlineIdentity = this.persistence ? lastIdentity() : null;
+      if (!this.offlineIdentity) throw error;
+    }
     if (this.socket) return;
     const wsUrl = `${this.config.url.replace(/^http/, "ws").replace(/\/$/, "")}/api/v1/ws`;
     const backoff = this.config.reconnect ?? {};
@@ -84,8 +116,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     );
     this.socket.on("disconnect", () => this.setStatus("disconnected"));
     if (typeof window !== "undefined") {
-      // The browser knows the network is back before any backoff timer does.
+      // The browser knows about the network before any timeout or backoff timer does.
       window.addEventListener("online", this.onOnline);
+      window.addEventListener("offline", this.onOffline);
     }
     this.scheduleRefresh();
   }
@@ -93,6 +126,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private readonly onOnline = () => {
     const socket = this.socket;
     if (socket && this.status !== "connected") void socket.connect();
+  };
+
+  /** A socket the OS says has no network cannot deliver; close it so changes wait, pending, for the next one. */
+  private readonly onOffline = () => {
+    this.socket?.disconnect();
+    this.setStatus("disconnected");
   };
 
   private setStatus(status: ConnectionStatus): void {
@@ -192,6 +231,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const { userId, projectId } = this.me;
     this.destroy();
     if (typeof localStorage !== "undefined") {
+      localStorage.removeItem(identityKey);
       const prefix = databaseName(projectId, userId, "");
       for (const key of Object.keys(localStorage)) if (key.startsWith(prefix)) localStorage.removeItem(key);
     }
@@ -201,7 +241,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Closes the socket and every document, keeping local data. */
   destroy(): void {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    if (typeof window !== "undefined") window.removeEventListener("online", this.onOnline);
+    if (typeof window !== "undefined") {
+      window.removeEventListener("online", this.onOnline);
+      window.removeEventListener("offline", this.onOffline);
+    }
     for (const session of this.dialogs.values()) void session.then((open) => open.close()).catch(() => undefined);
     this.dialogs.clear();
     for (const pending of this.docs.values()) void pending.then((synced) => synced.destroy()).catch(() => undefined);

@@ -104,7 +104,14 @@ export class RestClient {
   ) {}
 
   async call<T>(method: string, path: string, body?: unknown, retried = false): Promise<T> {
-    const headers: Record<string, string> = { authorization: `Bearer ${await this.tokens.get()}` };
+    let token: string;
+    try {
+      token = await this.tokens.get();
+    } catch (error) {
+      // Offline, the host's token endpoint is as unreachable as we are.
+      throw new ApiError(0, "network", `no token could be fetched (${String(error)})`);
+    }
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
     if (body !== undefined) headers["content-type"] = "application/json";
     let response: Response;
     try {
