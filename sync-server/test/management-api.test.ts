@@ -39,6 +39,7 @@ describe("Management API", () => {
     expect(status).toBe(201);
     expect(body.data).toEqual({
       id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      type: "object",
       object_id: "tender-7",
       object_type: "tender",
       title: "Tender 7",

@@ -163,7 +163,20 @@ export const MessageList = defineComponent({
                   if (found?.url) viewer.value = { url: found.url, name: file.name };
                 },
               },
-              src ? [h("img", { src, alt: file.name, class: "mtc-thumb", "data-testid": "thumbnail" })] : file.name,
+              src
+                ? [
+                    h("img", {
+                      src,
+                      alt: file.name,
+                      class: "mtc-thumb",
+                      "data-testid": "thumbnail",
+                      // An image that loads after the list scrolled down pushes the end out of view.
+                      onLoad: () => {
+                        if (stickToBottom && scroller.value) scroller.value.scrollTop = scroller.value.scrollHeight;
+                      },
+                    }),
+                  ]
+                : file.name,
             );
           }
           const found = linksOf(file.id);

@@ -62,10 +62,11 @@ border:1px solid var(--mtc-border);border-radius:var(--mtc-radius);overflow:hidd
 .mtc-reactions{display:flex;gap:4px;margin:2px 4px;flex-wrap:wrap}
 .mtc-reaction{border:1px solid var(--mtc-border)!important;border-radius:12px!important;padding:0 6px!important;font-size:12px}
 .mtc-reaction[aria-pressed=true]{border-color:var(--mtc-accent)!important;background:var(--mtc-own-bubble)}
-.mtc-actions{display:flex;gap:2px;margin:0 4px;opacity:.0;transition:opacity .1s}
+.mtc-actions{display:flex;gap:2px;position:absolute;top:0;right:0;opacity:0;transition:opacity .1s;background:var(--mtc-bg);border-radius:8px}
+.mtc-message[data-own=true] .mtc-actions{right:auto;left:0}
 .mtc-message:hover .mtc-actions,.mtc-message:focus-within .mtc-actions{opacity:1}
 .mtc-actions button{font-size:12px;padding:2px 6px;color:var(--mtc-text-muted)}
-.mtc-menu{position:absolute;z-index:5;background:var(--mtc-bg);border:1px solid var(--mtc-border);border-radius:8px;padding:4px;display:flex;gap:2px;box-shadow:0 4px 14px rgba(0,0,0,.15)}
+.mtc-menu{position:absolute;top:100%;right:0;z-index:5;background:var(--mtc-bg);border:1px solid var(--mtc-border);border-radius:8px;padding:4px;display:flex;gap:2px;box-shadow:0 4px 14px rgba(0,0,0,.15)}
 .mtc-typing{height:20px;padding:0 12px;font-size:12px;color:var(--mtc-text-muted)}
 .mtc-composer{border-top:1px solid var(--mtc-border);padding:8px 12px}
 .mtc-toolbar{display:flex;gap:2px;margin-bottom:4px;flex-wrap:wrap}
