@@ -219,6 +219,22 @@ describe("MTChat in Chromium", { timeout: 60_000 }, () => {
     expect(bob.errors).toEqual([]);
   });
 
+  test("inline mode: a potential participant sees the object's dialog, joins, and then writes", async () => {
+    const dave = await openDemo(browser, t.httpUrl, { user: "dave", mode: "inline", object: "tender:77" });
+    await dave.page.locator(".mtc-message", { hasText: "Keep this one" }).waitFor();
+    await dave.page.getByRole("button", { name: "Join this chat" }).click();
+    const composer = dave.page.getByTestId("composer");
+    await composer.click();
+    await composer.pressSequentially("Dave here, count me in");
+    await composer.press("Enter");
+    await alice.page.getByRole("searchbox").fill("");
+    await alice.page.click(`[data-dialog-id="${dialogs.tender}"]`);
+    await alice.page.locator(".mtc-system", { hasText: "Dave Novak joined the chat" }).waitFor();
+    await alice.page.locator(".mtc-message", { hasText: "Dave here, count me in" }).waitFor();
+    expect(dave.errors).toEqual([]);
+    await dave.context.close();
+  });
+
   test("looks: full and inline, light and dark, in en, ru and zh", async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     const page = await context.newPage();

@@ -56,6 +56,7 @@ export const measureSizes = async (outDir = path.join(root, "test-results/sdk-si
       outDir,
       emptyOutDir: true,
       minify: true,
+      chunkSizeWarningLimit: 2000,
       lib: { entry: path.join(sdk, "vue/src/index.ts"), formats: ["es"], fileName: () => "vue.js" },
       rolldownOptions: {
         external: ["vue"],

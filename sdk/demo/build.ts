@@ -9,7 +9,7 @@ export const buildDemo = async (): Promise<void> => {
     root,
     base: "/demo/",
     logLevel: "warn",
-    build: { outDir: "dist", emptyOutDir: true, sourcemap: true },
+    build: { outDir: "dist", emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 2000 },
     define: { __VUE_OPTIONS_API__: "false", __VUE_PROD_DEVTOOLS__: "false", __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false" },
   });
 };

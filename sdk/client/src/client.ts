@@ -114,7 +114,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.socket.on("status", ({ status }: { status: string }) =>
       this.setStatus(status === "connected" ? "connected" : status === "connecting" ? "connecting" : "disconnected"),
     );
-    this.socket.on("disconnect", () => this.setStatus("disconnected"));
+    this.socket.on("disconnect", () => {
+      // The next connection asks the token function again: the host may have revoked or rotated it meanwhile.
+      this.tokens.invalidate();
+      this.setStatus("disconnected");
+    });
     if (typeof window !== "undefined") {
       // The browser knows about the network before any timeout or backoff timer does.
       window.addEventListener("online", this.onOnline);

@@ -209,7 +209,9 @@ export class DialogSession extends Emitter<DialogEvents> {
   /** Loads the next older segment; false when there is none. Call it when the user scrolls to the top. */
   async loadOlder(): Promise<boolean> {
     if (!this.hasOlder) return false;
-    await this.loadSegment(this.lowestLoaded - 1);
+    const segment = await this.loadSegment(this.lowestLoaded - 1);
+    // Online, wait for the server's copy: IndexedDB may hold only part of an old segment, or nothing.
+    if (segment && this.client.status === "connected") await segment.whenSynced();
     return true;
   }
 
@@ -300,8 +302,10 @@ export class DialogSession extends Emitter<DialogEvents> {
     return cursor && typeof cursor.messageId === "string" ? cursor.messageId : null;
   }
 
-  /** Moves the user's read cursor forward to `messageId` (never back). */
+  /** Moves the user's read cursor forward to `messageId` (never back); participants only. */
   markRead(messageId: string): void {
+    // A potential participant (scope match, not joined) may read but not write, not even a cursor.
+    if (!participantsOf(this.meta.doc).has(this.me)) return;
     const messages = this.messages();
     const index = messages.findIndex((message) => message.id === messageId);
     const current = this.readCursor();

@@ -110,6 +110,18 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
     provider.attach();
   }
 
+  /** Resolves once the document has synced with the server (or was refused). */
+  whenSynced(): Promise<void> {
+    if (this.state !== "local") return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.on("change", () => {
+        if (this.state === "local") return;
+        off();
+        resolve();
+      });
+    });
+  }
+
   /** Whether the server has not yet acknowledged this item (a message id) written here. */
   isPending(id: string): boolean {
     return this.pending.has(id);

@@ -44,6 +44,7 @@ describe("token source", () => {
     await source.get();
     expect(calls).toBe(2);
     source.invalidate();
+    expect(source.claims?.userId).toBe("ann");
     await source.get();
     expect(calls).toBe(3);
   });
@@ -56,6 +57,7 @@ describe("token source", () => {
     );
     await source.get();
     user = "bob";
+    source.invalidate();
     await expect(source.get()).rejects.toThrow(/another user/);
   });
 });

@@ -46,6 +46,8 @@ export const decodeTokenClaims = (token: string): TokenClaims => {
  */
 export class TokenSource {
   private cached: { token: string; claims: TokenClaims } | null = null;
+  /** Kept across {@link invalidate}: who the user is does not change when their token does. */
+  private lastClaims: TokenClaims | null = null;
   private inflight: Promise<string> | null = null;
 
   constructor(
@@ -56,7 +58,7 @@ export class TokenSource {
 
   /** The claims of the last token handed out, or null before the first one. */
   get claims(): TokenClaims | null {
-    return this.cached?.claims ?? null;
+    return this.lastClaims;
   }
 
   async get(): Promise<string> {
@@ -77,10 +79,11 @@ export class TokenSource {
   private async fetch(): Promise<string> {
     const token = typeof this.input === "string" ? this.input : await this.input();
     const claims = decodeTokenClaims(token);
-    if (this.cached && (claims.userId !== this.cached.claims.userId || claims.projectId !== this.cached.claims.projectId)) {
+    if (this.lastClaims && (claims.userId !== this.lastClaims.userId || claims.projectId !== this.lastClaims.projectId)) {
       throw new Error("the token function returned a token for another user; log out before switching users");
     }
     this.cached = { token, claims };
+    this.lastClaims = claims;
     return token;
   }
 }

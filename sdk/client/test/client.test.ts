@@ -127,3 +127,40 @@ describe("client core", () => {
     bob.destroy();
   });
 });
+
+describe("a dialog longer than one segment", () => {
+  const small = useServer("external", "sdk_client_segments", { SEGMENT_SIZE: "3" });
+
+  test("opening loads the head segment only; scrolling back and jumping load older ones", async () => {
+    const dialog = await createDialog(small.t, ["alice", "bob"]);
+    const ids: string[] = [];
+    for (let index = 0; index < 8; index += 1) {
+      const { status, body } = await small.t.api<{ data: { id: string } }>(
+        "POST",
+        `/api/v1/dialogs/${dialog.id}/messages`,
+        { content: `message ${index}` },
+        await tokenFor("alice"),
+      );
+      expect(status).toBe(201);
+      ids.push(body.data.id);
+    }
+    const bob = new ChatClient({ url: small.t.httpUrl, token: () => tokenFor("bob"), persistence: false, WebSocket });
+    await bob.start();
+    const session = await bob.openDialog(dialog.id);
+    await changed(session, () => session.messages().some((message) => message.id === ids[7]), "the newest message");
+    const first = ids[0] as string;
+    expect(session.messages().some((message) => message.id === first)).toBe(false);
+    expect(session.hasOlder).toBe(true);
+
+    expect(await session.ensureLoaded(first)).toBe(true);
+    await changed(session, () => session.messages().filter((message) => message.kind === "text").length === 8, "every message");
+    expect(
+      session
+        .messages()
+        .filter((message) => message.kind === "text")
+        .map((message) => message.text),
+    ).toEqual(ids.map((_, index) => `message ${index}`));
+    expect(await session.ensureLoaded("01890a5d-ac96-774b-b9aa-0000000000ee")).toBe(false);
+    bob.destroy();
+  });
+});
