@@ -21,7 +21,7 @@ border:1px solid var(--mtc-border);border-radius:var(--mtc-radius);overflow:hidd
 .mtc-root .mtc-primary:hover{background:var(--mtc-accent);filter:brightness(1.08)}
 .mtc-sidebar{width:300px;flex:none;border-right:1px solid var(--mtc-border);display:flex;flex-direction:column;min-height:0;background:var(--mtc-bg-soft)}
 .mtc-tabs{display:flex;gap:2px;padding:8px 8px 0}
-.mtc-tab{flex:1;font-size:13px}
+.mtc-tab{flex:1;font-size:13px;white-space:nowrap;padding:4px 6px!important}
 .mtc-tab[aria-selected=true]{background:var(--mtc-bg);border-color:var(--mtc-border)!important;font-weight:600}
 .mtc-search{margin:8px;padding:7px 10px;border:1px solid var(--mtc-border);border-radius:8px;background:var(--mtc-bg);color:var(--mtc-text);font:inherit}
 .mtc-list{list-style:none;margin:0;padding:0 4px 8px;overflow-y:auto;flex:1}
