@@ -1,6 +1,8 @@
 import {
   createMessage,
+  draftsOf,
   editMessageText,
+  ensureDraft,
   messagesOf,
   reactionKey,
   readMessage,
@@ -423,5 +425,69 @@ describe("user state documents", () => {
     const value = rawClient(server, 10);
     userStateOf(value).set(`${dialog}/archived`, { archived: "yes", through: null });
     expect(inspect(server, diff(value, server), alice, "user")).toMatchObject({ ok: false, kind: "invalid_update" });
+  });
+
+  /** Applies what the client wrote to the server after the inspector accepted it, as the server would. */
+  const accept = (server: Y.Doc, client: Y.Doc) => {
+    const update = diff(client, server);
+    expect(inspect(server, update, alice, "user")).toMatchObject({ ok: true, empty: false });
+    Y.applyUpdate(server, update);
+  };
+
+  test("drafts: a rich-text fragment per dialog, edited, formatted and removed", () => {
+    const server = new Y.Doc();
+    const client = rawClient(server, 10);
+    const draft = ensureDraft(client, dialog);
+    const paragraph = new Y.XmlElement("paragraph");
+    const text = new Y.XmlText();
+    const mention = new Y.XmlElement("mention");
+    paragraph.insert(0, [text, mention]);
+    draft.insert(0, [paragraph]);
+    text.insert(0, "hello ", { bold: {} });
+    mention.setAttribute("id", "bob");
+    accept(server, client);
+
+    // Typing on, formatting, deleting a word: what an editor bound to the draft writes.
+    text.insert(6, "there ");
+    text.format(0, 5, { italic: {} });
+    text.delete(0, 1);
+    accept(server, client);
+
+    draftsOf(client).delete(dialog);
+    accept(server, client);
+    expect(draftsOf(server).has(dialog)).toBe(false);
+  });
+
+  test("drafts: keys that are not dialog ids and content an editor never writes are refused", () => {
+    const server = new Y.Doc();
+    const refused = (write: (doc: Y.Doc) => void) => {
+      const client = rawClient(server, 10);
+      write(client);
+      return inspect(server, diff(client, server), alice, "user");
+    };
+    expect(refused((doc) => draftsOf(doc).set("not-a-dialog", new Y.XmlFragment()))).toMatchObject({ ok: false, kind: "invalid_update" });
+    expect(refused((doc) => (draftsOf(doc) as Y.Map<unknown>).set(dialog, "plain text"))).toMatchObject({
+      ok: false,
+      kind: "invalid_update",
+    });
+    expect(refused((doc) => (draftsOf(doc) as Y.Map<unknown>).set(dialog, new Y.Map()))).toMatchObject({
+      ok: false,
+      kind: "invalid_update",
+    });
+    expect(refused((doc) => (draftsOf(doc) as Y.Map<unknown>).set(dialog, new Y.XmlElement("p")))).toMatchObject({
+      ok: false,
+      kind: "invalid_update",
+    });
+    expect(refused((doc) => ensureDraft(doc, dialog).insert(0, [new Y.XmlHook("hook") as unknown as Y.XmlElement]))).toMatchObject({
+      ok: false,
+      kind: "invalid_update",
+    });
+    expect(
+      refused((doc) => {
+        const element = new Y.XmlElement("paragraph");
+        ensureDraft(doc, dialog).insert(0, [element]);
+        element.setAttribute("blob", new Uint8Array([1, 2, 3]) as unknown as string);
+      }),
+    ).toMatchObject({ ok: false, kind: "invalid_update" });
   });
 });

@@ -365,10 +365,15 @@ class MetaRules implements Rules {
   }
 }
 
-/** A user's own state document: the server admits only its owner, so only the shape is checked here. */
+/**
+ * A user's own state document: the server admits only its owner, so only the shape is checked here.
+ * Root `dialogs`: flat keys `<dialog>/<field>` with plain values. Root `drafts`: one rich-text
+ * fragment per dialog id, holding only what an editor writes (elements, text, formatting, attributes).
+ */
 class UserStateRules implements Rules {
   readonly attachmentRefs = [];
   insert(item: Y.Item, place: Place): Denial | null {
+    if (place.root === userStateRoots.drafts) return this.draft(place, item);
     const denied = this.check(place);
     if (denied) return denied;
     const parsed = parseUserStateKey(place.keys[0] as string);
@@ -380,6 +385,7 @@ class UserStateRules implements Rules {
   }
 
   remove(place: Place): Denial | null {
+    if (place.root === userStateRoots.drafts) return this.draft(place, null);
     return this.check(place);
   }
 
@@ -398,5 +404,30 @@ class UserStateRules implements Rules {
       return deny("invalid_update", "user state is keyed <dialog id>/<pinned|notifications|archived>");
     }
     return null;
+  }
+
+  /** A draft (`item`, or a removal when null): keyed by a dialog id, a fragment at the top, editor content below. */
+  private draft(place: Place, item: Y.Item | null): Denial | null {
+    const key = place.keys[0];
+    if (typeof key !== "string" || !isUuid(key)) return deny("invalid_update", "drafts are keyed by dialog id");
+    if (item === null) return null;
+    const content = item.content;
+    if (place.keys.length === 1) {
+      return content instanceof Y.ContentType && content.type.constructor === Y.XmlFragment
+        ? null
+        : deny("invalid_update", "a draft is a rich-text fragment");
+    }
+    if (content instanceof Y.ContentType) {
+      return content.type instanceof Y.XmlText || (content.type instanceof Y.XmlElement && !(content.type instanceof Y.XmlHook))
+        ? null
+        : deny("invalid_update", "a draft holds only rich-text elements and text");
+    }
+    return content instanceof Y.ContentString ||
+      content instanceof Y.ContentFormat ||
+      content instanceof Y.ContentAny ||
+      content instanceof Y.ContentEmbed ||
+      content instanceof Y.ContentDeleted
+      ? null
+      : deny("invalid_update", "a draft holds only rich-text elements and text");
   }
 }

@@ -19,6 +19,7 @@ import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
 import { FileService } from "./files/file-service.ts";
 import { storageFromConfig } from "./files/storage-from-config.ts";
 import { createApp } from "./http/app.ts";
+import { demoSetup, registerDemoRoutes } from "./http/demo-routes.ts";
 import { createLimiter } from "./http/rate-limit.ts";
 import { DialogService } from "./management/dialog-service.ts";
 import { ApiKeys } from "./projects/api-keys.ts";
@@ -74,7 +75,8 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const log = new DocLog(pool);
   const apiKeys = new ApiKeys(pool);
   const jwtKeys = new JwtKeys(pool);
-  const verifyToken = createTokenVerifier(config, jwtKeys.keysFor);
+  const demo = demoSetup(config);
+  const verifyToken = createTokenVerifier(demo ? { ...config, jwtSecret: demo.secret } : config, jwtKeys.keysFor);
   const files = new FileService(
     pool,
     storageFromConfig(config),
@@ -143,6 +145,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     ready: () => isMigrated(pool),
     onError: (error) => logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   });
+  if (demo) registerDemoRoutes(app, demo, dialogs);
   const archiver = new AutoArchiver(pool, sync, logger, config.archiveAfterSecs);
   const runProjections = config.roles.includes("projections");
   const runWebhooks = config.roles.includes("webhooks");

@@ -50,6 +50,9 @@ export {
 export { type ErrorKind, errorKinds, isErrorKind } from "./error-kinds.ts";
 export {
   type ArchiveMark,
+  draftOf,
+  draftsOf,
+  ensureDraft,
   isArchived,
   isUserStateValue,
   parseUserStateKey,

@@ -1,4 +1,4 @@
-import type * as Y from "yjs";
+import * as Y from "yjs";
 import { isUuid } from "./doc-names.ts";
 
 /**
@@ -10,8 +10,18 @@ import { isUuid } from "./doc-names.ts";
  * - `pinned`: boolean.
  * - `notifications`: boolean; false mutes the dialog's notifications.
  * - `archived`: {@link ArchiveMark}.
+ *
+ * Root `drafts`: Y.Map<dialogId, Y.XmlFragment>, the composer's unsent text
+ * per dialog in the y-prosemirror layout, so an editor on any of the user's
+ * devices binds to it and a draft started on one continues on another.
+ * Two devices that create the same dialog's fragment concurrently (both
+ * offline, neither having seen the other's) would each write the key, and
+ * Yjs keeps one of the two fragments: the SDK therefore creates a draft's
+ * fragment only once the document has synced with the server and the key is
+ * still absent ({@link ensureDraft}), so the race needs two first drafts of
+ * the same dialog typed offline on two devices at once.
  */
-export const userStateRoots = { dialogs: "dialogs" } as const;
+export const userStateRoots = { dialogs: "dialogs", drafts: "drafts" } as const;
 
 export const userStateFields = { pinned: "pinned", notifications: "notifications", archived: "archived" } as const;
 export type UserStateField = (typeof userStateFields)[keyof typeof userStateFields];
@@ -82,4 +92,21 @@ export const readUserState = (doc: Y.Doc): Map<string, UserDialogState> => {
 export const isArchived = (mark: ArchiveMark | null, lastMessageId: string | null, autoArchivedThrough: string | null): boolean => {
   if (mark && mark.through === lastMessageId) return mark.archived;
   return autoArchivedThrough !== null && autoArchivedThrough === lastMessageId;
+};
+
+export const draftsOf = (doc: Y.Doc): Y.Map<Y.XmlFragment> => doc.getMap(userStateRoots.drafts);
+
+/** The draft fragment of a dialog, or null when there is none (or the key holds something else). */
+export const draftOf = (doc: Y.Doc, dialogId: string): Y.XmlFragment | null => {
+  const draft = draftsOf(doc).get(dialogId);
+  return draft instanceof Y.XmlFragment ? draft : null;
+};
+
+/** The draft fragment of a dialog, created when absent (see the race note on {@link userStateRoots}). */
+export const ensureDraft = (doc: Y.Doc, dialogId: string): Y.XmlFragment => {
+  const existing = draftOf(doc, dialogId);
+  if (existing) return existing;
+  const fragment = new Y.XmlFragment();
+  draftsOf(doc).set(dialogId, fragment);
+  return fragment;
 };

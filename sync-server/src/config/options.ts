@@ -234,6 +234,13 @@ export const options = {
     "notification.pending waits this long after a recipient's latest unread message, so a burst becomes one event.",
   ),
   logLevel: option("LOG_LEVEL", z.enum(["debug", "info", "warn", "error"]), "info", "Least severe log level written to stdout."),
+  nodeEnv: option("NODE_ENV", z.string().min(1), "development", "production turns development helpers (the /demo page) off."),
+  demo: option(
+    "DEMO",
+    z.enum(["auto", "on", "off"]),
+    "auto",
+    "The /demo page, which signs tokens for demo users. auto: on when no user-token key (JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL) is configured, with a secret made at start; on: also with JWT_SECRET; never when NODE_ENV=production.",
+  ),
 } as const;
 
 type Options = typeof options;

@@ -1,0 +1,382 @@
+import {
+  type AttachmentRef,
+  type CloseReason,
+  deleteMessage,
+  type MessageView,
+  messagesOf,
+  metaDocName,
+  metaKeys,
+  metaOf,
+  type ParticipantEntry,
+  participantsOf,
+  type RichNode,
+  reactionsOf,
+  readMessage,
+  readsOf,
+  segmentDocName,
+  setReaction,
+} from "@mtchat/protocol";
+import { v7 as uuidv7 } from "uuid";
+import * as Y from "yjs";
+import type { ChatClient } from "./client.ts";
+import { Emitter } from "./emitter.ts";
+import { fragmentFromJson, isBlank } from "./rich-body.ts";
+import type { SyncedDoc } from "./synced-doc.ts";
+
+/** A message as a view shows it: the document's fields plus where it stands on its way to the server. */
+export type ChatMessage = MessageView & {
+  /** Written here and not yet acknowledged by the server. */
+  pending: boolean;
+  /** The segment document holding it. */
+  segment: number;
+};
+
+export type Presence = { userId: string; name: string | null; typing: boolean };
+
+export type DialogEvents = {
+  /** Messages, participants, read cursors, presence or sync state changed. */
+  change: undefined;
+  refused: CloseReason;
+};
+
+const typingTtlMs = 6_000;
+
+/**
+ * One dialog: the meta document, the head segment, and older segments loaded
+ * on demand (scrolling back, jumping to a message). Opening costs the same
+ * however long the dialog is.
+ */
+export class DialogSession extends Emitter<DialogEvents> {
+  private readonly segments = new Map<number, SyncedDoc>();
+  private readonly unsubscribers: (() => void)[] = [];
+  private lowestLoaded = Number.POSITIVE_INFINITY;
+  private headSegment = -1;
+  private closed = false;
+  private notifyQueued = false;
+
+  private constructor(
+    private readonly client: ChatClient,
+    readonly dialogId: string,
+    readonly meta: SyncedDoc,
+  ) {
+    super();
+  }
+
+  static async open(client: ChatClient, dialogId: string): Promise<DialogSession> {
+    const meta = await client.openDoc(metaDocName(dialogId));
+    const session = new DialogSession(client, dialogId, meta);
+    await session.init();
+    return session;
+  }
+
+  private async init(): Promise<void> {
+    this.watch(this.meta);
+    const onMeta = () => void this.followHead();
+    metaOf(this.meta.doc).observe(onMeta);
+    this.unsubscribers.push(() => metaOf(this.meta.doc).unobserve(onMeta));
+    const onReads = () => this.notify();
+    readsOf(this.meta.doc).observe(onReads);
+    participantsOf(this.meta.doc).observe(onReads);
+    this.unsubscribers.push(() => {
+      readsOf(this.meta.doc).unobserve(onReads);
+      participantsOf(this.meta.doc).unobserve(onReads);
+    });
+    const awareness = this.meta.provider?.awareness;
+    if (awareness) {
+      const onAwareness = () => this.notify();
+      awareness.on("change", onAwareness);
+      this.unsubscribers.push(() => awareness.off("change", onAwareness));
+    }
+    await this.followHead();
+  }
+
+  /** Opens the head segment named by the meta document (waiting for the first sync when nothing is stored). */
+  private async followHead(): Promise<void> {
+    const head = metaOf(this.meta.doc).get(metaKeys.headSegment);
+    if (typeof head !== "number") {
+      if (this.meta.state === "refused") return;
+      // Nothing stored yet: the first sync brings the meta document.
+      await new Promise<void>((resolve) => {
+        const off = this.meta.on("change", () => {
+          if (typeof metaOf(this.meta.doc).get(metaKeys.headSegment) === "number" || this.meta.state === "refused") {
+            off();
+            resolve();
+          }
+        });
+      });
+      if (typeof metaOf(this.meta.doc).get(metaKeys.headSegment) !== "number") return;
+      return this.followHead();
+    }
+    if (head <= this.headSegment) return;
+    this.headSegment = head;
+    await this.loadSegment(head);
+  }
+
+  private async loadSegment(index: number): Promise<SyncedDoc | null> {
+    if (this.closed) return null;
+    const existing = this.segments.get(index);
+    if (existing) return existing;
+    const segment = await this.client.openDoc(segmentDocName(this.dialogId, index));
+    if (this.closed) {
+      this.client.releaseDoc(segment);
+      return null;
+    }
+    this.segments.set(index, segment);
+    this.lowestLoaded = Math.min(this.lowestLoaded, index);
+    this.watch(segment);
+    const onMessages = () => this.notify();
+    messagesOf(segment.doc).observeDeep(onMessages);
+    this.unsubscribers.push(() => messagesOf(segment.doc).unobserveDeep(onMessages));
+    this.notify();
+    return segment;
+  }
+
+  private watch(doc: SyncedDoc): void {
+    this.unsubscribers.push(doc.on("change", () => this.notify()));
+    this.unsubscribers.push(doc.on("refused", (reason) => this.emit("refused", reason)));
+  }
+
+  /** Coalesces bursts of document events into one `change` per microtask. */
+  private notify(): void {
+    if (this.notifyQueued) return;
+    this.notifyQueued = true;
+    queueMicrotask(() => {
+      this.notifyQueued = false;
+      if (!this.closed) this.emit("change", undefined);
+    });
+  }
+
+  get me(): string {
+    return this.client.me.userId;
+  }
+
+  /** Why the server refused this dialog (removed, no access …), or null. Unsent changes are kept either way. */
+  get refusal(): CloseReason | null {
+    if (this.meta.refusal) return this.meta.refusal;
+    for (const segment of this.segments.values()) if (segment.refusal) return segment.refusal;
+    return null;
+  }
+
+  /** Whether every loaded document has synced with the server at least once since opening. */
+  get synced(): boolean {
+    return this.meta.state === "synced" && [...this.segments.values()].every((segment) => segment.state === "synced");
+  }
+
+  get hasOlder(): boolean {
+    return this.lowestLoaded > 0 && Number.isFinite(this.lowestLoaded);
+  }
+
+  get title(): string | null {
+    const title = metaOf(this.meta.doc).get(metaKeys.title);
+    return typeof title === "string" ? title : null;
+  }
+
+  get objectUrl(): string | null {
+    const url = metaOf(this.meta.doc).get(metaKeys.objectUrl);
+    return typeof url === "string" ? url : null;
+  }
+
+  participants(): Map<string, ParticipantEntry> {
+    return new Map(participantsOf(this.meta.doc).entries());
+  }
+
+  /** Every loaded message, oldest first (by the sender's clock, then id: UUIDv7s are time-ordered). */
+  messages(): ChatMessage[] {
+    const all: ChatMessage[] = [];
+    for (const [index, segment] of this.segments) {
+      for (const [id, entry] of messagesOf(segment.doc).entries()) {
+        if (!(entry instanceof Y.Map)) continue;
+        all.push({ ...readMessage(id, entry), pending: segment.isPending(id), segment: index });
+      }
+    }
+    return all.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /** The live Y.Map of a loaded message (an editor binds to its body fragment while editing). */
+  entry(messageId: string): Y.Map<unknown> | null {
+    for (const segment of this.segments.values()) {
+      const entry = messagesOf(segment.doc).get(messageId);
+      if (entry instanceof Y.Map) return entry;
+    }
+    return null;
+  }
+
+  private segmentOf(messageId: string): SyncedDoc | null {
+    for (const segment of this.segments.values()) if (messagesOf(segment.doc).has(messageId)) return segment;
+    return null;
+  }
+
+  /** Loads the next older segment; false when there is none. Call it when the user scrolls to the top. */
+  async loadOlder(): Promise<boolean> {
+    if (!this.hasOlder) return false;
+    const segment = await this.loadSegment(this.lowestLoaded - 1);
+    // Online, wait for the server's copy: IndexedDB may hold only part of an old segment, or nothing.
+    if (segment && this.client.status === "connected") await segment.whenSynced();
+    return true;
+  }
+
+  /** Loads older segments until `messageId` is loaded; false when the dialog has no such message. */
+  async ensureLoaded(messageId: string): Promise<boolean> {
+    while (!this.entry(messageId)) {
+      if (!(await this.loadOlder())) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Sends a message into the head segment (offline too: it is pending until
+   * the server acknowledges it). `body` is ProseMirror JSON, or plain text.
+   */
+  send(input: { body: RichNode | string; replyTo?: string | null; attachments?: AttachmentRef[] }): string {
+    const head = this.segments.get(this.headSegment);
+    if (!head) throw new Error("the dialog has not loaded yet");
+    const body: RichNode =
+      typeof input.body === "string"
+        ? {
+            type: "doc",
+            content: input.body.split("\n").map((line) => ({ type: "paragraph", content: line ? [{ type: "text", text: line }] : [] })),
+          }
+        : input.body;
+    if (isBlank(body) && (input.attachments ?? []).length === 0) throw new Error("the message is empty");
+    const id = uuidv7();
+    head.doc.transact(() => {
+      const entry = new Y.Map<unknown>();
+      messagesOf(head.doc).set(id, entry);
+      entry.set("author", this.me);
+      entry.set("kind", "text");
+      entry.set("createdAt", Date.now());
+      if (input.replyTo) entry.set("replyTo", input.replyTo);
+      if (input.attachments && input.attachments.length > 0) entry.set("attachments", input.attachments);
+      entry.set("body", fragmentFromJson(body));
+      entry.set("reactions", new Y.Map<number>());
+    });
+    head.markPending(id);
+    return id;
+  }
+
+  /** Stamps an edit (the editor wrote the body fragment itself); the server accepts it on own messages only. */
+  markEdited(messageId: string): void {
+    const entry = this.entry(messageId);
+    const segment = this.segmentOf(messageId);
+    if (!entry || !segment) return;
+    entry.set("editedAt", Date.now());
+    segment.markPending(messageId);
+  }
+
+  /** Replaces a message's body with new content (for editors not bound to the fragment). */
+  edit(messageId: string, body: RichNode): void {
+    const entry = this.entry(messageId);
+    const segment = this.segmentOf(messageId);
+    const fragment = entry?.get("body");
+    if (!entry || !segment || !(fragment instanceof Y.XmlFragment)) throw new Error("no such message loaded");
+    segment.doc.transact(() => {
+      fragment.delete(0, fragment.length);
+      const fresh = fragmentFromJson(body);
+      fragment.insert(
+        0,
+        fresh.toArray().map((child) => child.clone() as Y.XmlElement | Y.XmlText),
+      );
+      entry.set("editedAt", Date.now());
+    });
+    segment.markPending(messageId);
+  }
+
+  delete(messageId: string): void {
+    const entry = this.entry(messageId);
+    const segment = this.segmentOf(messageId);
+    if (!entry || !segment) throw new Error("no such message loaded");
+    deleteMessage(entry);
+    segment.markPending(messageId);
+  }
+
+  /** Adds or removes the user's reaction. */
+  react(messageId: string, emoji: string, on: boolean): void {
+    const entry = this.entry(messageId);
+    if (!entry || !reactionsOf(entry)) throw new Error("no such message loaded");
+    setReaction(entry, this.me, emoji, on, Date.now());
+  }
+
+  /** The user's read cursor: the message they have read up to, or null. */
+  readCursor(userId = this.me): string | null {
+    const cursor = readsOf(this.meta.doc).get(userId);
+    return cursor && typeof cursor.messageId === "string" ? cursor.messageId : null;
+  }
+
+  /** Moves the user's read cursor forward to `messageId` (never back); participants only. */
+  markRead(messageId: string): void {
+    // A potential participant (scope match, not joined) may read but not write, not even a cursor.
+    if (!participantsOf(this.meta.doc).has(this.me)) return;
+    const messages = this.messages();
+    const index = messages.findIndex((message) => message.id === messageId);
+    const current = this.readCursor();
+    const currentIndex = current ? messages.findIndex((message) => message.id === current) : -1;
+    if (index < 0 || index <= currentIndex) return;
+    readsOf(this.meta.doc).set(this.me, { messageId, readAt: Date.now() });
+  }
+
+  /** The first loaded message by someone else after the user's read cursor. */
+  firstUnread(): string | null {
+    const messages = this.messages();
+    const cursor = this.readCursor();
+    const start = cursor ? messages.findIndex((message) => message.id === cursor) + 1 : 0;
+    return messages.slice(start).find((message) => message.author !== this.me && message.kind === "text" && !message.deleted)?.id ?? null;
+  }
+
+  /** Other users whose read cursor is at or past `messageId`. */
+  seenBy(messageId: string): string[] {
+    const messages = this.messages();
+    const position = new Map(messages.map((message, index) => [message.id, index]));
+    const target = position.get(messageId);
+    if (target === undefined) return [];
+    const seen: string[] = [];
+    for (const [userId, cursor] of readsOf(this.meta.doc).entries()) {
+      if (userId === this.me) continue;
+      const at = position.get(cursor.messageId);
+      if (at !== undefined && at >= target) seen.push(userId);
+    }
+    return seen;
+  }
+
+  /** Everyone connected to this dialog (the server stamps who they are) and whether they are typing. */
+  presence(): Presence[] {
+    const awareness = this.meta.provider?.awareness;
+    if (!awareness) return [];
+    const byUser = new Map<string, Presence>();
+    const now = Date.now();
+    for (const [clientId, state] of awareness.getStates()) {
+      if (clientId === this.meta.doc.clientID) continue;
+      const user = state.user as { id?: unknown; name?: unknown } | undefined;
+      if (typeof user?.id !== "string" || user.id === this.me) continue;
+      const typing = typeof state.typing === "number" && now - state.typing < typingTtlMs;
+      const previous = byUser.get(user.id);
+      byUser.set(user.id, {
+        userId: user.id,
+        name: typeof user.name === "string" ? user.name : null,
+        typing: typing || !!previous?.typing,
+      });
+    }
+    return [...byUser.values()];
+  }
+
+  /** Announces that the user is typing (or stopped); the mark expires by itself after a few seconds. */
+  setTyping(typing: boolean): void {
+    this.meta.provider?.awareness?.setLocalStateField("typing", typing ? Date.now() : null);
+  }
+
+  /** Tries again after a refusal (for instance once re-added); unsent changes go out then. */
+  retry(): void {
+    this.meta.retry();
+    for (const segment of this.segments.values()) segment.retry();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.setTyping(false);
+    for (const off of this.unsubscribers) off();
+    this.client.releaseDoc(this.meta);
+    for (const segment of this.segments.values()) this.client.releaseDoc(segment);
+    this.segments.clear();
+    this.clear();
+  }
+}

@@ -1,0 +1,204 @@
+import { HocuspocusProvider, type HocuspocusProviderWebsocket } from "@hocuspocus/provider";
+import { type CloseReason, parseCloseReason } from "@mtchat/protocol";
+import type { IndexeddbPersistence } from "y-indexeddb";
+import * as Y from "yjs";
+import { Emitter } from "./emitter.ts";
+
+/**
+ * - `local`: loaded from IndexedDB, not yet synced with the server;
+ * - `synced`: in step with the server (local changes may still be unacknowledged: see `pending`);
+ * - `refused`: the server closed the document with a refusal; it stays readable and keeps local changes.
+ */
+export type DocState = "local" | "synced" | "refused";
+
+export type SyncedDocEvents = {
+  /** Anything a view shows changed: state, pending, refusal. */
+  change: undefined;
+  refused: CloseReason;
+};
+
+type PendingStore = { load(): string[]; save(ids: string[]): void };
+
+const memoryStore = (): PendingStore => {
+  let ids: string[] = [];
+  return { load: () => ids, save: (next) => (ids = next) };
+};
+
+/** Pending ids survive a reload through localStorage, next to the document in IndexedDB. */
+export const pendingStore = (key: string): PendingStore => {
+  if (typeof localStorage === "undefined") return memoryStore();
+  return {
+    load: () => {
+      try {
+        const parsed: unknown = JSON.parse(localStorage.getItem(key) ?? "[]");
+        return Array.isArray(parsed) ? parsed.filter((id): id is string => typeof id === "string") : [];
+      } catch {
+        return [];
+      }
+    },
+    save: (ids) => (ids.length > 0 ? localStorage.setItem(key, JSON.stringify(ids)) : localStorage.removeItem(key)),
+  };
+};
+
+/**
+ * One Yjs document: loaded from IndexedDB first, then attached to the shared
+ * socket, so the state vector it sends already holds what was written offline.
+ * Items written locally (messages, by id) are "pending" until the server has
+ * acknowledged every local change: the provider counts unacknowledged updates,
+ * and the server acknowledges only after it authorized and logged them.
+ */
+export class SyncedDoc extends Emitter<SyncedDocEvents> {
+  readonly doc: Y.Doc;
+  state: DocState = "local";
+  refusal: CloseReason | null = null;
+  provider: HocuspocusProvider | null = null;
+  private readonly pending: Set<string>;
+  refCount = 0;
+  private lastTokenRetry = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly socket: HocuspocusProviderWebsocket,
+    private readonly token: () => Promise<string>,
+    private readonly onTokenRefused: () => void,
+    readonly persistence: IndexeddbPersistence | null,
+    private readonly pendingIds: PendingStore,
+    doc: Y.Doc,
+    private readonly presence: boolean,
+  ) {
+    super();
+    this.doc = doc;
+    this.pending = new Set(pendingIds.load());
+  }
+
+  static create(
+    name: string,
+    socket: HocuspocusProviderWebsocket,
+    token: () => Promise<string>,
+    onTokenRefused: () => void,
+    persistence: { persistence: IndexeddbPersistence | null; doc: Y.Doc; pendingKey: string | null },
+    presence: boolean,
+  ): SyncedDoc {
+    const store = persistence.pendingKey ? pendingStore(persistence.pendingKey) : memoryStore();
+    return new SyncedDoc(name, socket, token, onTokenRefused, persistence.persistence, store, persistence.doc, presence);
+  }
+
+  /** Attaches to the socket; the server's answer arrives through events. */
+  connect(): void {
+    if (this.provider) return;
+    const provider = new HocuspocusProvider({
+      websocketProvider: this.socket,
+      name: this.name,
+      document: this.doc,
+      token: this.token,
+      // Presence lives on the dialog's meta document only; segments and the user's state need none.
+      ...(this.presence ? {} : { awareness: null }),
+    });
+    this.provider = provider;
+    if (this.presence) {
+      // An awareness update sent before authentication completes is dropped, so announce once admitted.
+      provider.on("authenticated", () => provider.setAwarenessField("online", Date.now()));
+    }
+    provider.on("synced", () => {
+      this.state = "synced";
+      this.settle();
+      this.emit("change", undefined);
+    });
+    provider.on("unsyncedChanges", () => this.settle());
+    provider.on("close", ({ event }: { event: { reason: string } }) => this.closed(event.reason));
+    provider.on("authenticationFailed", ({ reason }: { reason: string }) => this.closed(reason));
+    provider.attach();
+  }
+
+  /** Resolves once the document has synced with the server (or was refused). */
+  whenSynced(): Promise<void> {
+    if (this.state !== "local") return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.on("change", () => {
+        if (this.state === "local") return;
+        off();
+        resolve();
+      });
+    });
+  }
+
+  /** Whether the server has not yet acknowledged this item (a message id) written here. */
+  isPending(id: string): boolean {
+    return this.pending.has(id);
+  }
+
+  get hasPending(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** Marks an item written locally as pending until the server acknowledges every local change. */
+  markPending(id: string): void {
+    this.pending.add(id);
+    this.pendingIds.save([...this.pending]);
+    this.emit("change", undefined);
+  }
+
+  private settle(): void {
+    const provider = this.provider;
+    if (!provider || this.state !== "synced" || provider.unsyncedChanges > 0 || !provider.isAuthenticated) return;
+    if (this.pending.size === 0) return;
+    this.pending.clear();
+    this.pendingIds.save([]);
+    this.emit("change", undefined);
+  }
+
+  private closed(reason: string): void {
+    const refusal = parseCloseReason(reason);
+    if (!refusal) {
+      // The socket went away (offline, server restart): the shared socket reconnects with backoff.
+      if (this.state === "synced") this.state = "local";
+      this.emit("change", undefined);
+      return;
+    }
+    if (refusal.kind === "unauthorized" && Date.now() - this.lastTokenRetry > 10_000) {
+      // Most likely an expired token: fetch a fresh one and attach again (once; a token the
+      // host keeps signing wrong is a refusal like any other).
+      this.lastTokenRetry = Date.now();
+      this.onTokenRefused();
+      this.reattach();
+      return;
+    }
+    // A refusal: stop syncing this document but keep it, with every unsent change, readable.
+    this.state = "refused";
+    this.refusal = refusal;
+    this.provider?.detach();
+    this.emit("refused", refusal);
+    this.emit("change", undefined);
+  }
+
+  private reattach(): void {
+    const provider = this.provider;
+    if (!provider) return;
+    provider.detach();
+    provider.attach();
+  }
+
+  /** Sends a fresh token on the live connection (the server checks it names the same user). */
+  async refreshToken(): Promise<void> {
+    if (this.provider && this.state !== "refused") await this.provider.sendToken();
+  }
+
+  /** Tries again after a refusal, for instance once the user has been added back. */
+  retry(): void {
+    if (this.state !== "refused" || !this.provider) return;
+    this.state = "local";
+    this.refusal = null;
+    this.provider.attach();
+    this.emit("change", undefined);
+  }
+
+  destroy(): void {
+    this.provider?.destroy();
+    this.provider = null;
+    void this.persistence?.destroy();
+    this.doc.destroy();
+    this.clear();
+  }
+}
+
+export const newDoc = (): Y.Doc => new Y.Doc();

@@ -1,0 +1,61 @@
+import { draftOf, draftsOf, ensureDraft, readUserState, setUserState, type UserDialogState, userStateOf } from "@mtchat/protocol";
+import type * as Y from "yjs";
+import { Emitter } from "./emitter.ts";
+import type { SyncedDoc } from "./synced-doc.ts";
+
+/** The user's own state document: pins, mutes, archive marks and drafts, readable and writable offline. */
+export class UserState extends Emitter<{ change: undefined }> {
+  constructor(readonly synced: SyncedDoc) {
+    super();
+    userStateOf(synced.doc).observe(() => this.emit("change", undefined));
+    draftsOf(synced.doc).observe(() => this.emit("change", undefined));
+  }
+
+  get doc(): Y.Doc {
+    return this.synced.doc;
+  }
+
+  states(): Map<string, UserDialogState> {
+    return readUserState(this.doc);
+  }
+
+  setPinned(dialogId: string, pinned: boolean): void {
+    setUserState(this.doc, dialogId, "pinned", pinned);
+  }
+
+  setNotifications(dialogId: string, enabled: boolean): void {
+    setUserState(this.doc, dialogId, "notifications", enabled);
+  }
+
+  /**
+   * The draft fragment of a dialog, for an editor to bind to. It is created
+   * only after the document has synced with the server, so a draft another
+   * device already started is found rather than overwritten (see the race
+   * note in `@mtchat/protocol`'s user-state). Offline with no synced copy,
+   * it is created locally.
+   */
+  async draft(dialogId: string, waitMs = 3_000): Promise<Y.XmlFragment> {
+    const existing = draftOf(this.doc, dialogId);
+    if (existing) return existing;
+    if (this.synced.state !== "synced") {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          off();
+          resolve();
+        };
+        const timer = setTimeout(done, waitMs);
+        const off = this.synced.on("change", () => {
+          if (this.synced.state === "synced") done();
+        });
+      });
+    }
+    return ensureDraft(this.doc, dialogId);
+  }
+
+  /** Empties a dialog's draft after sending (the fragment stays, so every device stays bound to it). */
+  clearDraft(dialogId: string): void {
+    const draft = draftOf(this.doc, dialogId);
+    if (draft && draft.length > 0) draft.delete(0, draft.length);
+  }
+}

@@ -1,0 +1,166 @@
+import { describe, expect, test } from "vitest";
+import WebSocket from "ws";
+import { createDialog, tokenFor, useServer } from "../../../sync-server/test/harness.ts";
+import { eventually, until } from "../../../sync-server/test/wait.ts";
+import { ChatClient, type DialogSession } from "../src/index.ts";
+
+/** The client core against the real server and PostgreSQL; IndexedDB is the browser tests' part. */
+const fixture = useServer("external", "sdk_client");
+
+const clientFor = async (userId: string) => {
+  let calls = 0;
+  const client = new ChatClient({
+    url: fixture.t.httpUrl,
+    token: () => {
+      calls += 1;
+      return tokenFor(userId);
+    },
+    persistence: false,
+    WebSocket,
+    reconnect: { minDelayMs: 20, maxDelayMs: 200 },
+  });
+  await client.start();
+  return { client, calls: () => calls };
+};
+
+const changed = <T>(session: DialogSession, check: () => T | undefined | false, what: string) =>
+  until(check, (notify) => session.on("change", notify), { what });
+
+describe("client core", () => {
+  test("a rich message goes out pending, is acknowledged, arrives live, and read cursors show who has seen it", async () => {
+    const dialog = await createDialog(fixture.t, ["alice", "bob"]);
+    const { client: alice } = await clientFor("alice");
+    const { client: bob } = await clientFor("bob");
+    const aliceDialog = await alice.openDialog(dialog.id);
+    const bobDialog = await bob.openDialog(dialog.id);
+    await changed(aliceDialog, () => aliceDialog.synced, "alice synced");
+
+    const id = aliceDialog.send({
+      body: {
+        type: "doc",
+        content: [
+          {
+            type: "paragraph",
+            content: [
+              { type: "text", text: "Hello " },
+              { type: "mention", attrs: { id: "bob", label: "BOB" } },
+              { type: "text", text: " now", marks: [{ type: "bold" }] },
+            ],
+          },
+        ],
+      },
+    });
+    expect(aliceDialog.messages().find((message) => message.id === id)?.pending).toBe(true);
+    await changed(aliceDialog, () => aliceDialog.messages().find((message) => message.id === id)?.pending === false, "acknowledgement");
+
+    const received = await changed(bobDialog, () => bobDialog.messages().find((message) => message.id === id), "bob receives");
+    expect(received.text).toBe("Hello @BOB now");
+    expect(received.pending).toBe(false);
+    expect(bobDialog.firstUnread()).toBe(id);
+
+    bobDialog.markRead(id);
+    expect(bobDialog.firstUnread()).toBeNull();
+    await changed(aliceDialog, () => aliceDialog.seenBy(id).includes("bob"), "alice sees bob's receipt");
+
+    // The REST history holds it too, once the projection wrote it.
+    const history = await eventually(async () => {
+      const page = await alice.rest.history(dialog.id);
+      return page.messages.find((message) => message.id === id);
+    });
+    expect(history.content).toBe("Hello @BOB now");
+    alice.destroy();
+    bob.destroy();
+  });
+
+  test("presence and typing travel through awareness, stamped by the server", async () => {
+    const dialog = await createDialog(fixture.t, ["alice", "bob"]);
+    const { client: alice } = await clientFor("alice");
+    const { client: bob } = await clientFor("bob");
+    const aliceDialog = await alice.openDialog(dialog.id);
+    const bobDialog = await bob.openDialog(dialog.id);
+    await changed(aliceDialog, () => aliceDialog.presence().some((user) => user.userId === "bob"), "bob online");
+    bobDialog.setTyping(true);
+    await changed(aliceDialog, () => aliceDialog.presence().find((user) => user.userId === "bob")?.typing, "bob typing");
+    bobDialog.setTyping(false);
+    await changed(aliceDialog, () => aliceDialog.presence().find((user) => user.userId === "bob")?.typing === false, "bob stopped");
+    alice.destroy();
+    bob.destroy();
+  });
+
+  test("removed from a dialog: the user is told why, and what they wrote stays, pending", async () => {
+    const dialog = await createDialog(fixture.t, ["alice", "carol"]);
+    const { client: carol } = await clientFor("carol");
+    const refusals: string[] = [];
+    carol.on("refused", (refusal) => refusals.push(refusal.kind));
+    const session = await carol.openDialog(dialog.id);
+    await changed(session, () => session.synced, "carol synced");
+
+    const removed = await fixture.t.api("DELETE", `/api/v1/management/dialogs/${dialog.id}/participants/carol`);
+    expect(removed.status).toBe(200);
+    await changed(session, () => session.refusal, "the refusal");
+    expect(session.refusal).toMatchObject({ code: 4403, kind: "forbidden" });
+    expect(refusals).toContain("forbidden");
+
+    const id = session.send({ body: "written after removal" });
+    const kept = session.messages().find((message) => message.id === id);
+    expect(kept).toMatchObject({ text: "written after removal", pending: true });
+    carol.destroy();
+  });
+
+  test("REST helpers: lists with unread counts, search, and a refused call's error code", async () => {
+    const dialog = await createDialog(fixture.t, ["alice", "bob"], { title: "Searchable lighthouse" });
+    const { client: alice } = await clientFor("alice");
+    const { client: bob } = await clientFor("bob");
+    const session = await alice.openDialog(dialog.id);
+    await changed(session, () => session.synced, "synced");
+    session.send({ body: "the lighthouse keeper waves" });
+    const listed = await eventually(async () => {
+      const list = await bob.rest.listDialogs();
+      const item = list.items.find((entry) => entry.id === dialog.id);
+      return item?.unread_count === 1 ? item : undefined;
+    });
+    expect(listed.title).toBe("Searchable lighthouse");
+    const hits = await bob.rest.search("lighthouse");
+    expect(hits.results.some((hit) => hit.dialog_id === dialog.id)).toBe(true);
+    await expect(bob.rest.getDialog("01890a5d-ac96-774b-b9aa-0000000000ff")).rejects.toMatchObject({ status: 404, code: "not_found" });
+    alice.destroy();
+    bob.destroy();
+  });
+});
+
+describe("a dialog longer than one segment", () => {
+  const small = useServer("external", "sdk_client_segments", { SEGMENT_SIZE: "3" });
+
+  test("opening loads the head segment only; scrolling back and jumping load older ones", async () => {
+    const dialog = await createDialog(small.t, ["alice", "bob"]);
+    const ids: string[] = [];
+    for (let index = 0; index < 8; index += 1) {
+      const { status, body } = await small.t.api<{ data: { id: string } }>(
+        "POST",
+        `/api/v1/dialogs/${dialog.id}/messages`,
+        { content: `message ${index}` },
+        await tokenFor("alice"),
+      );
+      expect(status).toBe(201);
+      ids.push(body.data.id);
+    }
+    const bob = new ChatClient({ url: small.t.httpUrl, token: () => tokenFor("bob"), persistence: false, WebSocket });
+    await bob.start();
+    const session = await bob.openDialog(dialog.id);
+    await changed(session, () => session.messages().some((message) => message.id === ids[7]), "the newest message");
+    const first = ids[0] as string;
+    expect(session.messages().some((message) => message.id === first)).toBe(false);
+    expect(session.hasOlder).toBe(true);
+
+    expect(await session.ensureLoaded(first)).toBe(true);
+    await changed(session, () => session.messages().filter((message) => message.kind === "text").length === 8, "every message");
+    expect(
+      session
+        .messages()
+        .filter((message) => message.kind === "text")
+        .map((message) => message.text),
+    ).toEqual(ids.map((_, index) => `message ${index}`));
+    expect(await session.ensureLoaded("01890a5d-ac96-774b-b9aa-0000000000ee")).toBe(false);
+    bob.destroy();
+  });
+});

@@ -1,0 +1,17 @@
+import { fileURLToPath } from "node:url";
+import { build } from "vite";
+
+const root = fileURLToPath(new URL(".", import.meta.url));
+
+/** Builds the demo page into sdk/demo/dist (gitignored), where the service's /demo route serves it from. */
+export const buildDemo = async (): Promise<void> => {
+  await build({
+    root,
+    base: "/demo/",
+    logLevel: "warn",
+    build: { outDir: "dist", emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 2000 },
+    define: { __VUE_OPTIONS_API__: "false", __VUE_PROD_DEVTOOLS__: "false", __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false" },
+  });
+};
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await buildDemo();

@@ -1,0 +1,80 @@
+import { MTChat } from "@mtchat/vue";
+import { createApp, h, ref } from "vue";
+
+/**
+ * The development demo: `?user=alice|bob|carol|dave`, `mode=full|inline`,
+ * `theme=light|dark`, `locale=en|ru|zh`, `object=order:1001`, `dialog=<id>`.
+ * Tokens come from the service's /demo/session route (development only).
+ */
+const params = new URLSearchParams(location.search);
+const user = params.get("user") ?? "alice";
+const mode = params.get("mode") === "inline" ? "inline" : "full";
+const theme = params.get("theme") === "dark" ? "dark" : "light";
+const localeParam = params.get("locale");
+const locale = localeParam === "ru" || localeParam === "zh" ? localeParam : "en";
+const [objectType, objectId] = (params.get("object") ?? "order:1001").split(":");
+document.body.dataset.theme = theme;
+
+const token = async (): Promise<string> => {
+  const response = await fetch("/demo/session", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ user }),
+  });
+  const body = (await response.json()) as { data: { token: string } };
+  return body.data.token;
+};
+
+const link = (changes: Record<string, string>, text: string) => {
+  const next = new URLSearchParams(params);
+  for (const [key, value] of Object.entries(changes)) next.set(key, value);
+  return `<a href="?${next.toString()}">${text}</a>`;
+};
+const bar = document.getElementById("bar");
+if (bar) {
+  bar.innerHTML = [
+    `<strong>MTChat demo</strong> signed in as <strong>${user}</strong>:`,
+    ["alice", "bob", "carol", "dave"].map((name) => link({ user: name }, name)).join(" · "),
+    "|",
+    link({ mode: mode === "full" ? "inline" : "full" }, mode === "full" ? "inline mode" : "full mode"),
+    link({ theme: theme === "dark" ? "light" : "dark" }, theme === "dark" ? "light" : "dark"),
+    ["en", "ru", "zh"].map((name) => link({ locale: name }, name)).join(" "),
+  ].join(" ");
+}
+
+const chatRef = ref<{ client: unknown } | null>(null);
+const chat = () =>
+  h(MTChat, {
+    ref: chatRef,
+    config: { url: location.origin, token },
+    mode,
+    theme,
+    locale,
+    objectType: objectType ?? null,
+    objectId: objectId ?? null,
+    dialogId: params.get("dialog"),
+    onError: (error: unknown) => console.warn("mtchat error", error),
+  });
+
+createApp({
+  render: () =>
+    mode === "inline"
+      ? h("div", { class: "host-page" }, [
+          h("div", { class: "host-card" }, [
+            h("h2", `${objectType} ${objectId}`),
+            h("p", "The host app's own page for this object; the chat sits beside it."),
+          ]),
+          chat(),
+        ])
+      : chat(),
+}).mount("#app");
+
+// What a curious user reaches from the console (the browser tests forge edits through it).
+(window as unknown as { mtchatDemo: unknown }).mtchatDemo = {
+  user,
+  get client() {
+    return chatRef.value?.client;
+  },
+};
+
+if ("serviceWorker" in navigator) void navigator.serviceWorker.register("/demo/sw.js", { scope: "/demo/" });

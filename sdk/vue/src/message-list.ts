@@ -1,0 +1,365 @@
+import { type ChatClient, type ChatMessage, type DialogSession, dayKey, formatSize } from "@mtchat/client";
+import { defineComponent, h, nextTick, onBeforeUnmount, onMounted, type PropType, reactive, ref, type VNode } from "vue";
+import type { Locale, MessageKey, Translate } from "./i18n.ts";
+import { localeTags } from "./i18n.ts";
+import { renderBody } from "./render-body.ts";
+
+const quickReactions = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
+
+type AttachmentLinks = { url: string | null; thumbnail: string | null; width: number | null; height: number | null };
+
+/**
+ * The message list: day separators, system messages, replies with a quoted
+ * preview, edit/delete of one's own messages, reactions, attachments,
+ * receipts, a "new messages" divider at the first unread, and infinite
+ * scroll that keeps the view steady while older messages load above it.
+ */
+export const MessageList = defineComponent({
+  name: "MtcMessageList",
+  props: {
+    client: { type: Object as PropType<ChatClient>, required: true },
+    session: { type: Object as PropType<DialogSession>, required: true },
+    t: { type: Function as PropType<Translate>, required: true },
+    locale: { type: String as PropType<Locale>, required: true },
+    names: { type: Object as PropType<Map<string, string>>, required: true },
+    online: { type: Object as PropType<Set<string>>, required: true },
+    canWrite: { type: Boolean, required: true },
+    version: { type: Number, required: true },
+  },
+  emits: ["reply", "edit"],
+  setup(props, { emit, expose }) {
+    const scroller = ref<HTMLElement | null>(null);
+    const highlight = ref<string | null>(null);
+    const menuFor = ref<string | null>(null);
+    const viewer = ref<{ url: string; name: string } | null>(null);
+    const loadingOlder = ref(false);
+    const links = reactive(new Map<string, AttachmentLinks>());
+    // The divider stays where the first unread was when the dialog opened, even as the user reads on.
+    const dividerAt = ref<string | null>(props.session.firstUnread());
+    let stickToBottom = true;
+
+    const name = (userId: string) => props.names.get(userId) ?? userId;
+    const time = (at: number) => new Date(at).toLocaleTimeString(localeTags[props.locale], { hour: "2-digit", minute: "2-digit" });
+    const dayLabel = (at: number) => {
+      const key = dayKey(at);
+      if (key === dayKey(Date.now())) return props.t("day.today");
+      if (key === dayKey(Date.now() - 86_400_000)) return props.t("day.yesterday");
+      return new Date(at).toLocaleDateString(localeTags[props.locale], { day: "numeric", month: "long", year: "numeric" });
+    };
+
+    const atBottom = () => {
+      const el = scroller.value;
+      return !el || el.scrollHeight - el.scrollTop - el.clientHeight < 40;
+    };
+
+    const markReadIfVisible = () => {
+      if (typeof document !== "undefined" && document.visibilityState !== "visible") return;
+      if (!atBottom()) return;
+      const last = props.session.messages().at(-1);
+      if (last && !last.pending) props.session.markRead(last.id);
+    };
+
+    const afterRender = async () => {
+      await nextTick();
+      const el = scroller.value;
+      if (el && stickToBottom) el.scrollTop = el.scrollHeight;
+      markReadIfVisible();
+    };
+
+    const loadOlder = async () => {
+      const el = scroller.value;
+      if (!el || loadingOlder.value || !props.session.hasOlder) return;
+      loadingOlder.value = true;
+      const before = el.scrollHeight - el.scrollTop;
+      try {
+        await props.session.loadOlder();
+        await nextTick();
+        // Keep the message under the reader's eyes where it was.
+        el.scrollTop = el.scrollHeight - before;
+      } finally {
+        loadingOlder.value = false;
+      }
+    };
+
+    const onScroll = () => {
+      const el = scroller.value;
+      if (!el) return;
+      stickToBottom = atBottom();
+      if (el.scrollTop < 60) void loadOlder();
+      markReadIfVisible();
+    };
+
+    /** Scrolls to a message, loading older segments when it is not loaded yet; false when it does not exist. */
+    const jumpTo = async (messageId: string): Promise<boolean> => {
+      if (!(await props.session.ensureLoaded(messageId))) return false;
+      await nextTick();
+      const el = scroller.value?.querySelector(`[data-message-id="${messageId}"]`);
+      if (!el) return false;
+      stickToBottom = false;
+      el.scrollIntoView({ block: "center" });
+      highlight.value = messageId;
+      (el as HTMLElement).focus({ preventScroll: true });
+      setTimeout(() => {
+        if (highlight.value === messageId) highlight.value = null;
+      }, 2_500);
+      return true;
+    };
+    expose({ jumpTo });
+
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key !== "Escape") return;
+      if (viewer.value) viewer.value = null;
+      else if (menuFor.value) menuFor.value = null;
+    };
+    const onVisible = () => markReadIfVisible();
+    onMounted(() => {
+      document.addEventListener("keydown", onKey);
+      document.addEventListener("visibilitychange", onVisible);
+      void afterRender();
+    });
+    onBeforeUnmount(() => {
+      document.removeEventListener("keydown", onKey);
+      document.removeEventListener("visibilitychange", onVisible);
+    });
+
+    const linksOf = (id: string): AttachmentLinks | null => {
+      const known = links.get(id);
+      if (known) return known;
+      links.set(id, { url: null, thumbnail: null, width: null, height: null });
+      void props.client.rest
+        .attachment(id)
+        .then((attachment) =>
+          links.set(id, { url: attachment.url, thumbnail: attachment.thumbnail_url, width: attachment.width, height: attachment.height }),
+        )
+        .catch(() => undefined);
+      return null;
+    };
+
+    const systemText = (message: ChatMessage): string => {
+      const event = typeof message.system?.event === "string" ? message.system.event : "unknown";
+      const key = `system.${event}` as MessageKey;
+      const userId = typeof message.system?.user_id === "string" ? message.system.user_id : "";
+      const known = ["chat_created", "participant_joined", "participant_left", "participant_added", "participant_removed"].includes(event);
+      const fallback = typeof message.system?.display_name === "string" ? message.system.display_name : userId;
+      return props.t(known ? key : "system.unknown", { name: props.names.get(userId) ?? fallback });
+    };
+
+    const renderAttachments = (message: ChatMessage): VNode | null => {
+      if (message.attachments.length === 0) return null;
+      return h(
+        "div",
+        { class: "mtc-attachments" },
+        message.attachments.map((file) => {
+          if (file.mime.startsWith("image/")) {
+            const found = linksOf(file.id);
+            const src = found?.thumbnail ?? found?.url;
+            return h(
+              "button",
+              {
+                type: "button",
+                class: "mtc-thumb",
+                "aria-label": props.t("message.openImage", { name: file.name }),
+                onClick: () => {
+                  if (found?.url) viewer.value = { url: found.url, name: file.name };
+                },
+              },
+              src
+                ? [
+                    h("img", {
+                      src,
+                      alt: file.name,
+                      class: "mtc-thumb",
+                      "data-testid": "thumbnail",
+                      // An image that loads after the list scrolled down pushes the end out of view.
+                      onLoad: () => {
+                        if (stickToBottom && scroller.value) scroller.value.scrollTop = scroller.value.scrollHeight;
+                      },
+                    }),
+                  ]
+                : file.name,
+            );
+          }
+          const found = linksOf(file.id);
+          return h(
+            "a",
+            {
+              class: "mtc-file",
+              href: found?.url ?? undefined,
+              target: "_blank",
+              rel: "noopener",
+              "aria-label": props.t("message.attachment", { name: file.name }),
+            },
+            `📎 ${file.name} (${formatSize(file.size)})`,
+          );
+        }),
+      );
+    };
+
+    const renderMessage = (message: ChatMessage, byId: Map<string, ChatMessage>, lastOwnId: string | null): VNode => {
+      const own = message.author === props.session.me;
+      const quoted = message.replyTo ? byId.get(message.replyTo) : undefined;
+      const reactions = Object.entries(message.reactions);
+      const status = own
+        ? message.pending
+          ? props.t("message.pending")
+          : message.id === lastOwnId
+            ? props.session.seenBy(message.id).length > 0
+              ? props.t("message.seenBy", { names: props.session.seenBy(message.id).map(name).join(", ") })
+              : props.t("message.sent")
+            : null
+        : null;
+      return h(
+        "article",
+        {
+          class: "mtc-message",
+          "data-own": String(own),
+          "data-message-id": message.id,
+          "data-pending": String(message.pending),
+          "data-highlight": String(highlight.value === message.id),
+          tabindex: -1,
+          "aria-label": `${name(message.author)}, ${time(message.createdAt)}`,
+        },
+        [
+          own
+            ? null
+            : h("div", { class: "mtc-author" }, [
+                h("span", {
+                  class: "mtc-dot",
+                  "data-online": String(props.online.has(message.author)),
+                  "aria-label": props.online.has(message.author) ? props.t("online") : undefined,
+                }),
+                name(message.author),
+              ]),
+          h("div", { class: "mtc-bubble" }, [
+            message.replyTo
+              ? h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "mtc-quote",
+                    "aria-label": props.t("message.jump"),
+                    onClick: () => message.replyTo && void jumpTo(message.replyTo),
+                  },
+                  quoted ? `${name(quoted.author)}: ${quoted.deleted ? props.t("message.deleted") : quoted.text.slice(0, 120)}` : "…",
+                )
+              : null,
+            message.deleted ? h("span", { class: "mtc-deleted" }, props.t("message.deleted")) : renderBody(message.body),
+            message.deleted ? null : renderAttachments(message),
+          ]),
+          reactions.length > 0
+            ? h(
+                "div",
+                { class: "mtc-reactions" },
+                reactions.map(([emoji, users]) =>
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      class: "mtc-reaction",
+                      "aria-pressed": String(users.includes(props.session.me)),
+                      title: users.map(name).join(", "),
+                      onClick: () => props.session.react(message.id, emoji, !users.includes(props.session.me)),
+                    },
+                    `${emoji} ${users.length}`,
+                  ),
+                ),
+              )
+            : null,
+          h("div", { class: "mtc-meta" }, [
+            h("time", { datetime: new Date(message.createdAt).toISOString() }, time(message.createdAt)),
+            message.editedAt && !message.deleted ? h("span", props.t("message.edited")) : null,
+            status ? h("span", { "data-testid": "status" }, status) : null,
+          ]),
+          message.deleted ? null : renderActions(message, own),
+        ],
+      );
+    };
+
+    const renderActions = (message: ChatMessage, own: boolean): VNode => {
+      const t = props.t;
+      return h("div", { class: "mtc-actions", role: "group", "aria-label": t("message.actions") }, [
+        props.canWrite ? h("button", { type: "button", onClick: () => emit("reply", message) }, t("message.reply")) : null,
+        h(
+          "button",
+          {
+            type: "button",
+            "aria-haspopup": "true",
+            "aria-expanded": String(menuFor.value === message.id),
+            onClick: () => (menuFor.value = menuFor.value === message.id ? null : message.id),
+          },
+          t("message.react"),
+        ),
+        own && props.canWrite ? h("button", { type: "button", onClick: () => emit("edit", message.id) }, t("message.edit")) : null,
+        own && props.canWrite
+          ? h("button", { type: "button", onClick: () => props.session.delete(message.id) }, t("message.delete"))
+          : null,
+        menuFor.value === message.id
+          ? h(
+              "div",
+              { class: "mtc-menu", role: "menu" },
+              quickReactions.map((emoji) =>
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    role: "menuitem",
+                    "aria-label": `${t("message.react")} ${emoji}`,
+                    onClick: () => {
+                      props.session.react(message.id, emoji, !(message.reactions[emoji] ?? []).includes(props.session.me));
+                      menuFor.value = null;
+                    },
+                  },
+                  emoji,
+                ),
+              ),
+            )
+          : null,
+      ]);
+    };
+
+    return () => {
+      void props.version;
+      const messages = props.session.messages();
+      const byId = new Map(messages.map((message) => [message.id, message]));
+      const lastOwnId = [...messages].reverse().find((message) => message.author === props.session.me && !message.deleted)?.id ?? null;
+      const children: (VNode | null)[] = [];
+      if (loadingOlder.value) children.push(h("div", { class: "mtc-day", role: "status" }, props.t("dialog.loadingOlder")));
+      let lastDay = "";
+      for (const message of messages) {
+        const day = dayKey(message.createdAt);
+        if (day !== lastDay) {
+          children.push(h("div", { class: "mtc-day", role: "separator" }, dayLabel(message.createdAt)));
+          lastDay = day;
+        }
+        if (message.id === dividerAt.value)
+          children.push(h("div", { class: "mtc-divider", role: "separator", "data-testid": "new-divider" }, props.t("divider.new")));
+        children.push(
+          message.kind === "system"
+            ? h("div", { class: "mtc-system", "data-message-id": message.id }, systemText(message))
+            : renderMessage(message, byId, lastOwnId),
+        );
+      }
+      if (messages.length === 0) children.push(h("div", { class: "mtc-empty" }, props.t("dialog.empty")));
+      void afterRender();
+      return h("div", { class: "mtc-messages", ref: scroller, onScroll, role: "log", "aria-live": "polite", "data-testid": "messages" }, [
+        ...children,
+        viewer.value
+          ? h(
+              "div",
+              {
+                class: "mtc-viewer",
+                role: "dialog",
+                "aria-modal": "true",
+                "aria-label": props.t("viewer.title"),
+                onClick: () => (viewer.value = null),
+              },
+              [
+                h("img", { src: viewer.value.url, alt: viewer.value.name, "data-testid": "viewer-image" }),
+                h("button", { type: "button", "aria-label": props.t("viewer.close"), onClick: () => (viewer.value = null) }, "✕"),
+              ],
+            )
+          : null,
+      ]);
+    };
+  },
+});
