@@ -211,6 +211,7 @@ const table = (header: string, rows: string[]) => (rows.length > 0 ? ["", header
 process.stdout.write(
   [
     ...table("| load | server | p50 / p99 | server CPU | server CPU per message | PostgreSQL CPU per message | delivered |", results),
+    ...table("| load | projection lag p50 / p99 (append → projected) | samples |", lagRows),
     ...table(
       "| authorization of one update | document | decode + inspect p50 / p99 | raw Yjs apply p50 / p99 | inspect / apply (p50) |",
       authzRows,
