@@ -45,7 +45,7 @@ CREATE TABLE webhook_deliveries (
   state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
   attempts integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL DEFAULT now(),
-  -- The pg-boss job that will make the next attempt; NULL while none is queued.
+  -- The pg-boss job that makes the next attempt (a job may pass itself on down the chain); NULL while none is queued.
   job_id uuid,
   last_status integer,
   last_error text,
@@ -54,6 +54,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_chain ON webhook_deliveries (chain_key, id) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id);
+CREATE INDEX webhook_deliveries_job ON webhook_deliveries (job_id) WHERE state = 'pending';
 
 -- Deliveries that failed for good; the Management API lists and replays them.
 CREATE TABLE webhook_dead_letters (

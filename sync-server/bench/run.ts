@@ -13,6 +13,7 @@ import { v7 as uuidv7 } from "uuid";
 import WebSocket from "ws";
 import * as Y from "yjs";
 import { searchBench } from "./search.ts";
+import { webhookBench, webhookTableHead } from "./webhooks.ts";
 
 type Scenario = { rooms: number; members: number; rate: number; seconds: number };
 const scenarios: Scenario[] = [
@@ -185,6 +186,7 @@ for (const scenario of scenarios) {
 }
 
 const searchRows = await searchBench();
+const webhookRows = await webhookBench();
 
 process.stdout.write(
   [
@@ -196,6 +198,8 @@ process.stdout.write(
     "| search | latency (HTTP, 300 queries, limit 20) |",
     "| --- | --- |",
     ...searchRows,
+    ...webhookTableHead,
+    ...webhookRows,
     "",
   ].join("\n"),
 );
