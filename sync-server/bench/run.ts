@@ -15,9 +15,10 @@ import * as Y from "yjs";
 import { authzBench } from "./authz.ts";
 import { openBench } from "./open.ts";
 import { searchBench } from "./search.ts";
+import { webhookBench, webhookTableHead } from "./webhooks.ts";
 
 // `npm run bench -- authz open` runs only those parts; no arguments runs all.
-const parts = ["load", "authz", "open", "search"] as const;
+const parts = ["load", "authz", "open", "search", "webhooks"] as const;
 const chosen = process.argv.slice(2);
 const unknown = chosen.filter((part) => !(parts as readonly string[]).includes(part));
 if (unknown.length > 0) throw new Error(`unknown bench part(s) ${unknown.join(", ")}; choose from ${parts.join(", ")}`);
@@ -206,6 +207,7 @@ for (const scenario of want("load") ? scenarios : []) {
 const authzRows = want("authz") ? authzBench() : [];
 const openRows = want("open") ? await openBench() : [];
 const searchRows = want("search") ? await searchBench() : [];
+const webhookRows = want("webhooks") ? await webhookBench() : [];
 
 const table = (header: string, rows: string[]) => (rows.length > 0 ? ["", header, header.replace(/[^|]+/g, " --- "), ...rows] : []);
 process.stdout.write(
@@ -218,6 +220,7 @@ process.stdout.write(
     ),
     ...table("| open a dialog (meta + head segment, real provider) | latency |", openRows),
     ...table("| search | latency (HTTP, 300 queries, limit 20) |", searchRows),
+    ...(webhookRows.length > 0 ? [...webhookTableHead, ...webhookRows] : []),
     "",
   ].join("\n"),
 );

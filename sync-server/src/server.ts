@@ -102,7 +102,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     config.webhookUrl && config.webhookSecret ? { url: config.webhookUrl, secret: config.webhookSecret } : null,
   );
   const webhooks = new WebhookDispatcher(
-    { pool, connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, logger },
+    { connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, logger },
     {
       retry: { maxAttempts: config.webhookMaxAttempts, baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs },
       timeoutMs: config.webhookTimeoutMs,

@@ -220,7 +220,12 @@ export const options = {
   ),
   webhookRetryMaxMs: option("WEBHOOK_RETRY_MAX_MS", positiveInt, 3_600_000, "Longest delay between two attempts (before jitter)."),
   webhookTimeoutMs: option("WEBHOOK_TIMEOUT_MS", positiveInt, 10_000, "How long one delivery may take before it counts as failed."),
-  webhookConcurrency: option("WEBHOOK_CONCURRENCY", positiveInt, 8, "Deliveries in flight at once in this process."),
+  webhookConcurrency: option(
+    "WEBHOOK_CONCURRENCY",
+    positiveInt,
+    16,
+    "Deliveries in flight at once in this process (each holds a database connection while it records its outcome).",
+  ),
   webhookPollMs: option(
     "WEBHOOK_POLL_MS",
     z.coerce.number().int().min(500),

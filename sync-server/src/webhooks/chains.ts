@@ -111,19 +111,16 @@ export const fanOut = async (
         chain_key: chainKeyOf(endpoint.id, event.dialog_id, event.id),
       })),
   );
-  if (deliveries.length > 0) {
-    await tx.client.query(
-      `INSERT INTO webhook_deliveries (event_seq, endpoint_id, chain_key)
-       SELECT (d.value->>'event_seq')::bigint, d.value->>'endpoint_id', d.value->>'chain_key'
-       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS d(value, ord) ORDER BY d.ord
-       ON CONFLICT (event_seq, endpoint_id) DO NOTHING`,
-      [JSON.stringify(deliveries)],
-    );
-  }
+  // One statement marks the events fanned out and creates their deliveries.
+  await tx.client.query(
+    `WITH fanned AS (UPDATE webhook_outbox SET fanned_out_at = now() WHERE seq = ANY($2::bigint[]))
+     INSERT INTO webhook_deliveries (event_seq, endpoint_id, chain_key)
+     SELECT (d.value->>'event_seq')::bigint, d.value->>'endpoint_id', d.value->>'chain_key'
+     FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS d(value, ord) ORDER BY d.ord
+     ON CONFLICT (event_seq, endpoint_id) DO NOTHING`,
+    [JSON.stringify(deliveries), events.map((event) => event.seq)],
+  );
   await also(events, targets);
-  await tx.client.query("UPDATE webhook_outbox SET fanned_out_at = now() WHERE seq = ANY($1::bigint[])", [
-    events.map((event) => event.seq),
-  ]);
   const chains = [...new Set(deliveries.map((delivery) => delivery.chain_key))];
   await lockChains(tx, chains);
   await queueHeads(tx, queue, chains);
@@ -146,13 +143,19 @@ export type DeliveryRow = {
   created_at: Date;
 };
 
-export const loadDelivery = async (db: Pick<pg.Pool, "query">, id: string): Promise<DeliveryRow | null> => {
+/**
+ * The pending delivery a job is for: the one whose `job_id` is the job's id.
+ * A job owns at most one at a time, and may pass itself on down the chain
+ * (see recordOutcome), so a job pg-boss retries after a crash finds where it was.
+ */
+export const loadDelivery = async (db: Pick<pg.Pool, "query">, jobId: string): Promise<DeliveryRow | null> => {
   const { rows } = await db.query<DeliveryRow>(
     `SELECT d.id, d.state, d.job_id, d.attempts, d.endpoint_id, d.chain_key,
             (SELECT min(p.id) FROM webhook_deliveries p WHERE p.chain_key = d.chain_key AND p.state = 'pending') AS head,
             o.id AS event_id, o.event, o.project_id, o.data, o.created_at
-     FROM webhook_deliveries d JOIN webhook_outbox o ON o.seq = d.event_seq WHERE d.id = $1`,
-    [id],
+     FROM webhook_deliveries d JOIN webhook_outbox o ON o.seq = d.event_seq
+     WHERE d.job_id = $1 AND d.state = 'pending' ORDER BY d.id LIMIT 1`,
+    [jobId],
   );
   return rows[0] ?? null;
 };
@@ -164,20 +167,33 @@ export type Outcome =
   | { kind: "dead"; status: number | null; error: string };
 
 /**
- * Records an attempt made by job `jobId`, then queues the chain's next head.
- * The `job_id` guard makes a stale job (one the delivery no longer waits for)
+ * Records an attempt made by job `jobId`, then sees to the chain's next head:
+ * with `keepGoing`, a head that is already due is handed to the same job
+ * (resolves true: the caller delivers it next, which saves a job per event
+ * when a chain has a backlog); otherwise it gets a job of its own. The
+ * `job_id` guard makes a stale job (one the delivery no longer waits for)
  * change nothing.
  */
-export const recordOutcome = async (tx: Tx, queue: JobQueue, delivery: DeliveryRow, jobId: string, outcome: Outcome): Promise<void> => {
+export const recordOutcome = async (
+  tx: Tx,
+  queue: JobQueue,
+  delivery: DeliveryRow,
+  jobId: string,
+  outcome: Outcome,
+  keepGoing: boolean,
+): Promise<boolean> => {
   await lockChains(tx, [delivery.chain_key]);
+  const done = () => queue.complete(tx, queues.deliver, jobId);
   const attempts = delivery.attempts + 1;
   const guard = [delivery.id, jobId, attempts] as const;
+  let finished = false;
   if (outcome.kind === "delivered") {
-    await tx.client.query(
+    const { rowCount } = await tx.client.query(
       `UPDATE webhook_deliveries SET state = 'delivered', attempts = $3, last_status = $4, last_error = NULL, delivered_at = now(), job_id = NULL
        WHERE id = $1 AND job_id = $2`,
       [...guard, outcome.status],
     );
+    finished = rowCount === 1;
   } else if (outcome.kind === "retry") {
     const { rowCount } = await tx.client.query(
       `UPDATE webhook_deliveries SET attempts = $3, last_status = $4, last_error = $5, next_attempt_at = $6, job_id = NULL
@@ -185,7 +201,10 @@ export const recordOutcome = async (tx: Tx, queue: JobQueue, delivery: DeliveryR
       [...guard, outcome.status, outcome.error, outcome.at],
     );
     // Still the head, now without a job: queueHeads gives it one that starts at `at`.
-    if (rowCount === 0) return;
+    if (rowCount === 0) {
+      await done();
+      return false;
+    }
   } else {
     const { rowCount } = await tx.client.query(
       `UPDATE webhook_deliveries SET state = 'dead', attempts = $3, last_status = $4, last_error = $5, job_id = NULL
@@ -200,8 +219,20 @@ export const recordOutcome = async (tx: Tx, queue: JobQueue, delivery: DeliveryR
         [delivery.id, delivery.project_id, attempts, outcome.status, outcome.error],
       );
     }
+    finished = rowCount === 1;
+  }
+  if (finished && keepGoing) {
+    const { rowCount } = await tx.client.query(
+      `UPDATE webhook_deliveries SET job_id = $2
+       WHERE id = (SELECT id FROM webhook_deliveries WHERE chain_key = $1 AND state = 'pending' ORDER BY id LIMIT 1)
+         AND job_id IS NULL AND next_attempt_at <= now()`,
+      [delivery.chain_key, jobId],
+    );
+    if (rowCount === 1) return true;
   }
   await queueHeads(tx, queue, [delivery.chain_key]);
+  await done();
+  return false;
 };
 
 /** A job for a delivery that is not its chain's head (a replayed dead letter went first): it steps back. */
@@ -209,6 +240,7 @@ export const yieldHead = async (tx: Tx, queue: JobQueue, delivery: DeliveryRow, 
   await lockChains(tx, [delivery.chain_key]);
   await tx.client.query("UPDATE webhook_deliveries SET job_id = NULL WHERE id = $1 AND job_id = $2", [delivery.id, jobId]);
   await queueHeads(tx, queue, [delivery.chain_key]);
+  await queue.complete(tx, queues.deliver, jobId);
 };
 
 /** Heads of every chain with pending deliveries, for the sweep. */

@@ -1,5 +1,5 @@
 import { type Service, webhooksChannel } from "@mtchat/projections";
-import type pg from "pg";
+import pg from "pg";
 import type { Logger } from "../sync/logger.ts";
 import {
   chainPayloadPrefix,
@@ -18,7 +18,7 @@ import {
 } from "./chains.ts";
 import type { Endpoints } from "./endpoints.ts";
 import { postEvent, webhookBody } from "./http-delivery.ts";
-import { type Job, JobQueue, queues, transaction } from "./job-queue.ts";
+import { asyncCommitUrl, type Job, JobQueue, queues, transaction } from "./job-queue.ts";
 import { Notifications, type NotifyJob } from "./notifications.ts";
 import { judge, nextDelayMs, type RetryPolicy } from "./retry-policy.ts";
 
@@ -37,6 +37,8 @@ export type DispatcherOptions = {
 };
 
 const fanOutBatch = 500;
+/** A job going down a chain's backlog gives its slot back after this many, so other chains get their turn. */
+const maxDeliveriesPerJob = 50;
 
 /**
  * Moves outbox rows to delivery jobs and delivers them (see chains.ts for the
@@ -51,6 +53,7 @@ export class WebhookDispatcher implements Service {
   readonly name = "webhooks";
   private readonly queue: JobQueue;
   private readonly notifications: Notifications;
+  private pool: pg.Pool | null = null;
   private listener: pg.PoolClient | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private stopping = false;
@@ -58,10 +61,10 @@ export class WebhookDispatcher implements Service {
   private pumpAgain = false;
 
   constructor(
-    private readonly deps: { pool: pg.Pool; connectionString: string; endpoints: Endpoints; logger: Logger },
+    private readonly deps: { connectionString: string; endpoints: Endpoints; logger: Logger },
     private readonly options: DispatcherOptions,
   ) {
-    this.queue = new JobQueue(deps.connectionString, {
+    this.queue = new JobQueue(asyncCommitUrl(deps.connectionString), {
       expireInSeconds: Math.ceil(options.timeoutMs / 1000) + 60,
       pollMs: options.pollMs,
       onError: (error) => deps.logger.error("webhook_queue_error", { error: String(error) }),
@@ -76,9 +79,16 @@ export class WebhookDispatcher implements Service {
 
   async start(): Promise<void> {
     this.stopping = false;
+    // A pool of its own: deliveries in flight hold no connection of the sync server's, and commits here are asynchronous.
+    const pool = new pg.Pool({ connectionString: asyncCommitUrl(this.deps.connectionString), max: this.options.concurrency + 4 });
+    pool.on("error", (error) => this.deps.logger.error("webhook_pool_error", { error: String(error) }));
+    this.pool = pool;
     await this.queue.start();
     this.queue.consume<DeliveryJob>(queues.deliver, this.options.concurrency, (job) => this.deliver(job));
-    this.queue.consume<NotifyJob>(queues.notify, 2, (job) => transaction(this.deps.pool, (tx) => this.notifications.fire(tx, job.data)));
+    this.queue.consume<NotifyJob>(queues.notify, 2, async (job) => {
+      await transaction(pool, (tx) => this.notifications.fire(tx, job));
+      return true;
+    });
     await this.listen();
     this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs ?? 30_000);
     await this.sweep();
@@ -86,7 +96,7 @@ export class WebhookDispatcher implements Service {
 
   /** LISTENs on a connection of its own; if that connection breaks, the next sweep listens again. */
   private async listen(): Promise<void> {
-    const listener = await this.deps.pool.connect();
+    const listener = await this.mustPool().connect();
     listener.on("notification", (message) => {
       if (message.payload === outboxPayload) this.pump();
       else if (message.payload?.startsWith(chainPayloadPrefix)) void this.requeue(message.payload.slice(chainPayloadPrefix.length));
@@ -122,6 +132,8 @@ export class WebhookDispatcher implements Service {
     }
     await this.pumping;
     await this.queue.stop();
+    await this.pool?.end();
+    this.pool = null;
   }
 
   /** Fans out until the outbox has nothing new; calls during a run make it go round once more. */
@@ -136,7 +148,7 @@ export class WebhookDispatcher implements Service {
         this.pumpAgain = false;
         try {
           while (!this.stopping) {
-            const handled = await transaction(this.deps.pool, (tx) =>
+            const handled = await transaction(this.mustPool(), (tx) =>
               fanOut(tx, this.queue, this.deps.endpoints, fanOutBatch, (events, endpoints) =>
                 this.notifications.schedule(tx, events, endpoints),
               ),
@@ -154,7 +166,7 @@ export class WebhookDispatcher implements Service {
   /** Gives a chain's head a job (after a replay reset it). */
   private async requeue(chain: string): Promise<void> {
     if (this.stopping) return;
-    await transaction(this.deps.pool, async (tx) => {
+    await transaction(this.mustPool(), async (tx) => {
       await lockChains(tx, [chain]);
       await queueHeads(tx, this.queue, [chain]);
     }).catch((error: unknown) => this.deps.logger.error("webhook_requeue_failed", { chain, error: String(error) }));
@@ -170,7 +182,7 @@ export class WebhookDispatcher implements Service {
     try {
       if (!this.listener) await this.listen();
       this.pump();
-      const heads = await pendingHeads(this.deps.pool, Math.ceil(this.options.timeoutMs / 1000) + 300);
+      const heads = await pendingHeads(this.mustPool(), Math.ceil(this.options.timeoutMs / 1000) + 300);
       const lost: { chain_key: string; id: string; job_id: string }[] = [];
       for (const head of heads) {
         if (!head.overdue || head.job_id === null) continue;
@@ -181,7 +193,7 @@ export class WebhookDispatcher implements Service {
       }
       const chains = heads.filter((head) => head.job_id === null).map((head) => head.chain_key);
       if (chains.length === 0 && lost.length === 0) return;
-      await transaction(this.deps.pool, async (tx) => {
+      await transaction(this.mustPool(), async (tx) => {
         await lockFanOut(tx);
         await lockChains(tx, [...chains, ...lost.map((head) => head.chain_key)]);
         for (const head of lost) {
@@ -194,31 +206,45 @@ export class WebhookDispatcher implements Service {
     }
   }
 
-  /** One delivery job: one attempt at the chain's head, recorded with the next step. */
-  private async deliver(job: Job<DeliveryJob>): Promise<void> {
-    const { pool, logger } = this.deps;
-    const delivery = await loadDelivery(pool, job.data.delivery);
-    // Delivered, dead-lettered, removed, or waiting for another job: nothing to do.
-    if (delivery?.state !== "pending" || delivery.job_id !== job.id) return;
-    if (delivery.head !== delivery.id) {
-      await transaction(pool, (tx) => yieldHead(tx, this.queue, delivery, job.id));
-      return;
+  /**
+   * One delivery job: an attempt at the chain's head, recorded with the next
+   * step; while the chain has a backlog that is due, the job goes on down it.
+   */
+  private async deliver(job: Job<DeliveryJob>): Promise<boolean> {
+    const pool = this.mustPool();
+    const { logger } = this.deps;
+    for (let round = 1; ; round += 1) {
+      const delivery = await loadDelivery(pool, job.id);
+      // Delivered, dead-lettered, removed, or now waiting for another job: nothing to do.
+      if (!delivery) return false;
+      if (delivery.head !== delivery.id) {
+        await transaction(pool, (tx) => yieldHead(tx, this.queue, delivery, job.id));
+        return true;
+      }
+      const outcome = await this.attempt(delivery);
+      logger.debug("webhook_attempt", { delivery: delivery.id, event: delivery.event_id, outcome: outcome.kind });
+      if (outcome.kind === "dead") {
+        logger.warn("webhook_dead_letter", {
+          delivery: delivery.id,
+          event: delivery.event_id,
+          endpoint: delivery.endpoint_id,
+          error: outcome.error,
+        });
+      }
+      // A stopping dispatcher gives the next head a job of its own, for whoever runs next.
+      const keepGoing = !this.stopping && round < maxDeliveriesPerJob;
+      const next = await transaction(pool, (tx) => recordOutcome(tx, this.queue, delivery, job.id, outcome, keepGoing));
+      if (!next) return true;
     }
-    const outcome = await this.attempt(delivery);
-    logger.debug("webhook_attempt", { delivery: delivery.id, event: delivery.event_id, outcome: outcome.kind });
-    if (outcome.kind === "dead") {
-      logger.warn("webhook_dead_letter", {
-        delivery: delivery.id,
-        event: delivery.event_id,
-        endpoint: delivery.endpoint_id,
-        error: outcome.error,
-      });
-    }
-    await transaction(pool, (tx) => recordOutcome(tx, this.queue, delivery, job.id, outcome));
+  }
+
+  private mustPool(): pg.Pool {
+    if (!this.pool) throw new Error("the webhook dispatcher is not started");
+    return this.pool;
   }
 
   private async attempt(delivery: DeliveryRow): Promise<Outcome> {
-    const endpoint = await this.deps.endpoints.byId(this.deps.pool, delivery.project_id, delivery.endpoint_id);
+    const endpoint = await this.deps.endpoints.byId(this.mustPool(), delivery.project_id, delivery.endpoint_id);
     if (!endpoint) return { kind: "dead", status: null, error: "the endpoint is no longer configured" };
     const result = await postEvent(
       endpoint,

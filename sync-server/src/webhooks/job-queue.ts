@@ -27,11 +27,26 @@ export const transaction = async <T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>
   }
 };
 
+/**
+ * The dispatcher's connections commit asynchronously: its bookkeeping is most
+ * of its cost, and a crash that loses the last few commits (in order, never
+ * half of one) only makes it repeat deliveries, which it may do anyway. The
+ * outbox itself is written by the projection, synchronously.
+ */
+export const asyncCommitUrl = (connectionString: string): string => {
+  const url = new URL(connectionString);
+  const options = url.searchParams.get("options");
+  url.searchParams.set("options", `${options ? `${options} ` : ""}-c synchronous_commit=off`);
+  return url.toString();
+};
+
 const inTransaction = (client: pg.PoolClient): PgBoss.Db => ({
   executeSql: (text: string, values: unknown[]) => client.query(text, values),
 });
 
 export type Job<T> = { id: string; data: T };
+/** Handles a job; resolves true when it completed the job itself, inside its own transaction. */
+export type JobHandler<T> = (job: Job<T>) => Promise<boolean>;
 /** A consumer's wake-up: set when something was queued for it, `resolve` ends its sleep. */
 type Signal = { woken: boolean; resolve: (() => void) | null };
 export type JobQueueOptions = {
@@ -107,17 +122,22 @@ export class JobQueue {
     return withIds.map((job) => job.id);
   }
 
+  /** Completes a job inside `tx`, so the job is done exactly when the work it did commits. */
+  async complete(tx: Tx, name: QueueName, id: string): Promise<void> {
+    await this.mustBoss().complete(name, id, {}, { db: inTransaction(tx.client) });
+  }
+
   async getJobState(name: QueueName, id: string): Promise<string | null> {
     const job = await this.mustBoss().getJobById(name, id);
     return job?.state ?? null;
   }
 
   /** Runs `handle` for each job of `name`, up to `concurrency` at once, until stopped. */
-  consume<T>(name: QueueName, concurrency: number, handle: (job: Job<T>) => Promise<void>): void {
+  consume<T>(name: QueueName, concurrency: number, handle: JobHandler<T>): void {
     this.loops.push(this.loop(name, concurrency, handle));
   }
 
-  private async loop<T>(name: QueueName, concurrency: number, handle: (job: Job<T>) => Promise<void>): Promise<void> {
+  private async loop<T>(name: QueueName, concurrency: number, handle: JobHandler<T>): Promise<void> {
     const boss = this.mustBoss();
     const signal = this.signalOf(name);
     const active = new Set<Promise<void>>();
@@ -141,10 +161,9 @@ export class JobQueue {
     await Promise.allSettled(active);
   }
 
-  private async run<T>(boss: PgBoss, name: QueueName, job: Job<T>, handle: (job: Job<T>) => Promise<void>): Promise<void> {
+  private async run<T>(boss: PgBoss, name: QueueName, job: Job<T>, handle: JobHandler<T>): Promise<void> {
     try {
-      await handle(job);
-      await boss.complete(name, job.id);
+      if (!(await handle(job))) await boss.complete(name, job.id);
     } catch (error) {
       this.options.onError(error);
       await boss.fail(name, job.id, { message: String(error) }).catch((failure: unknown) => this.options.onError(failure));

@@ -1,7 +1,7 @@
 import { enqueueEvent, eventId, messagePayload } from "@mtchat/projections";
 import type { OutboxRow } from "./chains.ts";
 import { type Endpoint, wants } from "./endpoints.ts";
-import { type JobQueue, queues, type Tx } from "./job-queue.ts";
+import { type Job, type JobQueue, queues, type Tx } from "./job-queue.ts";
 
 /** Data of a notification job. */
 export type NotifyJob = { dialog_id: string; user_id: string };
@@ -32,35 +32,49 @@ export class Notifications {
     private readonly options: NotificationOptions,
   ) {}
 
-  /** In the fan-out transaction: opens or extends the windows the new messages imply. */
+  /**
+   * In the fan-out transaction: opens or extends the windows the new messages
+   * imply, in one statement for the whole batch (each window once, with the
+   * batch's first and latest arrival).
+   */
   async schedule(tx: Tx, events: readonly OutboxRow[], endpoints: readonly Endpoint[]): Promise<void> {
     const subscribed = new Set(
       endpoints.filter((endpoint) => wants(endpoint, "notification.pending")).map((endpoint) => endpoint.projectId),
     );
-    for (const event of events) {
+    const messages = events.flatMap((event) => {
       const message = (event.data as { message?: NewMessage }).message;
-      if (event.event !== "message.new" || !event.dialog_id || !subscribed.has(event.project_id)) continue;
-      if (message?.message_type !== "text" || message.seq === null) continue;
-      const { rows } = await tx.client.query<{ user_id: string; due_at: Date; opened: boolean }>(
-        `INSERT INTO webhook_pending_notifications (dialog_id, user_id, project_id, first_seq, latest_seq, due_at)
-         SELECT $1, p.user_id, $2, $3, $3, now() + make_interval(secs => $4) FROM participants p WHERE p.dialog_id = $1 AND p.user_id <> $5
-         ON CONFLICT (dialog_id, user_id) DO UPDATE SET
-           latest_seq = GREATEST(webhook_pending_notifications.latest_seq, EXCLUDED.latest_seq), due_at = EXCLUDED.due_at
-         RETURNING user_id, due_at, xmax = 0 AS opened`,
-        [event.dialog_id, event.project_id, message.seq, this.options.delayMs / 1000, message.sender_id],
-      );
-      const dialogId = event.dialog_id;
-      await this.queue.insert<NotifyJob>(
-        tx,
-        queues.notify,
-        rows.filter((row) => row.opened).map((row) => ({ data: { dialog_id: dialogId, user_id: row.user_id }, startAfter: row.due_at })),
-      );
-    }
+      if (event.event !== "message.new" || !event.dialog_id || !subscribed.has(event.project_id)) return [];
+      if (message?.message_type !== "text" || message.seq === null) return [];
+      return [{ dialog_id: event.dialog_id, project_id: event.project_id, seq: message.seq, sender_id: message.sender_id }];
+    });
+    if (messages.length === 0) return;
+    const { rows } = await tx.client.query<{ dialog_id: string; user_id: string; due_at: Date; opened: boolean }>(
+      `WITH arrived AS (
+         SELECT m.dialog_id, m.project_id, m.seq, m.sender_id
+         FROM jsonb_to_recordset($1::jsonb) AS m(dialog_id uuid, project_id text, seq bigint, sender_id text)
+       ), windows AS (
+         SELECT a.dialog_id, p.user_id, min(a.project_id) AS project_id, min(a.seq) AS first_seq, max(a.seq) AS latest_seq
+         FROM arrived a JOIN participants p ON p.dialog_id = a.dialog_id AND p.user_id <> a.sender_id
+         GROUP BY a.dialog_id, p.user_id
+       )
+       INSERT INTO webhook_pending_notifications (dialog_id, user_id, project_id, first_seq, latest_seq, due_at)
+       SELECT dialog_id, user_id, project_id, first_seq, latest_seq, now() + make_interval(secs => $2) FROM windows
+       ON CONFLICT (dialog_id, user_id) DO UPDATE SET
+         latest_seq = GREATEST(webhook_pending_notifications.latest_seq, EXCLUDED.latest_seq), due_at = EXCLUDED.due_at
+       RETURNING dialog_id, user_id, due_at, xmax = 0 AS opened`,
+      [JSON.stringify(messages), this.options.delayMs / 1000],
+    );
+    await this.queue.insert<NotifyJob>(
+      tx,
+      queues.notify,
+      rows.filter((row) => row.opened).map((row) => ({ data: { dialog_id: row.dialog_id, user_id: row.user_id }, startAfter: row.due_at })),
+    );
   }
 
   /** A window's job: emits the event into the outbox (in this transaction), or cancels, or waits for the new end. */
-  async fire(tx: Tx, job: NotifyJob): Promise<void> {
-    const { dialog_id: dialogId, user_id: userId } = job;
+  async fire(tx: Tx, job: Job<NotifyJob>): Promise<void> {
+    await this.queue.complete(tx, queues.notify, job.id);
+    const { dialog_id: dialogId, user_id: userId } = job.data;
     const { rows } = await tx.client.query<{ project_id: string; first_seq: string; latest_seq: string; due_at: Date; early: boolean }>(
       `SELECT project_id, first_seq, latest_seq, due_at, due_at > now() AS early FROM webhook_pending_notifications
        WHERE dialog_id = $1 AND user_id = $2 FOR UPDATE SKIP LOCKED`,
@@ -69,7 +83,7 @@ export class Notifications {
     const pending = rows[0];
     if (!pending) return;
     if (pending.early) {
-      await this.queue.insert<NotifyJob>(tx, queues.notify, [{ data: job, startAfter: pending.due_at }]);
+      await this.queue.insert<NotifyJob>(tx, queues.notify, [{ data: job.data, startAfter: pending.due_at }]);
       return;
     }
     const close = (outcome: string) => {

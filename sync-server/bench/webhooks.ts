@@ -1,0 +1,202 @@
+// Webhook delivery lag: from a client writing a message (its createdAt, which
+// the server keeps as sent_at) to a real receiver on 127.0.0.1 getting the
+// signed message.new. The service runs in its own process with everything on
+// (authorization, log, projection, outbox, dispatcher); this process writes
+// over WebSocket at a fixed rate and receives. Both read the same clock.
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { createInterface } from "node:readline";
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
+import { createTestDatabase } from "@mtchat/migrations";
+import { createMessage, segmentDocName } from "@mtchat/protocol";
+import { SignJWT } from "jose";
+import pg from "pg";
+import { v7 as uuidv7 } from "uuid";
+import WebSocket from "ws";
+import * as Y from "yjs";
+
+const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const secret = "bench-secret-bench-secret-bench-secret!!";
+const adminToken = "bench-admin-token-0123456789";
+const webhookSecret = "bench-webhook-secret-0123456789";
+const repoRoot = new URL("../../", import.meta.url).pathname;
+
+type Scenario = { dialogs: number; rate: number; seconds: number };
+/** WEBHOOK_BENCH_RATES=50,100 runs other rates. */
+const scenarios: Scenario[] = (process.env.WEBHOOK_BENCH_RATES ?? "50,100,200")
+  .split(",")
+  .map((rate) => ({ dialogs: 50, rate: Number(rate), seconds: 6 }));
+
+/** CPU seconds (user + system) the process has used so far (USER_HZ = 100). */
+const cpuOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
+/**
+ * Where the time went, from the database's own timestamps (p50 of each step):
+ * logged → projected (the outbox row's transaction began), → fanned out, → delivered.
+ */
+const stagesOf = async (url: string): Promise<string> => {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ projected: number; fanned: number; delivered: number }>(
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM o.created_at - a.received_at) * 1000) AS projected,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM o.fanned_out_at - o.created_at) * 1000) AS fanned,
+              percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM d.delivered_at - o.fanned_out_at) * 1000) AS delivered
+       FROM webhook_outbox o
+       JOIN message_arrivals a ON a.dialog_id = o.dialog_id AND a.message_id = (o.data->'message'->>'id')::uuid
+       JOIN webhook_deliveries d ON d.event_seq = o.seq
+       WHERE o.event = 'message.new' AND o.data->'message'->>'message_type' = 'text'`,
+    );
+    const row = rows[0];
+    return row ? `${row.projected.toFixed(0)} / ${row.fanned.toFixed(0)} / ${row.delivered.toFixed(0)} ms` : "n/a";
+  } finally {
+    await client.end();
+  }
+};
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+
+const startReceiver = async (onMessage: (id: string, sentAt: number, arrivedAt: number) => void) => {
+  let rejected = 0;
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      const arrivedAt = Date.now();
+      const raw = Buffer.concat(chunks).toString("utf8");
+      const timestamp = String(request.headers["x-webhook-timestamp"]);
+      const expected = `sha256=${createHmac("sha256", webhookSecret).update(`${timestamp}.${raw}`).digest("hex")}`;
+      if (request.headers["x-webhook-signature"] !== expected) {
+        rejected += 1;
+        response.writeHead(401).end();
+        return;
+      }
+      const body = JSON.parse(raw) as { event: string; data: { message?: { id: string; sent_at: string; message_type: string } } };
+      const message = body.data.message;
+      if (body.event === "message.new" && message?.message_type === "text") onMessage(message.id, Date.parse(message.sent_at), arrivedAt);
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, rejected: () => rejected };
+};
+
+const spawnService = async (env: Record<string, string>) => {
+  const child = spawn(process.execPath, ["--import", "tsx", "sync-server/src/main.ts"], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+      try {
+        const event = JSON.parse(line) as { event?: string; port?: number };
+        if (event.event === "listening" && event.port) resolve(event.port);
+      } catch {}
+    });
+  });
+  return { child, port };
+};
+
+const runScenario = async (scenario: Scenario): Promise<string> => {
+  const lags = new Map<string, number>();
+  const receiver = await startReceiver((id, sentAt, arrivedAt) => {
+    if (!lags.has(id)) lags.set(id, arrivedAt - sentAt);
+  });
+  const db = await createTestDatabase(adminUrl, "bench_webhooks");
+  const service = await spawnService({
+    DATABASE_URL: db.url,
+    PORT: "0",
+    JWT_SECRET: secret,
+    ADMIN_API_TOKEN: adminToken,
+    // "listening" is an info line, and it is how the port is learned.
+    LOG_LEVEL: "info",
+    WEBHOOK_URL: receiver.url,
+    WEBHOOK_SECRET: webhookSecret,
+    NOTIFICATION_DELAY_SECS: "3600",
+  });
+  const base = `http://127.0.0.1:${service.port}`;
+  try {
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("sender")
+      .setExpirationTime("1h")
+      .sign(new TextEncoder().encode(secret));
+    const dialogs: string[] = [];
+    for (let index = 0; index < scenario.dialogs; index += 1) {
+      const response = await fetch(`${base}/api/v1/management/dialogs`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          object_id: `bench-${index}`,
+          object_type: "bench",
+          participants: [
+            { user_id: "sender", display_name: "Sender" },
+            { user_id: `reader-${index}`, display_name: "Reader" },
+          ],
+        }),
+      });
+      dialogs.push(((await response.json()) as { data: { id: string } }).data.id);
+    }
+    const socket = new HocuspocusProviderWebsocket({ url: `ws://127.0.0.1:${service.port}/api/v1/ws`, WebSocketPolyfill: WebSocket });
+    const providers: HocuspocusProvider[] = [];
+    const docs: Y.Doc[] = [];
+    for (const dialog of dialogs) {
+      const doc = new Y.Doc();
+      const provider = new HocuspocusProvider({ websocketProvider: socket, name: segmentDocName(dialog, 0), document: doc, token });
+      provider.attach();
+      await new Promise<void>((resolve) => (provider.synced ? resolve() : provider.on("synced", () => resolve())));
+      providers.push(provider);
+      docs.push(doc);
+    }
+    const cpuBefore = cpuOf(service.child.pid as number);
+    const total = scenario.rate * scenario.seconds;
+    const interval = 1000 / scenario.rate;
+    const started = performance.now();
+    for (let sent = 0; sent < total; sent += 1) {
+      const wait = started + sent * interval - performance.now();
+      if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      createMessage(docs[sent % docs.length] as Y.Doc, { id: uuidv7(), author: "sender", createdAt: Date.now(), text: `message ${sent}` });
+    }
+    const deadline = performance.now() + 30_000;
+    while (lags.size < total && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const cpuPerMessageUs = ((cpuOf(service.child.pid as number) - cpuBefore) / total) * 1e6;
+    for (const provider of providers) provider.destroy();
+    socket.destroy();
+    const sorted = [...lags.values()].sort((a, b) => a - b);
+    const stages = await stagesOf(db.url);
+    const label = `${scenario.rate} msg/s over ${scenario.dialogs} dialogs`;
+    const rejected = receiver.rejected() > 0 ? `, ${receiver.rejected()} bad signatures` : "";
+    return `| ${label} | ${percentile(sorted, 50).toFixed(0)} / ${percentile(sorted, 99).toFixed(0)} ms | ${stages} | ${cpuPerMessageUs.toFixed(0)} µs | ${lags.size}/${total}${rejected} |`;
+  } finally {
+    service.child.kill("SIGTERM");
+    await new Promise((resolve) => service.child.once("exit", resolve));
+    await db.drop();
+    await new Promise((resolve) => receiver.server.close(resolve));
+  }
+};
+
+export const webhookTableHead = [
+  "",
+  "| webhooks (WebSocket writes, one receiver) | lag p50 / p99, written → received | p50 logged → projected / → fanned out / → delivered | server CPU per message | delivered |",
+  "| --- | --- | --- | --- | --- |",
+];
+
+/** Rows for the webhook table of `npm run bench`. */
+export const webhookBench = async (): Promise<string[]> => {
+  const rows: string[] = [];
+  for (const scenario of scenarios) rows.push(await runScenario(scenario));
+  return rows;
+};
+
+if (process.argv[1] && new URL(import.meta.url).pathname === process.argv[1]) {
+  process.stdout.write([...webhookTableHead, ...(await webhookBench()), ""].join("\n"));
+}
