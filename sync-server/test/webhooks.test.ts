@@ -270,6 +270,15 @@ describe("webhook delivery", () => {
       status: 404,
       body: { error: { code: "not_found" } },
     });
+    expect(await t.api("POST", "/api/v1/management/webhooks/dead-letters/not-an-id/replay")).toMatchObject({
+      status: 400,
+      body: { error: { code: "bad_request" } },
+    });
+    expect(await t.api("GET", "/api/v1/management/webhooks/dead-letters?cursor=garbage")).toMatchObject({
+      status: 400,
+      body: { error: { code: "bad_request" } },
+    });
+    expect(await t.api("GET", "/api/v1/management/webhooks/dead-letters", undefined, null)).toMatchObject({ status: 401 });
   });
 
   test("a 429 with Retry-After is retried, no sooner than the receiver asked", async () => {
@@ -356,7 +365,7 @@ describe("webhook delivery", () => {
 describe("webhook dispatcher restarts and gives up", () => {
   const setup = useWebhookServer("webhooks_restart", { WEBHOOK_MAX_ATTEMPTS: "3" });
 
-  test("after the last attempt an event goes to the dead-letter list, with jittered retries in between", async () => {
+  test("after the last attempt an event goes to the dead-letter list, which pages newest first", async () => {
     const { t, receiver } = setup;
     const dialog = await createDialog(t, ["alice"]);
     receiver.behave(dialog.id, (request) => (request.event === "message.new" ? { status: 500 } : { status: 200 }));
@@ -368,6 +377,14 @@ describe("webhook dispatcher restarts and gives up", () => {
     const dead = await eventually(async () => (await deadLetterIds(t)).includes(id), { what: "the dead letter" });
     expect(dead).toBe(true);
     expect(await deliveryOf(t, id)).toMatchObject({ state: "dead", attempts: 3, last_status: 500 });
+    // The dialog's system message failed the same way: two dead letters, one page each.
+    type Page = { data: { dead_letters: { event_id: string }[]; next_cursor: string | null } };
+    const first = await t.api<Page>("GET", "/api/v1/management/webhooks/dead-letters?limit=1");
+    expect(first.body.data.dead_letters.map((letter) => letter.event_id)).toEqual([id]);
+    const second = await t.api<Page>("GET", `/api/v1/management/webhooks/dead-letters?limit=1&cursor=${first.body.data.next_cursor}`);
+    expect(second.body.data.dead_letters).toHaveLength(1);
+    expect(second.body.data.dead_letters[0]?.event_id).not.toBe(id);
+    expect(second.body.data.next_cursor).toBeNull();
   });
 
   test("a dispatcher stopped mid-delivery finishes it first, and after a restart loses and repeats nothing", async () => {

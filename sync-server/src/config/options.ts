@@ -216,9 +216,14 @@ export const options = {
     "WEBHOOK_RETRY_BASE_MS",
     positiveInt,
     2000,
-    "Delay before the first retry; it doubles with each attempt, with random jitter.",
+    "Longest wait before the first retry; it doubles with each attempt, and each wait is drawn at random from its upper half.",
   ),
-  webhookRetryMaxMs: option("WEBHOOK_RETRY_MAX_MS", positiveInt, 3_600_000, "Longest delay between two attempts (before jitter)."),
+  webhookRetryMaxMs: option(
+    "WEBHOOK_RETRY_MAX_MS",
+    positiveInt,
+    3_600_000,
+    "Cap on that doubling (a Retry-After from the receiver may ask for longer, up to an hour).",
+  ),
   webhookTimeoutMs: option("WEBHOOK_TIMEOUT_MS", positiveInt, 10_000, "How long one delivery may take before it counts as failed."),
   webhookConcurrency: option(
     "WEBHOOK_CONCURRENCY",
