@@ -131,7 +131,9 @@ export const MessageList = defineComponent({
         .then((attachment) =>
           links.set(id, { url: attachment.url, thumbnail: attachment.thumbnail_url, width: attachment.width, height: attachment.height }),
         )
-        .catch(() => undefined);
+        // A failed lookup (offline, a busy server) must not leave the image blank for good:
+        // forgetting it after a pause makes the next render ask again.
+        .catch(() => setTimeout(() => links.delete(id), 2000));
       return null;
     };
 
