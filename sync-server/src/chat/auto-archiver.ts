@@ -3,6 +3,7 @@ import { metaDocName, metaKeys, metaOf } from "@mtchat/protocol";
 import type pg from "pg";
 import type { ChatSync } from "../sync/chat-sync.ts";
 import type { Logger } from "../sync/logger.ts";
+import { newestMessageJoin } from "./readable-sql.ts";
 
 /** Any number; it only has to differ from other advisory locks of the service. */
 const sweepLock = 0x6d74_6172;
@@ -69,7 +70,7 @@ export class AutoArchiver implements Service {
         for (;;) {
           const { rows } = await client.query<{ id: string; newest_id: string }>(
             `SELECT d.id, newest.id AS newest_id FROM dialogs d
-             JOIN LATERAL (SELECT id, received_at FROM messages WHERE dialog_id = d.id ORDER BY seq DESC NULLS LAST LIMIT 1) newest ON true
+             ${newestMessageJoin}
              WHERE newest.received_at < now() - make_interval(secs => $1)
                AND d.auto_archived_through IS DISTINCT FROM newest.id
              LIMIT $2`,

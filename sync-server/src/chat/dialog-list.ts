@@ -2,13 +2,13 @@ import type pg from "pg";
 import type { User } from "../auth/verify-token.ts";
 import { ApiError } from "../http/errors.ts";
 import {
-  isArchivedSql,
-  newestMessageJoin,
   participatesSql,
   scopeMatchSql,
   scopePlaceholders,
   sqlParams,
   unreadCountSql,
+  userStateColumns,
+  userStateJoins,
 } from "./readable-sql.ts";
 
 export type DialogListQuery = {
@@ -57,20 +57,15 @@ const dialogColumns = `d.id, d.object_id, d.object_type, d.title, d.object_url, 
 
 /**
  * The per-user fields of a dialog for a participant: unread count, archive,
- * pin, notifications and the newest message. `archived` follows the protocol's
- * `isArchived`: the user's mark when it is current (it names the newest
- * message), else the server's auto-archive mark when that is current.
+ * pin, notifications and the newest message that is not deleted.
  */
 const participantFields = (user: string) => `
   ${unreadCountSql("d", user)} AS unread_count,
-  COALESCE(st.pinned, false) AS is_pinned,
-  COALESCE(st.notifications_enabled, true) AS notifications_enabled,
-  ${isArchivedSql} AS is_archived,
+  ${userStateColumns},
   lm.id AS lm_id, lm.author_id AS lm_sender_id, lm.kind AS lm_type, lm.body_text AS lm_content, lm.created_at AS lm_sent_at`;
 
 const participantJoins = (user: string, project: string) => `
-  LEFT JOIN user_dialog_state st ON st.project_id = ${project} AND st.user_id = ${user} AND st.dialog_id = d.id
-  ${newestMessageJoin}
+  ${userStateJoins(user, project)}
   LEFT JOIN LATERAL (SELECT id, author_id, kind, body_text, created_at FROM messages
                      WHERE dialog_id = d.id AND NOT deleted ORDER BY seq DESC NULLS LAST LIMIT 1) lm ON true`;
 

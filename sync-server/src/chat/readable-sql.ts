@@ -47,15 +47,23 @@ export const unreadCountSql = (alias: string, user: string) =>
       AND u.seq > COALESCE((SELECT r.seq FROM read_cursors c JOIN messages r ON r.dialog_id = c.dialog_id AND r.id = c.message_id
                             WHERE c.dialog_id = ${alias}.id AND c.user_id = ${user}), 0))`;
 
-/** Joins `newest`: the newest message of dialog `d` by arrival. */
+/** Joins `newest`: the newest message of dialog `d` by arrival (its id and arrival time). */
 export const newestMessageJoin =
-  "LEFT JOIN LATERAL (SELECT id FROM messages WHERE dialog_id = d.id ORDER BY seq DESC NULLS LAST LIMIT 1) newest ON true";
+  "LEFT JOIN LATERAL (SELECT id, received_at FROM messages WHERE dialog_id = d.id ORDER BY seq DESC NULLS LAST LIMIT 1) newest ON true";
 
 /**
- * Whether the user sees dialog `d` as archived, given their `user_dialog_state`
- * row `st` and {@link newestMessageJoin}: the protocol's `isArchived` in SQL.
- * The user's mark counts while it names the newest message; otherwise the
- * server's auto-archive mark does, on the same condition.
+ * The user's own state of dialog `d` as the API shows it: `is_pinned`,
+ * `notifications_enabled` and `is_archived`. `is_archived` is the protocol's
+ * `isArchived` in SQL: the user's mark counts while it names the newest
+ * message; otherwise the server's auto-archive mark does, on the same
+ * condition. Needs {@link userStateJoins}.
  */
-export const isArchivedSql = `CASE WHEN st.archived IS NOT NULL AND st.archived_through IS NOT DISTINCT FROM newest.id THEN st.archived
-  ELSE d.auto_archived_through IS NOT NULL AND d.auto_archived_through = newest.id END`;
+export const userStateColumns = `COALESCE(st.pinned, false) AS is_pinned,
+  COALESCE(st.notifications_enabled, true) AS notifications_enabled,
+  CASE WHEN st.archived IS NOT NULL AND st.archived_through IS NOT DISTINCT FROM newest.id THEN st.archived
+       ELSE d.auto_archived_through IS NOT NULL AND d.auto_archived_through = newest.id END AS is_archived`;
+
+/** Joins the user's `user_dialog_state` row `st` (placeholders `user`, `project`) and {@link newestMessageJoin}. */
+export const userStateJoins = (user: string, project: string) =>
+  `LEFT JOIN user_dialog_state st ON st.project_id = ${project} AND st.user_id = ${user} AND st.dialog_id = d.id
+  ${newestMessageJoin}`;

@@ -4,7 +4,7 @@ import type { User } from "../auth/verify-token.ts";
 import { ApiError } from "../http/errors.ts";
 import type { ChatSync } from "../sync/chat-sync.ts";
 import type { DialogAccess } from "../sync/dialog-access.ts";
-import { isArchivedSql, newestMessageJoin } from "./readable-sql.ts";
+import { userStateColumns, userStateJoins } from "./readable-sql.ts";
 
 export type UserStateChange = { archived: boolean } | { pinned: boolean } | { notifications: boolean };
 
@@ -42,11 +42,9 @@ export class UserStateService {
   /** The user's state of the dialog, as the lists show it. */
   async state(user: User, dialogId: string) {
     const { rows } = await this.pool.query(
-      `SELECT COALESCE(st.pinned, false) AS is_pinned, COALESCE(st.notifications_enabled, true) AS notifications_enabled,
-              ${isArchivedSql} AS is_archived
+      `SELECT ${userStateColumns}
        FROM dialogs d
-       LEFT JOIN user_dialog_state st ON st.project_id = $2 AND st.user_id = $3 AND st.dialog_id = d.id
-       ${newestMessageJoin}
+       ${userStateJoins("$3", "$2")}
        WHERE d.id = $1`,
       [dialogId, user.projectId, user.userId],
     );
