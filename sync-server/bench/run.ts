@@ -2,17 +2,15 @@
 // Hocuspocus and against the full service (authorization, durable log,
 // projection) in the same run. Each server runs in its own process; this
 // process generates the load. Traffic stays on 127.0.0.1.
-import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { createInterface } from "node:readline";
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { createTestDatabase } from "@mtchat/migrations";
 import { createMessage, messagesOf, segmentDocName } from "@mtchat/protocol";
-import { SignJWT } from "jose";
 import { v7 as uuidv7 } from "uuid";
 import WebSocket from "ws";
 import * as Y from "yjs";
 import { authzBench } from "./authz.ts";
+import { adminToken, adminUrl, benchToken, cpuOf, percentile, secret, spawnServer } from "./bench-kit.ts";
 import { openBench } from "./open.ts";
 import { searchBench } from "./search.ts";
 import { webhookBench, webhookTableHead } from "./webhooks.ts";
@@ -29,38 +27,7 @@ const scenarios: Scenario[] = [
   { rooms: 50, members: 10, rate: 500, seconds: 8 },
   { rooms: 200, members: 5, rate: 1000, seconds: 8 },
 ];
-const secret = "bench-secret-bench-secret-bench-secret!!";
-const adminToken = "bench-admin-token-0123456789";
-const repoRoot = new URL("../../", import.meta.url).pathname;
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const ticks = 100; // USER_HZ on Linux
-
-const spawnServer = async (args: string[], env: Record<string, string>) => {
-  const child = spawn(process.execPath, ["--import", "tsx", ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  /** Every JSON log line the server printed, for numbers it reports itself (projection lag on shutdown). */
-  const events: Record<string, unknown>[] = [];
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-      try {
-        const event = JSON.parse(line) as { event?: string; port?: number };
-        events.push(event);
-        if (event.event === "listening" && event.port) resolve(event.port);
-      } catch {}
-    });
-  });
-  return { child, port, events };
-};
-
-/** CPU seconds (user + system) the process has used so far. */
-const cpuOf = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / ticks;
-};
 
 /** CPU seconds used so far by every PostgreSQL process on the machine (the bench is the only load). */
 const postgresCpu = () => {
@@ -75,9 +42,6 @@ const postgresCpu = () => {
   }
   return total;
 };
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
 type Room = { name: string; members: { userId: string; token: string }[] };
 
@@ -144,7 +108,7 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
 const results: string[] = [];
 const lagRows: string[] = [];
 for (const scenario of want("load") ? scenarios : []) {
-  const raw = await spawnServer(["sync-server/bench/raw-server.ts"], {});
+  const raw = await spawnServer("sync-server/bench/raw-server.ts", {});
   const rawRooms: Room[] = Array.from({ length: scenario.rooms }, (_, i) => ({
     name: `room-${i}`,
     members: Array.from({ length: scenario.members }, (_, m) => ({ userId: `user-${i}-${m}`, token: "unused" })),
@@ -153,7 +117,7 @@ for (const scenario of want("load") ? scenarios : []) {
   raw.child.kill("SIGTERM");
 
   const db = await createTestDatabase(adminUrl, "bench");
-  const ours = await spawnServer(["sync-server/src/main.ts"], {
+  const ours = await spawnServer("sync-server/src/main.ts", {
     DATABASE_URL: db.url,
     PORT: "0",
     JWT_SECRET: secret,
@@ -174,15 +138,7 @@ for (const scenario of want("load") ? scenarios : []) {
       }),
     });
     const { data } = (await response.json()) as { data: { id: string } };
-    const tokens = await Promise.all(
-      members.map((user) =>
-        new SignJWT({})
-          .setProtectedHeader({ alg: "HS256" })
-          .setSubject(user)
-          .setExpirationTime("1h")
-          .sign(new TextEncoder().encode(secret)),
-      ),
-    );
+    const tokens = await Promise.all(members.map((user) => benchToken(user)));
     ourRooms.push({ name: segmentDocName(data.id, 0), members: members.map((userId, m) => ({ userId, token: tokens[m] as string })) });
   }
   const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number);

@@ -2,14 +2,10 @@
 // rows are generated straight into the projection table: the query is what is
 // measured here, not the write path.
 import { createTestDatabase } from "@mtchat/migrations";
-import { SignJWT } from "jose";
 import { parseConfig } from "../src/config/parse-config.ts";
 import { createChatServer } from "../src/server.ts";
 import { createLogger } from "../src/sync/logger.ts";
-
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const secret = "bench-secret-bench-secret-bench-secret!!";
-const adminToken = "bench-admin-token-0123456789";
+import { adminToken, adminUrl, benchToken, secret } from "./bench-kit.ts";
 
 export const searchBench = async (messages = 100_000, dialogs = 200): Promise<string[]> => {
   const db = await createTestDatabase(adminUrl, "bench_search");
@@ -42,11 +38,7 @@ export const searchBench = async (messages = 100_000, dialogs = 200): Promise<st
       [ids, dialogs, messages],
     );
     await server.pool.query("ANALYZE messages");
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: "HS256" })
-      .setSubject("reader")
-      .setExpirationTime("1h")
-      .sign(new TextEncoder().encode(secret));
+    const token = await benchToken("reader");
     const rows: string[] = [];
     for (const q of ["заказы", "shipping invoice", "订单"]) {
       const times: number[] = [];

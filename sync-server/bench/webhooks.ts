@@ -3,38 +3,25 @@
 // signed message.new. The service runs in its own process with everything on
 // (authorization, log, projection, outbox, dispatcher); this process writes
 // over WebSocket at a fixed rate and receives. Both read the same clock.
-import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createInterface } from "node:readline";
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { createTestDatabase } from "@mtchat/migrations";
 import { createMessage, segmentDocName } from "@mtchat/protocol";
-import { SignJWT } from "jose";
 import pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import WebSocket from "ws";
 import * as Y from "yjs";
+import { adminToken, adminUrl, benchToken, cpuOf, percentile, secret, spawnServer } from "./bench-kit.ts";
 
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const secret = "bench-secret-bench-secret-bench-secret!!";
-const adminToken = "bench-admin-token-0123456789";
 const webhookSecret = "bench-webhook-secret-0123456789";
-const repoRoot = new URL("../../", import.meta.url).pathname;
 
 type Scenario = { dialogs: number; rate: number; seconds: number };
 /** WEBHOOK_BENCH_RATES=50,100 runs other rates. */
 const scenarios: Scenario[] = (process.env.WEBHOOK_BENCH_RATES ?? "50,100,200")
   .split(",")
   .map((rate) => ({ dialogs: 50, rate: Number(rate), seconds: 6 }));
-
-/** CPU seconds (user + system) the process has used so far (USER_HZ = 100). */
-const cpuOf = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-};
 
 /**
  * Where the time went, from the database's own timestamps (p50 of each step):
@@ -59,9 +46,6 @@ const stagesOf = async (url: string): Promise<string> => {
     await client.end();
   }
 };
-
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 
 const startReceiver = async (onMessage: (id: string, sentAt: number, arrivedAt: number) => void) => {
   let rejected = 0;
@@ -88,31 +72,13 @@ const startReceiver = async (onMessage: (id: string, sentAt: number, arrivedAt: 
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, rejected: () => rejected };
 };
 
-const spawnService = async (env: Record<string, string>) => {
-  const child = spawn(process.execPath, ["--import", "tsx", "sync-server/src/main.ts"], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
-      try {
-        const event = JSON.parse(line) as { event?: string; port?: number };
-        if (event.event === "listening" && event.port) resolve(event.port);
-      } catch {}
-    });
-  });
-  return { child, port };
-};
-
 const runScenario = async (scenario: Scenario): Promise<string> => {
   const lags = new Map<string, number>();
   const receiver = await startReceiver((id, sentAt, arrivedAt) => {
     if (!lags.has(id)) lags.set(id, arrivedAt - sentAt);
   });
   const db = await createTestDatabase(adminUrl, "bench_webhooks");
-  const service = await spawnService({
+  const service = await spawnServer("sync-server/src/main.ts", {
     DATABASE_URL: db.url,
     PORT: "0",
     JWT_SECRET: secret,
@@ -125,11 +91,7 @@ const runScenario = async (scenario: Scenario): Promise<string> => {
   });
   const base = `http://127.0.0.1:${service.port}`;
   try {
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: "HS256" })
-      .setSubject("sender")
-      .setExpirationTime("1h")
-      .sign(new TextEncoder().encode(secret));
+    const token = await benchToken("sender");
     const dialogs: string[] = [];
     for (let index = 0; index < scenario.dialogs; index += 1) {
       const response = await fetch(`${base}/api/v1/management/dialogs`, {

@@ -1,0 +1,50 @@
+// What every part of `npm run bench` shares: the bench's own credentials, a
+// server in a child process, CPU readings and percentiles. Loopback only.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { SignJWT } from "jose";
+
+export const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const secret = "bench-secret-bench-secret-bench-secret!!";
+export const adminToken = "bench-admin-token-0123456789";
+const repoRoot = new URL("../../", import.meta.url).pathname;
+const ticks = 100; // USER_HZ on Linux
+
+/** A user token for the bench's servers, valid for an hour. */
+export const benchToken = (userId: string) =>
+  new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setExpirationTime("1h").sign(new TextEncoder().encode(secret));
+
+/**
+ * Runs `script` (a path from the repository root) with tsx in its own
+ * process; resolves once it logs `listening`. `events` collects every JSON log
+ * line, for numbers the server reports itself (projection lag on shutdown).
+ */
+export const spawnServer = async (script: string, env: Record<string, string>) => {
+  const child = spawn(process.execPath, ["--import", "tsx", script], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const events: Record<string, unknown>[] = [];
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+      try {
+        const event = JSON.parse(line) as { event?: string; port?: number };
+        events.push(event);
+        if (event.event === "listening" && event.port) resolve(event.port);
+      } catch {}
+    });
+  });
+  return { child, port, events };
+};
+
+/** CPU seconds (user + system) a process has used so far. */
+export const cpuOf = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / ticks;
+};
+
+export const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
