@@ -3,23 +3,9 @@
 // "Cold" means the server has the documents unloaded and reads them from
 // PostgreSQL; "warm" means they are already in memory.
 import { createTestDatabase } from "@mtchat/migrations";
-import { createMessage, metaDocName, metaKeys, metaOf, segmentDocName } from "@mtchat/protocol";
-import { v7 as uuidv7 } from "uuid";
+import { metaDocName, metaKeys, metaOf, segmentDocName } from "@mtchat/protocol";
 import { openDoc, openSocket } from "../test/clients.ts";
-import { adminToken, adminUrl, createDialog, jwtSecret, startServer, type TestServer, tokenFor } from "../test/harness.ts";
-
-const seed = async (t: TestServer, dialogId: string, segments: number, perSegment: number) => {
-  for (let segment = 0; segment < segments; segment += 1) {
-    if (segment > 0) await t.server.sync.serverWrite(metaDocName(dialogId), (doc) => metaOf(doc).set(metaKeys.headSegment, segment));
-    await t.server.sync.serverWrite(segmentDocName(dialogId, segment), (doc) =>
-      doc.transact(() => {
-        for (let index = 0; index < perSegment; index += 1) {
-          createMessage(doc, { id: uuidv7(), author: "alice", createdAt: Date.now(), text: `history ${segment}/${index}: lorem ipsum` });
-        }
-      }),
-    );
-  }
-};
+import { adminToken, adminUrl, createDialog, jwtSecret, seedSegments, startServer, type TestServer, tokenFor } from "../test/harness.ts";
 
 const unloadAll = async (t: TestServer) => {
   for (const document of [...t.server.hocuspocus.documents.values()]) await t.server.hocuspocus.unloadDocument(document);
@@ -50,9 +36,9 @@ export const openBench = async (runs = 15): Promise<string[]> => {
   });
   try {
     const big = await createDialog(t, ["alice"]);
-    await seed(t, big.id, 40, 500);
+    await seedSegments(t, big.id, 40, 500);
     const small = await createDialog(t, ["alice"]);
-    await seed(t, small.id, 1, 500);
+    await seedSegments(t, small.id, 1, 500);
     const token = await tokenFor("alice");
     const rows: string[] = [];
     for (const [label, id] of [

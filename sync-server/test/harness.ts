@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { createTestDatabase } from "@mtchat/migrations";
+import { createMessage, metaDocName, metaKeys, metaOf, segmentDocName } from "@mtchat/protocol";
 import { SignJWT } from "jose";
+import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll } from "vitest";
 import { parseConfig } from "../src/config/parse-config.ts";
 import { type ChatServer, createChatServer } from "../src/server.ts";
@@ -130,4 +132,23 @@ export const useServer = (storage: Storage, label: string, extraEnv: Record<stri
     await fixture.env?.cleanup();
   });
   return fixture;
+};
+
+/** Fills segments 0..count-1 with `perSegment` messages each, as the server would after many sends. */
+export const seedSegments = async (t: TestServer, dialogId: string, segments: number, perSegment: number) => {
+  for (let segment = 0; segment < segments; segment += 1) {
+    if (segment > 0) await t.server.sync.serverWrite(metaDocName(dialogId), (doc) => metaOf(doc).set(metaKeys.headSegment, segment));
+    await t.server.sync.serverWrite(segmentDocName(dialogId, segment), (doc) =>
+      doc.transact(() => {
+        for (let index = 0; index < perSegment; index += 1) {
+          createMessage(doc, {
+            id: uuidv7(),
+            author: "alice",
+            createdAt: Date.now(),
+            text: `history ${segment}/${index}: lorem ipsum dolor sit amet`,
+          });
+        }
+      }),
+    );
+  }
 };

@@ -1,11 +1,11 @@
 import { HocuspocusProviderWebsocket } from "@hocuspocus/provider";
-import { createMessage, messagesOf, metaDocName, metaKeys, metaOf, segmentDocName } from "@mtchat/protocol";
+import { createMessage, messagesOf, metaDocName, segmentDocName } from "@mtchat/protocol";
 import { v7 as uuidv7 } from "uuid";
 import { describe, expect, test } from "vitest";
 import WebSocket from "ws";
 import * as Y from "yjs";
 import { acknowledged, docUntil, openDoc, openSocket } from "./clients.ts";
-import { createDialog, startServer, type TestServer, tokenFor, useServer } from "./harness.ts";
+import { createDialog, seedSegments, startServer, type TestServer, tokenFor, useServer } from "./harness.ts";
 
 /** A socket that counts the bytes the server sends it: the cost of opening a dialog. */
 const countingSocket = (url: string) => {
@@ -19,25 +19,6 @@ const countingSocket = (url: string) => {
     }
   }
   return { socket: new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: Counting }), counter };
-};
-
-/** Fills segments 0..count-1 with `perSegment` messages each, as the server would after many sends. */
-const seed = async (t: TestServer, dialogId: string, segments: number, perSegment: number) => {
-  for (let segment = 0; segment < segments; segment += 1) {
-    if (segment > 0) await t.server.sync.serverWrite(metaDocName(dialogId), (doc) => metaOf(doc).set(metaKeys.headSegment, segment));
-    await t.server.sync.serverWrite(segmentDocName(dialogId, segment), (doc) => {
-      doc.transact(() => {
-        for (let index = 0; index < perSegment; index += 1) {
-          createMessage(doc, {
-            id: uuidv7(),
-            author: "alice",
-            createdAt: Date.now(),
-            text: `history ${segment}/${index}: lorem ipsum dolor sit amet`,
-          });
-        }
-      });
-    });
-  }
 };
 
 /** Opens a dialog the way a client does: the meta document, then the head segment it names. */
@@ -56,9 +37,9 @@ describe("bounded segment documents", () => {
 
   test("a dialog with 20,000 messages opens by syncing only its meta and head segment", { timeout: 120_000 }, async () => {
     const big = await createDialog(fixture.t, ["alice"]);
-    await seed(fixture.t, big.id, 40, 500);
+    await seedSegments(fixture.t, big.id, 40, 500);
     const small = await createDialog(fixture.t, ["alice"]);
-    await seed(fixture.t, small.id, 1, 500);
+    await seedSegments(fixture.t, small.id, 1, 500);
     const { rows } = await fixture.t.server.pool.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM messages WHERE dialog_id = $1 AND kind = 'text'",
       [big.id],

@@ -162,7 +162,7 @@ export const createApp = (deps: AppDeps) => {
     chat: deps.chat,
     verifyToken: deps.verifyToken,
   });
-  registerChatRoutes(app, deps.chat, deps.search, deps.verifyToken);
+  registerChatRoutes(app, deps.chat, deps.search);
   registerFileRoutes(app, deps.files, deps.verifyToken, deps.publicUrl);
   registerWebhookRoutes(app, deps.webhooks);
 

@@ -1,9 +1,8 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { User, VerifyToken } from "../auth/verify-token.ts";
+import type { User } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
 import { decodeCursor, type SearchService } from "../chat/search-service.ts";
 import { dataOf, dialogIdParams, dialogSchema, errorResponses, json, routesFor } from "./schemas.ts";
-import { userAuth } from "./user-auth.ts";
 
 export const messageSchema = z
   .object({
@@ -175,12 +174,11 @@ const searchMessages = route({
 
 type MessageOut = z.infer<typeof messageSchema>;
 
-/** The Chat API for end users and bots: identity and scopes come from the user JWT only. */
+/** The Chat API for end users and bots: identity and scopes come from the user JWT only (`userAuth`, mounted in app.ts). */
 export const registerChatRoutes = <E extends { Variables: { user: User } }>(
   app: OpenAPIHono<E>,
   chat: ChatService,
   search: SearchService,
-  verifyToken: VerifyToken,
 ) => {
   app.openapi(searchMessages, async (c) => {
     const { q, limit, cursor } = c.req.valid("query");
