@@ -9,7 +9,7 @@ export {
   webhookEvents,
   webhooksChannel,
 } from "./outbox.ts";
-export { type LagSummary, Projector, type ProjectorOptions } from "./projector.ts";
+export { type LagSummary, Projector, type ProjectorOptions, projectedChannel } from "./projector.ts";
 export type { Service } from "./service.ts";
 export { type DialogRef, messageEvents, messagePayload, participantEvents } from "./webhook-events.ts";
 export { logChannel, ProjectionWorker, type WorkerOptions } from "./worker.ts";

@@ -6,6 +6,9 @@ import { noChanges, trackChanges, writeRows } from "./project-rows.ts";
 
 type Cached = { doc: Y.Doc; seq: number };
 
+/** Notified with a dialog's id each time a projection of its documents commits. */
+export const projectedChannel = "mtchat_projected";
+
 /** How many recent lag samples are kept: enough for stable percentiles, bounded in memory. */
 const lagSamples = 100_000;
 
@@ -108,7 +111,16 @@ export class Projector {
         untrack();
       }
       await writeRows(client, docName, doc, changes);
-      await client.query("UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1", [docName, read.seq]);
+      if (name.kind === "user") {
+        await client.query("UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1", [docName, read.seq]);
+      } else {
+        // Tells listeners (the sync server pushes to the dialog's participants) once the rows are committed.
+        await client.query(
+          `WITH done AS (UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1)
+           SELECT pg_notify('${projectedChannel}', $3)`,
+          [docName, read.seq, name.dialogId],
+        );
+      }
       await client.query("COMMIT");
       this.recordLag(read.appended.filter((row) => row.seq > checkpoint));
       this.remember(docName, { doc, seq: read.seq });

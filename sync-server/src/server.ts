@@ -25,6 +25,7 @@ import { DialogService } from "./management/dialog-service.ts";
 import { ApiKeys } from "./projects/api-keys.ts";
 import { JwtKeys } from "./projects/jwt-keys.ts";
 import { Projects } from "./projects/projects.ts";
+import { ActivityPush } from "./sync/activity-push.ts";
 import { ChatSync } from "./sync/chat-sync.ts";
 import { DialogAccess } from "./sync/dialog-access.ts";
 import { DocLog } from "./sync/doc-log.ts";
@@ -147,6 +148,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   });
   if (demo) registerDemoRoutes(app, demo, dialogs);
   const archiver = new AutoArchiver(pool, sync, logger, config.archiveAfterSecs);
+  const activity = new ActivityPush(pool, hocuspocus, logger);
   const runProjections = config.roles.includes("projections");
   const runWebhooks = config.roles.includes("webhooks");
 
@@ -190,6 +192,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         http?.listen(config.port, config.host, () => resolve());
       });
       await archiver.start();
+      await activity.start();
       logger.info("listening", {
         host: config.host,
         port: (http.address() as AddressInfo).port,
@@ -199,6 +202,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
 
     async stop() {
       await archiver.stop();
+      await activity.stop();
       if (wss) {
         for (const client of wss.clients) client.close(1001, "server shutting down");
         wss.close();

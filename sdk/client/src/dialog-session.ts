@@ -20,6 +20,7 @@ import { v7 as uuidv7 } from "uuid";
 import * as Y from "yjs";
 import type { ChatClient } from "./client.ts";
 import { Emitter } from "./emitter.ts";
+import type { ApiMessage } from "./rest.ts";
 import { fragmentFromJson, isBlank } from "./rich-body.ts";
 import type { SyncedDoc } from "./synced-doc.ts";
 
@@ -29,7 +30,37 @@ export type ChatMessage = MessageView & {
   pending: boolean;
   /** The segment document holding it. */
   segment: number;
+  /**
+   * Whether its segment document is loaded, so it follows edits live and can
+   * be replied to, edited or reacted to. A message the REST history served
+   * ahead of its segment is not live until the segment arrives.
+   */
+  live: boolean;
 };
+
+/** A message of the REST history, in the shape a loaded one has. */
+export const messageFromApi = (message: ApiMessage): ChatMessage => ({
+  id: message.id,
+  author: message.sender_id,
+  kind: message.message_type === "system" ? "system" : "text",
+  createdAt: Date.parse(message.sent_at),
+  text: message.content,
+  body: message.body ?? { type: "doc" },
+  replyTo: message.reply_to_id,
+  attachments: message.attachments,
+  editedAt: message.last_edited_at ? Date.parse(message.last_edited_at) : null,
+  deleted: message.deleted,
+  system: message.system ?? null,
+  reactions: message.reactions,
+  pending: false,
+  segment: message.segment,
+  live: false,
+});
+
+const byTimeThenId = (a: ChatMessage, b: ChatMessage) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/** How many messages one page of the REST history brings when scrolling back. */
+const historyPage = 50;
 
 export type Presence = { userId: string; name: string | null; typing: boolean };
 
@@ -48,6 +79,11 @@ const typingTtlMs = 6_000;
  */
 export class DialogSession extends Emitter<DialogEvents> {
   private readonly segments = new Map<number, SyncedDoc>();
+  private readonly loading = new Map<number, Promise<SyncedDoc | null>>();
+  /** Messages the REST history served whose segment is not loaded yet; shown until it is. */
+  private readonly served = new Map<string, ChatMessage>();
+  /** What the REST history said about older messages: unknown until it was asked. */
+  private servedHasMore: boolean | null = null;
   private readonly unsubscribers: (() => void)[] = [];
   private lowestLoaded = Number.POSITIVE_INFINITY;
   private headSegment = -1;
@@ -112,10 +148,20 @@ export class DialogSession extends Emitter<DialogEvents> {
     await this.loadSegment(head);
   }
 
-  private async loadSegment(index: number): Promise<SyncedDoc | null> {
-    if (this.closed) return null;
+  private loadSegment(index: number): Promise<SyncedDoc | null> {
     const existing = this.segments.get(index);
-    if (existing) return existing;
+    if (existing) return Promise.resolve(existing);
+    // Scrolling, jumping and served history may ask for one segment at once: open it once.
+    let loading = this.loading.get(index);
+    if (!loading) {
+      loading = this.openSegment(index).finally(() => this.loading.delete(index));
+      this.loading.set(index, loading);
+    }
+    return loading;
+  }
+
+  private async openSegment(index: number): Promise<SyncedDoc | null> {
+    if (this.closed) return null;
     const segment = await this.client.openDoc(segmentDocName(this.dialogId, index));
     if (this.closed) {
       this.client.releaseDoc(segment);
@@ -162,8 +208,10 @@ export class DialogSession extends Emitter<DialogEvents> {
     return this.meta.state === "synced" && [...this.segments.values()].every((segment) => segment.state === "synced");
   }
 
+  /** Whether older messages exist than those shown. */
   get hasOlder(): boolean {
-    return this.lowestLoaded > 0 && Number.isFinite(this.lowestLoaded);
+    if (this.servedHasMore === false) return false;
+    return this.servedHasMore === true || (this.lowestLoaded > 0 && Number.isFinite(this.lowestLoaded));
   }
 
   get title(): string | null {
@@ -180,16 +228,23 @@ export class DialogSession extends Emitter<DialogEvents> {
     return new Map(participantsOf(this.meta.doc).entries());
   }
 
-  /** Every loaded message, oldest first (by the sender's clock, then id: UUIDv7s are time-ordered). */
+  /**
+   * Every message shown, oldest first (by the sender's clock, then id: UUIDv7s
+   * are time-ordered): those of the loaded segments, and those the REST history
+   * served ahead of their segment.
+   */
   messages(): ChatMessage[] {
     const all: ChatMessage[] = [];
+    const seen = new Set<string>();
     for (const [index, segment] of this.segments) {
       for (const [id, entry] of messagesOf(segment.doc).entries()) {
         if (!(entry instanceof Y.Map)) continue;
-        all.push({ ...readMessage(id, entry), pending: segment.isPending(id), segment: index });
+        seen.add(id);
+        all.push({ ...readMessage(id, entry), pending: segment.isPending(id), segment: index, live: true });
       }
     }
-    return all.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const [id, message] of this.served) if (!seen.has(id)) all.push(message);
+    return all.sort(byTimeThenId);
   }
 
   /** The live Y.Map of a loaded message (an editor binds to its body fragment while editing). */
@@ -206,21 +261,92 @@ export class DialogSession extends Emitter<DialogEvents> {
     return null;
   }
 
-  /** Loads the next older segment; false when there is none. Call it when the user scrolls to the top. */
+  /**
+   * Shows older messages; false when there are none. Call it when the user
+   * scrolls to the top. Online, one page of the REST history shows at once and
+   * the segments holding it load behind it (then those messages go live);
+   * offline, the next older segment comes from IndexedDB.
+   */
   async loadOlder(): Promise<boolean> {
     if (!this.hasOlder) return false;
+    const oldest = this.messages()[0];
+    const page = await this.fetchHistory(oldest ? { before: oldest.id, limit: historyPage } : { limit: historyPage });
+    if (page) {
+      this.servedHasMore = page.has_more_before;
+      this.serve(page.messages);
+      return true;
+    }
+    if (!(this.lowestLoaded > 0 && Number.isFinite(this.lowestLoaded))) return false;
     const segment = await this.loadSegment(this.lowestLoaded - 1);
     // Online, wait for the server's copy: IndexedDB may hold only part of an old segment, or nothing.
     if (segment && this.client.status === "connected") await segment.whenSynced();
     return true;
   }
 
-  /** Loads older segments until `messageId` is loaded; false when the dialog has no such message. */
+  /**
+   * Makes `messageId` shown, wherever it is; false when the dialog has no such
+   * message. Online, the REST history says which segment holds it and serves
+   * the messages around it at once; offline, older segments load until it turns up.
+   */
   async ensureLoaded(messageId: string): Promise<boolean> {
+    if (this.entry(messageId) || this.served.has(messageId)) return true;
+    const page = await this.fetchHistory({ around: messageId, limit: historyPage });
+    if (page?.messages.some((message) => message.id === messageId)) {
+      this.serve(page.messages);
+      return true;
+    }
     while (!this.entry(messageId)) {
-      if (!(await this.loadOlder())) return false;
+      const before = this.lowestLoaded;
+      if (!(before > 0 && Number.isFinite(before))) return false;
+      const segment = await this.loadSegment(before - 1);
+      if (segment && this.client.status === "connected") await segment.whenSynced();
     }
     return true;
+  }
+
+  /**
+   * The first message after the user's read cursor that someone else wrote,
+   * across the whole dialog. When the cursor lies in a segment not loaded, the
+   * server knows it (it holds every segment); offline, the shown messages are
+   * all there is to go on.
+   */
+  async findFirstUnread(): Promise<string | null> {
+    const local = this.firstUnread();
+    const cursor = this.readCursor();
+    // With the cursor among the shown messages, everything unread is shown too.
+    if ((cursor && this.messages().some((message) => message.id === cursor)) || !this.hasOlder) return local;
+    const page = await this.fetchHistory({ limit: 1 });
+    return page ? page.first_unread_message_id : local;
+  }
+
+  /** A page of the REST history, or null when it cannot answer (offline, or the anchor is not projected yet). */
+  private async fetchHistory(query: { before?: string; around?: string; limit: number }) {
+    if (this.client.status !== "connected") return null;
+    try {
+      return await this.client.rest.history(this.dialogId, query);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Shows messages the REST history served, and loads the segments they live in (down to the lowest) behind them. */
+  private serve(messages: ApiMessage[]): void {
+    if (messages.length === 0 || this.closed) return;
+    for (const message of messages) if (!this.entry(message.id)) this.served.set(message.id, messageFromApi(message));
+    this.notify();
+    const lowest = Math.min(...messages.map((message) => message.segment));
+    for (let index = lowest; index < this.lowestLoaded && index < this.headSegment; index += 1) {
+      void this.loadSegment(index).then((segment) => segment?.whenSynced().then(() => this.dropServed(index)));
+    }
+  }
+
+  /** A segment synced: its own messages replace what the history served. */
+  private dropServed(index: number): void {
+    let dropped = false;
+    for (const [id, message] of this.served) {
+      if (message.segment === index) dropped = this.served.delete(id) || dropped;
+    }
+    if (dropped) this.notify();
   }
 
   /**
@@ -307,19 +433,32 @@ export class DialogSession extends Emitter<DialogEvents> {
     // A potential participant (scope match, not joined) may read but not write, not even a cursor.
     if (!participantsOf(this.meta.doc).has(this.me)) return;
     const messages = this.messages();
-    const index = messages.findIndex((message) => message.id === messageId);
+    if (!messages.some((message) => message.id === messageId)) return;
     const current = this.readCursor();
-    const currentIndex = current ? messages.findIndex((message) => message.id === current) : -1;
-    if (index < 0 || index <= currentIndex) return;
+    if (current && !this.isAfter(messages, messageId, current)) return;
     readsOf(this.meta.doc).set(this.me, { messageId, readAt: Date.now() });
   }
 
-  /** The first loaded message by someone else after the user's read cursor. */
+  /**
+   * Whether message `a` comes after message `b`: by position when both are
+   * shown, else by id (UUIDv7s order by time), for a cursor in a segment not loaded.
+   */
+  private isAfter(messages: ChatMessage[], a: string, b: string): boolean {
+    const at = messages.findIndex((message) => message.id === a);
+    const bt = messages.findIndex((message) => message.id === b);
+    return at >= 0 && bt >= 0 ? at > bt : a > b;
+  }
+
+  /** The first shown message by someone else after the user's read cursor ({@link findFirstUnread} asks the server). */
   firstUnread(): string | null {
     const messages = this.messages();
     const cursor = this.readCursor();
-    const start = cursor ? messages.findIndex((message) => message.id === cursor) + 1 : 0;
-    return messages.slice(start).find((message) => message.author !== this.me && message.kind === "text" && !message.deleted)?.id ?? null;
+    const cursorAt = cursor ? messages.findIndex((message) => message.id === cursor) : -1;
+    const unread = (message: ChatMessage, index: number) => !cursor || (cursorAt >= 0 ? index > cursorAt : message.id > cursor);
+    return (
+      messages.find((message, index) => message.author !== this.me && message.kind === "text" && !message.deleted && unread(message, index))
+        ?.id ?? null
+    );
   }
 
   /** Other users whose read cursor is at or past `messageId`. */

@@ -1,5 +1,5 @@
 export { ChatClient, type ChatClientConfig, type ChatClientEvents, type ConnectionStatus } from "./client.ts";
-export { type ChatMessage, type DialogEvents, DialogSession, type Presence } from "./dialog-session.ts";
+export { type ChatMessage, type DialogEvents, DialogSession, messageFromApi, type Presence } from "./dialog-session.ts";
 export { Emitter } from "./emitter.ts";
 export { dayKey, formatSize, safeHref } from "./format.ts";
 export { clearUserData, databaseName } from "./persistence.ts";
@@ -17,4 +17,4 @@ export { fragmentFromJson, isBlank, mentionsOf } from "./rich-body.ts";
 export { type DocState, SyncedDoc } from "./synced-doc.ts";
 export { decodeTokenClaims, type TokenClaims, type TokenInput, TokenSource } from "./token.ts";
 export { UploadError, uploadFile } from "./upload.ts";
-export { UserState } from "./user-state.ts";
+export { UserState, type UserStateEvents } from "./user-state.ts";

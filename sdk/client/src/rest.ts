@@ -40,6 +40,10 @@ export type ApiMessage = {
   deleted: boolean;
   reactions: Record<string, string[]>;
   seq: number;
+  /** The segment document holding it (`dialog/<id>/seg/<segment>`). */
+  segment: number;
+  /** For system messages, what happened (`event`, `user_id` …). */
+  system: Record<string, unknown> | null;
 };
 
 export type HistoryPage = {

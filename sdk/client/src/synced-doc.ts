@@ -15,6 +15,8 @@ export type SyncedDocEvents = {
   /** Anything a view shows changed: state, pending, refusal. */
   change: undefined;
   refused: CloseReason;
+  /** A stateless message the server pushed on this document. */
+  stateless: string;
 };
 
 type PendingStore = { load(): string[]; save(ids: string[]): void };
@@ -105,6 +107,7 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
       this.emit("change", undefined);
     });
     provider.on("unsyncedChanges", () => this.settle());
+    provider.on("stateless", ({ payload }: { payload: string }) => this.emit("stateless", payload));
     provider.on("close", ({ event }: { event: { reason: string } }) => this.closed(event.reason));
     provider.on("authenticationFailed", ({ reason }: { reason: string }) => this.closed(reason));
     provider.attach();

@@ -1,14 +1,34 @@
-import { draftOf, draftsOf, ensureDraft, readUserState, setUserState, type UserDialogState, userStateOf } from "@mtchat/protocol";
+import {
+  draftOf,
+  draftsOf,
+  ensureDraft,
+  parseActivity,
+  readUserState,
+  setUserState,
+  type UserDialogState,
+  userStateOf,
+} from "@mtchat/protocol";
 import type * as Y from "yjs";
 import { Emitter } from "./emitter.ts";
 import type { SyncedDoc } from "./synced-doc.ts";
 
+export type UserStateEvents = {
+  /** Pins, mutes, archive marks or drafts changed. */
+  change: undefined;
+  /** The server says these dialogs changed (a message, an edit, a read): lists and unread counts are stale. */
+  activity: string[];
+};
+
 /** The user's own state document: pins, mutes, archive marks and drafts, readable and writable offline. */
-export class UserState extends Emitter<{ change: undefined }> {
+export class UserState extends Emitter<UserStateEvents> {
   constructor(readonly synced: SyncedDoc) {
     super();
     userStateOf(synced.doc).observe(() => this.emit("change", undefined));
     draftsOf(synced.doc).observe(() => this.emit("change", undefined));
+    synced.on("stateless", (payload) => {
+      const dialogs = parseActivity(payload);
+      if (dialogs) this.emit("activity", dialogs);
+    });
   }
 
   get doc(): Y.Doc {

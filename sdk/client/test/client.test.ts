@@ -107,6 +107,38 @@ describe("client core", () => {
     carol.destroy();
   });
 
+  test("the server pushes dialog activity to the user's own document once the projection has it", async () => {
+    const dialog = await createDialog(fixture.t, ["alice", "bob"]);
+    const { client: alice } = await clientFor("alice");
+    const { client: bob } = await clientFor("bob");
+    const { client: carol } = await clientFor("carol");
+    const bobState = await bob.openUserState();
+    const carolState = await carol.openUserState();
+    await bobState.synced.whenSynced();
+    await carolState.synced.whenSynced();
+    const pushed: string[][] = [];
+    bobState.on("activity", (dialogs) => pushed.push(dialogs));
+    const carolPushed: string[][] = [];
+    carolState.on("activity", (dialogs) => carolPushed.push(dialogs));
+
+    const session = await alice.openDialog(dialog.id);
+    await changed(session, () => session.synced, "alice synced");
+    session.send({ body: "a push for bob" });
+    await until(
+      () => pushed.some((dialogs) => dialogs.includes(dialog.id)),
+      (notify) => bobState.on("activity", notify),
+      { what: "bob's push" },
+    );
+    // By the time of the push the projection holds the message: the unread count is already there.
+    const listed = (await bob.rest.listDialogs()).items.find((item) => item.id === dialog.id);
+    expect(listed?.unread_count).toBe(1);
+    // Carol takes no part: she hears nothing of it.
+    expect(carolPushed.flat()).not.toContain(dialog.id);
+    alice.destroy();
+    bob.destroy();
+    carol.destroy();
+  });
+
   test("REST helpers: lists with unread counts, search, and a refused call's error code", async () => {
     const dialog = await createDialog(fixture.t, ["alice", "bob"], { title: "Searchable lighthouse" });
     const { client: alice } = await clientFor("alice");
@@ -144,23 +176,74 @@ describe("a dialog longer than one segment", () => {
       expect(status).toBe(201);
       ids.push(body.data.id);
     }
+    // Bob has read up to message 4, which lies in a segment his client has not loaded.
+    await eventually(async () => {
+      const page = await small.t.api("POST", `/api/v1/dialogs/${dialog.id}/read`, { message_id: ids[4] }, await tokenFor("bob"));
+      return page.status === 200 ? page : undefined;
+    });
     const bob = new ChatClient({ url: small.t.httpUrl, token: () => tokenFor("bob"), persistence: false, WebSocket });
     await bob.start();
     const session = await bob.openDialog(dialog.id);
     await changed(session, () => session.messages().some((message) => message.id === ids[7]), "the newest message");
+    await changed(session, () => bob.status === "connected" && session.readCursor() === ids[4], "bob's cursor");
     const first = ids[0] as string;
     expect(session.messages().some((message) => message.id === first)).toBe(false);
     expect(session.hasOlder).toBe(true);
 
+    // The first unread (message 5) is in no loaded segment: the server finds it, the client alone cannot.
+    expect(session.messages().some((message) => message.id === ids[5])).toBe(false);
+    expect(await session.findFirstUnread()).toBe(ids[5]);
+
+    // Jumping: the REST history shows the message at once, then its segment loads and it goes live.
     expect(await session.ensureLoaded(first)).toBe(true);
-    await changed(session, () => session.messages().filter((message) => message.kind === "text").length === 8, "every message");
+    expect(session.messages().find((message) => message.id === first)).toMatchObject({ text: "message 0", author: "alice" });
+    await changed(session, () => session.messages().find((message) => message.id === first)?.live, "message 0 live");
+    await changed(
+      session,
+      () => session.messages().filter((message) => message.kind === "text" && message.live).length === 8,
+      "every message live",
+    );
     expect(
       session
         .messages()
         .filter((message) => message.kind === "text")
         .map((message) => message.text),
     ).toEqual(ids.map((_, index) => `message ${index}`));
+    expect(session.messages().find((message) => message.kind === "system")).toMatchObject({
+      system: { event: "chat_created" },
+      live: true,
+    });
     expect(await session.ensureLoaded("01890a5d-ac96-774b-b9aa-0000000000ee")).toBe(false);
+    bob.destroy();
+  });
+
+  test("scrolling back shows a page of REST history at once, in order, and says when the beginning is reached", async () => {
+    const dialog = await createDialog(small.t, ["alice", "bob"]);
+    const token = await tokenFor("alice");
+    const ids: string[] = [];
+    for (let index = 0; index < 7; index += 1) {
+      const { body } = await small.t.api<{ data: { id: string } }>(
+        "POST",
+        `/api/v1/dialogs/${dialog.id}/messages`,
+        { content: `m${index}` },
+        token,
+      );
+      ids.push(body.data.id);
+    }
+    const bob = new ChatClient({ url: small.t.httpUrl, token: () => tokenFor("bob"), persistence: false, WebSocket });
+    await bob.start();
+    const session = await bob.openDialog(dialog.id);
+    await changed(session, () => bob.status === "connected" && session.synced, "bob connected");
+    // The projection has to hold the oldest shown message for the history to page before it.
+    await eventually(async () => ((await bob.rest.history(dialog.id)).messages.length === 8 ? true : undefined));
+    // Seven messages in segments of three: the head holds at most one of them.
+    const shownBefore = session.messages().length;
+    expect(shownBefore).toBeLessThan(3);
+    expect(await session.loadOlder()).toBe(true);
+    const shown = session.messages();
+    expect(shown.filter((message) => message.kind === "text").map((message) => message.text)).toEqual(ids.map((_, index) => `m${index}`));
+    expect(session.hasOlder).toBe(false);
+    expect(await session.loadOlder()).toBe(false);
     bob.destroy();
   });
 });

@@ -1,3 +1,4 @@
+export { type ActivityMessage, formatActivity, parseActivity } from "./activity.ts";
 export { type CloseReason, formatCloseReason, parseCloseReason } from "./close-reason.ts";
 export {
   type AccessScope,

@@ -1,5 +1,5 @@
 import { type ChatClient, type ChatMessage, type DialogSession, dayKey, formatSize } from "@mtchat/client";
-import { defineComponent, h, nextTick, onBeforeUnmount, onMounted, type PropType, reactive, ref, type VNode } from "vue";
+import { defineComponent, h, nextTick, onBeforeUnmount, onBeforeUpdate, onMounted, type PropType, reactive, ref, type VNode } from "vue";
 import type { Locale, MessageKey, Translate } from "./i18n.ts";
 import { localeTags } from "./i18n.ts";
 import { renderBody } from "./render-body.ts";
@@ -37,6 +37,8 @@ export const MessageList = defineComponent({
     // The divider stays where the first unread was when the dialog opened, even as the user reads on.
     const dividerAt = ref<string | null>(props.session.firstUnread());
     let stickToBottom = true;
+    /** The first message in view and its offset from the top, taken before each render to hold it steady. */
+    let anchor: { id: string; top: number } | null = null;
 
     const name = (userId: string) => props.names.get(userId) ?? userId;
     const time = (at: number) => new Date(at).toLocaleTimeString(localeTags[props.locale], { hour: "2-digit", minute: "2-digit" });
@@ -59,23 +61,56 @@ export const MessageList = defineComponent({
       if (last && !last.pending) props.session.markRead(last.id);
     };
 
+    const offsetOf = (el: HTMLElement, item: Element) => item.getBoundingClientRect().top - el.getBoundingClientRect().top;
+
+    const takeAnchor = () => {
+      const el = scroller.value;
+      anchor = null;
+      if (!el || stickToBottom) return;
+      for (const item of el.querySelectorAll<HTMLElement>("[data-message-id]")) {
+        const top = offsetOf(el, item);
+        if (top + item.offsetHeight > 0) {
+          anchor = { id: item.dataset.messageId ?? "", top };
+          return;
+        }
+      }
+    };
+    onBeforeUpdate(takeAnchor);
+
     const afterRender = async () => {
       await nextTick();
       const el = scroller.value;
       if (el && stickToBottom) el.scrollTop = el.scrollHeight;
+      else if (el && anchor) {
+        // Messages arrived above (older history, a segment loading behind served history):
+        // keep the message under the reader's eyes where it was.
+        const item = el.querySelector(`[data-message-id="${anchor.id}"]`);
+        if (item) el.scrollTop += offsetOf(el, item) - anchor.top;
+      }
+      fillViewport();
       markReadIfVisible();
     };
 
-    const loadOlder = async () => {
+    /**
+     * A list too short to scroll never sees the scroll that loads older messages
+     * (a head segment that has just rolled over holds few): load them now, while
+     * each try brings something new.
+     */
+    let filledAt = -1;
+    const fillViewport = () => {
       const el = scroller.value;
-      if (!el || loadingOlder.value || !props.session.hasOlder) return;
+      if (!el || loadingOlder.value || el.scrollHeight > el.clientHeight + 60 || !props.session.hasOlder) return;
+      const count = props.session.messages().length;
+      if (count === filledAt) return;
+      filledAt = count;
+      void loadOlder();
+    };
+
+    const loadOlder = async () => {
+      if (loadingOlder.value || !props.session.hasOlder) return;
       loadingOlder.value = true;
-      const before = el.scrollHeight - el.scrollTop;
       try {
         await props.session.loadOlder();
-        await nextTick();
-        // Keep the message under the reader's eyes where it was.
-        el.scrollTop = el.scrollHeight - before;
       } finally {
         loadingOlder.value = false;
       }
@@ -112,10 +147,26 @@ export const MessageList = defineComponent({
       else if (menuFor.value) menuFor.value = null;
     };
     const onVisible = () => markReadIfVisible();
+    /** Opens at the first unread when it is above the end: the server finds it in segments not loaded. */
+    const showFirstUnread = async () => {
+      const id = await props.session.findFirstUnread();
+      if (id && id !== dividerAt.value) {
+        if (!(await props.session.ensureLoaded(id))) return;
+        dividerAt.value = id;
+      }
+      if (!dividerAt.value) return;
+      await nextTick();
+      const divider = scroller.value?.querySelector('[data-testid="new-divider"]');
+      if (!divider) return;
+      divider.scrollIntoView({ block: "start" });
+      stickToBottom = atBottom();
+    };
+
     onMounted(() => {
       document.addEventListener("keydown", onKey);
       document.addEventListener("visibilitychange", onVisible);
       void afterRender();
+      void showFirstUnread();
     });
     onBeforeUnmount(() => {
       document.removeEventListener("keydown", onKey);
@@ -259,6 +310,8 @@ export const MessageList = defineComponent({
                       type: "button",
                       class: "mtc-reaction",
                       "aria-pressed": String(users.includes(props.session.me)),
+                      // Until its segment loads, a message from the REST history is shown read-only.
+                      disabled: !message.live,
                       title: users.map(name).join(", "),
                       onClick: () => props.session.react(message.id, emoji, !users.includes(props.session.me)),
                     },
@@ -277,8 +330,9 @@ export const MessageList = defineComponent({
       );
     };
 
-    const renderActions = (message: ChatMessage, own: boolean): VNode => {
+    const renderActions = (message: ChatMessage, own: boolean): VNode | null => {
       const t = props.t;
+      if (!message.live) return null;
       return h("div", { class: "mtc-actions", role: "group", "aria-label": t("message.actions") }, [
         props.canWrite ? h("button", { type: "button", onClick: () => emit("reply", message) }, t("message.reply")) : null,
         h(

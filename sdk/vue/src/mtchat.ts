@@ -82,16 +82,19 @@ export const MTChat = defineComponent({
       emit("error", error);
     };
 
+    let listAsked = 0;
     const refreshList = async () => {
       const current = client.value;
       if (!current || props.mode !== "full") return;
+      // Pushes, typing in the search and tab changes overlap: only the newest answer counts.
+      const asked = ++listAsked;
       try {
         const page = await current.rest.listDialogs({
           type: tab.value === "available" ? "available" : "participating",
           archived: tab.value === "archived",
           ...(query.value.trim() ? { search: query.value.trim() } : {}),
         });
-        items.value = page.items;
+        if (asked === listAsked) items.value = page.items;
       } catch {
         // Offline: keep the last list; the next poll tries again.
       }
@@ -178,6 +181,8 @@ export const MTChat = defineComponent({
         await current.start();
         userState.value = await current.openUserState();
         offs.push(userState.value.on("change", () => void refreshList()));
+        // The server pushes when a dialog of the user's changed: badges and order refresh at once.
+        offs.push(userState.value.on("activity", () => void refreshList()));
       } catch (error) {
         fail(error);
         return;
@@ -192,7 +197,8 @@ export const MTChat = defineComponent({
             (await current.rest.getDialog(id).catch((error: { code?: string }) => (error.code === "network" ? offlineSummary(id) : null)));
           if (found) await open(found);
         }
-        poll = setInterval(() => void refreshList(), 3_000);
+        // Pushes cover the user's own dialogs; the slow poll catches dialogs that entered or left their scope.
+        poll = setInterval(() => void refreshList(), 30_000);
       }
     });
 

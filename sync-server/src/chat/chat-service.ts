@@ -40,12 +40,16 @@ export type MessageRow = {
   /** Emoji → the users who reacted with it. */
   reactions: Record<string, string[]>;
   seq: number | null;
+  /** The segment document holding the message (a client opens it to edit, react or follow live). */
+  segment: number;
+  /** What a system message records (event, user …); null for text. */
+  system: Record<string, unknown> | null;
 };
 
 export type HistoryQuery = { before?: string | undefined; after?: string | undefined; around?: string | undefined; limit: number };
 
 const messageColumns = `id, dialog_id, author_id AS sender_id, kind AS message_type, body_text AS content, body,
-  created_at AS sent_at, edited_at AS last_edited_at, reply_to AS reply_to_id, attachments, deleted, reactions, seq`;
+  created_at AS sent_at, edited_at AS last_edited_at, reply_to AS reply_to_id, attachments, deleted, reactions, seq, segment, system`;
 
 const toMessage = (row: Record<string, unknown>): MessageRow => ({
   ...(row as MessageRow),

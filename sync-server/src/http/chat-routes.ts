@@ -19,6 +19,11 @@ export const messageSchema = z
     deleted: z.boolean(),
     reactions: z.record(z.string(), z.array(z.string())).openapi({ description: "Emoji → the users who reacted with it" }),
     seq: z.number().nullable().openapi({ description: "Order of arrival at the server" }),
+    segment: z.number().int().openapi({ description: "The segment document holding the message: `dialog/<id>/seg/<segment>`" }),
+    system: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .openapi({ description: "For system messages, what happened (`event`, `user_id` …); null for text" }),
   })
   .openapi("Message");
 
