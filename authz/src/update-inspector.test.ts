@@ -1,8 +1,7 @@
 import {
   createMessage,
-  draftsOf,
+  draftOf,
   editMessageText,
-  ensureDraft,
   messagesOf,
   reactionKey,
   readMessage,
@@ -434,10 +433,10 @@ describe("user state documents", () => {
     Y.applyUpdate(server, update);
   };
 
-  test("drafts: a rich-text fragment per dialog, edited, formatted and removed", () => {
+  test("drafts: a rich-text fragment per dialog, edited, formatted and cleared", () => {
     const server = new Y.Doc();
     const client = rawClient(server, 10);
-    const draft = ensureDraft(client, dialog);
+    const draft = draftOf(client, dialog);
     const paragraph = new Y.XmlElement("paragraph");
     const text = new Y.XmlText();
     const mention = new Y.XmlElement("mention");
@@ -452,40 +451,58 @@ describe("user state documents", () => {
     text.format(0, 5, { italic: {} });
     text.delete(0, 1);
     accept(server, client);
+    expect(draftOf(server, dialog).toJSON()).toContain("<italic>ello</italic></bold><bold> there");
 
-    draftsOf(client).delete(dialog);
+    draft.delete(0, draft.length);
     accept(server, client);
-    expect(draftsOf(server).has(dialog)).toBe(false);
+    expect(draftOf(server, dialog).length).toBe(0);
   });
 
-  test("drafts: keys that are not dialog ids and content an editor never writes are refused", () => {
+  test("drafts: first drafts of one dialog typed offline on two devices merge instead of one replacing the other", () => {
+    const server = new Y.Doc();
+    const phone = rawClient(server, 10);
+    const laptop = rawClient(server, 11);
+    const type = (doc: Y.Doc, words: string) => {
+      const paragraph = new Y.XmlElement("paragraph");
+      const text = new Y.XmlText();
+      paragraph.insert(0, [text]);
+      draftOf(doc, dialog).insert(0, [paragraph]);
+      text.insert(0, words);
+    };
+    type(phone, "from the phone");
+    type(laptop, "from the laptop");
+    accept(server, phone);
+    accept(server, laptop);
+    const merged = draftOf(server, dialog).toJSON();
+    expect(merged).toContain("from the phone");
+    expect(merged).toContain("from the laptop");
+  });
+
+  test("drafts: roots not named for a dialog and content an editor never writes are refused", () => {
     const server = new Y.Doc();
     const refused = (write: (doc: Y.Doc) => void) => {
       const client = rawClient(server, 10);
       write(client);
       return inspect(server, diff(client, server), alice, "user");
     };
-    expect(refused((doc) => draftsOf(doc).set("not-a-dialog", new Y.XmlFragment()))).toMatchObject({ ok: false, kind: "invalid_update" });
-    expect(refused((doc) => (draftsOf(doc) as Y.Map<unknown>).set(dialog, "plain text"))).toMatchObject({
+    const paragraph = () => new Y.XmlElement("paragraph");
+    expect(refused((doc) => doc.getXmlFragment("draft/not-a-dialog").insert(0, [paragraph()]))).toMatchObject({
       ok: false,
       kind: "invalid_update",
     });
-    expect(refused((doc) => (draftsOf(doc) as Y.Map<unknown>).set(dialog, new Y.Map()))).toMatchObject({
+    expect(refused((doc) => doc.getXmlFragment("notes").insert(0, [paragraph()]))).toMatchObject({ ok: false, kind: "invalid_update" });
+    expect(refused((doc) => doc.getArray(`draft/${dialog}`).insert(0, [new Y.Map()]))).toMatchObject({
       ok: false,
       kind: "invalid_update",
     });
-    expect(refused((doc) => (draftsOf(doc) as Y.Map<unknown>).set(dialog, new Y.XmlElement("p")))).toMatchObject({
-      ok: false,
-      kind: "invalid_update",
-    });
-    expect(refused((doc) => ensureDraft(doc, dialog).insert(0, [new Y.XmlHook("hook") as unknown as Y.XmlElement]))).toMatchObject({
+    expect(refused((doc) => draftOf(doc, dialog).insert(0, [new Y.XmlHook("hook") as unknown as Y.XmlElement]))).toMatchObject({
       ok: false,
       kind: "invalid_update",
     });
     expect(
       refused((doc) => {
-        const element = new Y.XmlElement("paragraph");
-        ensureDraft(doc, dialog).insert(0, [element]);
+        const element = paragraph();
+        draftOf(doc, dialog).insert(0, [element]);
         element.setAttribute("blob", new Uint8Array([1, 2, 3]) as unknown as string);
       }),
     ).toMatchObject({ ok: false, kind: "invalid_update" });

@@ -6,6 +6,7 @@ import {
   messageFields,
   messageKinds,
   metaRoots,
+  parseDraftRoot,
   parseReactionKey,
   parseUserStateKey,
   segmentRoots,
@@ -367,13 +368,13 @@ class MetaRules implements Rules {
 
 /**
  * A user's own state document: the server admits only its owner, so only the shape is checked here.
- * Root `dialogs`: flat keys `<dialog>/<field>` with plain values. Root `drafts`: one rich-text
- * fragment per dialog id, holding only what an editor writes (elements, text, formatting, attributes).
+ * Root `dialogs`: flat keys `<dialog>/<field>` with plain values. Roots `draft/<dialog id>`: a
+ * rich-text fragment each, holding only what an editor writes (elements, text, formatting, attributes).
  */
 class UserStateRules implements Rules {
   readonly attachmentRefs = [];
   insert(item: Y.Item, place: Place): Denial | null {
-    if (place.root === userStateRoots.drafts) return this.draft(place, item);
+    if (parseDraftRoot(place.root)) return this.draft(item);
     const denied = this.check(place);
     if (denied) return denied;
     const parsed = parseUserStateKey(place.keys[0] as string);
@@ -385,7 +386,8 @@ class UserStateRules implements Rules {
   }
 
   remove(place: Place): Denial | null {
-    if (place.root === userStateRoots.drafts) return this.draft(place, null);
+    // Deleting draft text is what an editor does; a root itself cannot be removed.
+    if (parseDraftRoot(place.root)) return null;
     return this.check(place);
   }
 
@@ -406,17 +408,9 @@ class UserStateRules implements Rules {
     return null;
   }
 
-  /** A draft (`item`, or a removal when null): keyed by a dialog id, a fragment at the top, editor content below. */
-  private draft(place: Place, item: Y.Item | null): Denial | null {
-    const key = place.keys[0];
-    if (typeof key !== "string" || !isUuid(key)) return deny("invalid_update", "drafts are keyed by dialog id");
-    if (item === null) return null;
+  /** Content written into a draft's fragment: rich-text elements, text, formatting and attributes only. */
+  private draft(item: Y.Item): Denial | null {
     const content = item.content;
-    if (place.keys.length === 1) {
-      return content instanceof Y.ContentType && content.type.constructor === Y.XmlFragment
-        ? null
-        : deny("invalid_update", "a draft is a rich-text fragment");
-    }
     if (content instanceof Y.ContentType) {
       return content.type instanceof Y.XmlText || (content.type instanceof Y.XmlElement && !(content.type instanceof Y.XmlHook))
         ? null

@@ -1,19 +1,10 @@
-import {
-  draftOf,
-  draftsOf,
-  ensureDraft,
-  parseActivity,
-  readUserState,
-  setUserState,
-  type UserDialogState,
-  userStateOf,
-} from "@mtchat/protocol";
+import { draftOf, parseActivity, readUserState, setUserState, type UserDialogState, userStateOf } from "@mtchat/protocol";
 import type * as Y from "yjs";
 import { Emitter } from "./emitter.ts";
 import type { SyncedDoc } from "./synced-doc.ts";
 
 export type UserStateEvents = {
-  /** Pins, mutes, archive marks or drafts changed. */
+  /** Pins, mutes or archive marks changed. */
   change: undefined;
   /** The server says these dialogs changed (a message, an edit, a read): lists and unread counts are stale. */
   activity: string[];
@@ -24,7 +15,6 @@ export class UserState extends Emitter<UserStateEvents> {
   constructor(readonly synced: SyncedDoc) {
     super();
     userStateOf(synced.doc).observe(() => this.emit("change", undefined));
-    draftsOf(synced.doc).observe(() => this.emit("change", undefined));
     synced.on("stateless", (payload) => {
       const dialogs = parseActivity(payload);
       if (dialogs) this.emit("activity", dialogs);
@@ -47,35 +37,14 @@ export class UserState extends Emitter<UserStateEvents> {
     setUserState(this.doc, dialogId, "notifications", enabled);
   }
 
-  /**
-   * The draft fragment of a dialog, for an editor to bind to. It is created
-   * only after the document has synced with the server, so a draft another
-   * device already started is found rather than overwritten (see the race
-   * note in `@mtchat/protocol`'s user-state). Offline with no synced copy,
-   * it is created locally.
-   */
-  async draft(dialogId: string, waitMs = 3_000): Promise<Y.XmlFragment> {
-    const existing = draftOf(this.doc, dialogId);
-    if (existing) return existing;
-    if (this.synced.state !== "synced") {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          off();
-          resolve();
-        };
-        const timer = setTimeout(done, waitMs);
-        const off = this.synced.on("change", () => {
-          if (this.synced.state === "synced") done();
-        });
-      });
-    }
-    return ensureDraft(this.doc, dialogId);
+  /** The draft fragment of a dialog, for an editor to bind to; the same on every device, offline too. */
+  draft(dialogId: string): Y.XmlFragment {
+    return draftOf(this.doc, dialogId);
   }
 
   /** Empties a dialog's draft after sending (the fragment stays, so every device stays bound to it). */
   clearDraft(dialogId: string): void {
     const draft = draftOf(this.doc, dialogId);
-    if (draft && draft.length > 0) draft.delete(0, draft.length);
+    if (draft.length > 0) draft.delete(0, draft.length);
   }
 }

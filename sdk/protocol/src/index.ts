@@ -52,10 +52,10 @@ export { type ErrorKind, errorKinds, isErrorKind } from "./error-kinds.ts";
 export {
   type ArchiveMark,
   draftOf,
-  draftsOf,
-  ensureDraft,
+  draftRootName,
   isArchived,
   isUserStateValue,
+  parseDraftRoot,
   parseUserStateKey,
   readUserState,
   setUserState,

@@ -1,4 +1,4 @@
-import * as Y from "yjs";
+import type * as Y from "yjs";
 import { isUuid } from "./doc-names.ts";
 
 /**
@@ -11,17 +11,17 @@ import { isUuid } from "./doc-names.ts";
  * - `notifications`: boolean; false mutes the dialog's notifications.
  * - `archived`: {@link ArchiveMark}.
  *
- * Root `drafts`: Y.Map<dialogId, Y.XmlFragment>, the composer's unsent text
- * per dialog in the y-prosemirror layout, so an editor on any of the user's
- * devices binds to it and a draft started on one continues on another.
- * Two devices that create the same dialog's fragment concurrently (both
- * offline, neither having seen the other's) would each write the key, and
- * Yjs keeps one of the two fragments: the SDK therefore creates a draft's
- * fragment only once the document has synced with the server and the key is
- * still absent ({@link ensureDraft}), so the race needs two first drafts of
- * the same dialog typed offline on two devices at once.
+ * Roots `draft/<dialogId>`: one Y.XmlFragment per dialog, the composer's
+ * unsent text in the y-prosemirror layout, so an editor on any of the user's
+ * devices binds to it and a draft started on one continues on another. A root
+ * type is found by its name, never created by a write: two devices typing the
+ * first draft of one dialog, both offline, write into the same fragment and
+ * their text merges (a fragment kept in a map under the dialog's key would
+ * lose one of the two, as concurrent map writes keep one value).
  */
-export const userStateRoots = { dialogs: "dialogs", drafts: "drafts" } as const;
+export const userStateRoots = { dialogs: "dialogs" } as const;
+
+const draftRootPrefix = "draft/";
 
 export const userStateFields = { pinned: "pinned", notifications: "notifications", archived: "archived" } as const;
 export type UserStateField = (typeof userStateFields)[keyof typeof userStateFields];
@@ -94,19 +94,14 @@ export const isArchived = (mark: ArchiveMark | null, lastMessageId: string | nul
   return autoArchivedThrough !== null && autoArchivedThrough === lastMessageId;
 };
 
-export const draftsOf = (doc: Y.Doc): Y.Map<Y.XmlFragment> => doc.getMap(userStateRoots.drafts);
+export const draftRootName = (dialogId: string): string => `${draftRootPrefix}${dialogId}`;
 
-/** The draft fragment of a dialog, or null when there is none (or the key holds something else). */
-export const draftOf = (doc: Y.Doc, dialogId: string): Y.XmlFragment | null => {
-  const draft = draftsOf(doc).get(dialogId);
-  return draft instanceof Y.XmlFragment ? draft : null;
+/** The dialog id of a draft root's name, or null when the name is not one. */
+export const parseDraftRoot = (root: string): string | null => {
+  if (!root.startsWith(draftRootPrefix)) return null;
+  const dialogId = root.slice(draftRootPrefix.length);
+  return isUuid(dialogId) ? dialogId : null;
 };
 
-/** The draft fragment of a dialog, created when absent (see the race note on {@link userStateRoots}). */
-export const ensureDraft = (doc: Y.Doc, dialogId: string): Y.XmlFragment => {
-  const existing = draftOf(doc, dialogId);
-  if (existing) return existing;
-  const fragment = new Y.XmlFragment();
-  draftsOf(doc).set(dialogId, fragment);
-  return fragment;
-};
+/** The draft fragment of a dialog (empty when nothing was typed); every device gets the same one. */
+export const draftOf = (doc: Y.Doc, dialogId: string): Y.XmlFragment => doc.getXmlFragment(draftRootName(dialogId));

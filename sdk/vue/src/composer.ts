@@ -160,7 +160,7 @@ export const Composer = defineComponent({
         if (!(body instanceof Y.XmlFragment)) return;
         fragment = body;
       } else {
-        fragment = await props.userState.draft(props.session.dialogId);
+        fragment = props.userState.draft(props.session.dialogId);
       }
       if (!host.value) return;
       popup = mentionPopup(props.t);
