@@ -179,6 +179,24 @@ describe("MTChat in Chromium", { timeout: 60_000 }, () => {
     await bob.page.getByTestId("problem").filter({ hasText: "only your own messages" }).waitFor();
     expect(await alice.page.locator(".mtc-message", { hasText: "Keep this one" }).count()).toBe(1);
     expect((await history(dialogs.tender)).find((message) => message.id === target?.id)?.content).toBe("Keep this one");
+
+    // Bob's copy holds the refused edit; what he writes now cannot go out. Reloading from the
+    // server drops the forgery and puts his unsent text back into the composer.
+    expect(await messageTexts(bob.page, "Keep this one")).toEqual([]);
+    const bobComposer = bob.page.getByTestId("composer");
+    await bobComposer.click();
+    await bobComposer.pressSequentially("Written while refused");
+    await bobComposer.press("Enter");
+    await bob.page.locator(".mtc-message[data-pending=true]", { hasText: "Written while refused" }).waitFor();
+    await bob.page.getByRole("button", { name: "Reload from the server" }).click();
+    await bob.page.locator(".mtc-message", { hasText: "Keep this one" }).waitFor();
+    await expect.poll(() => bob.page.getByTestId("problem").count()).toBe(0);
+    await expect.poll(() => bobComposer.textContent()).toContain("Written while refused");
+    await bobComposer.click();
+    await bobComposer.press("Enter");
+    await alice.page.locator(".mtc-message", { hasText: "Written while refused" }).waitFor();
+    await bob.page.locator(".mtc-message[data-pending=false]", { hasText: "Written while refused" }).waitFor();
+    expect(await messageTexts(alice.page, "Written while refused")).toHaveLength(1);
   });
 
   test("attachments: an image uploads, shows a preview and opens in the viewer", async () => {

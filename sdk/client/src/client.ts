@@ -3,7 +3,7 @@ import { parseDocName, userDocName } from "@mtchat/protocol";
 import * as Y from "yjs";
 import { DialogSession } from "./dialog-session.ts";
 import { Emitter } from "./emitter.ts";
-import { clearUserData, databaseName, hasIndexedDb, persist } from "./persistence.ts";
+import { clearUserData, databaseName, deleteDatabase, hasIndexedDb, persist } from "./persistence.ts";
 import { RestClient } from "./rest.ts";
 import { SyncedDoc } from "./synced-doc.ts";
 import { decodeTokenClaims, type TokenClaims, type TokenInput, TokenSource } from "./token.ts";
@@ -228,6 +228,22 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   openUserState(): Promise<UserState> {
     this.userState ??= this.openDoc(userDocName(this.me.projectId, this.me.userId)).then((doc) => new UserState(doc));
     return this.userState;
+  }
+
+  /**
+   * Deletes this device's copy of some documents (IndexedDB and pending marks),
+   * so the next open loads the server's. Close them first.
+   */
+  async forgetLocal(docNames: string[]): Promise<void> {
+    if (!this.persistence) return;
+    const { userId, projectId } = this.me;
+    await Promise.all(
+      docNames.map((docName) => {
+        const dbName = databaseName(projectId, userId, docName);
+        if (typeof localStorage !== "undefined") localStorage.removeItem(`${dbName}#pending`);
+        return deleteDatabase(dbName);
+      }),
+    );
   }
 
   /** Closes everything and deletes this user's local data (IndexedDB and pending marks). */

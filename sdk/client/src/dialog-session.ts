@@ -21,7 +21,7 @@ import * as Y from "yjs";
 import type { ChatClient } from "./client.ts";
 import { Emitter } from "./emitter.ts";
 import type { ApiMessage } from "./rest.ts";
-import { fragmentFromJson, isBlank } from "./rich-body.ts";
+import { appendJson, fragmentFromJson, isBlank } from "./rich-body.ts";
 import type { SyncedDoc } from "./synced-doc.ts";
 
 /** A message as a view shows it: the document's fields plus where it stands on its way to the server. */
@@ -397,11 +397,7 @@ export class DialogSession extends Emitter<DialogEvents> {
     if (!entry || !segment || !(fragment instanceof Y.XmlFragment)) throw new Error("no such message loaded");
     segment.doc.transact(() => {
       fragment.delete(0, fragment.length);
-      const fresh = fragmentFromJson(body);
-      fragment.insert(
-        0,
-        fresh.toArray().map((child) => child.clone() as Y.XmlElement | Y.XmlText),
-      );
+      appendJson(fragment, body);
       entry.set("editedAt", Date.now());
     });
     segment.markPending(messageId);
@@ -500,6 +496,33 @@ export class DialogSession extends Emitter<DialogEvents> {
   /** Announces that the user is typing (or stopped); the mark expires by itself after a few seconds. */
   setTyping(typing: boolean): void {
     this.meta.provider?.awareness?.setLocalStateField("typing", typing ? Date.now() : null);
+  }
+
+  /**
+   * After a refusal that retrying cannot cure (the change itself was refused,
+   * say an edit of someone else's message from the console), this device's
+   * copy holds what the server will never accept. This closes the session and
+   * drops the local copy of every refused document, so opening the dialog again
+   * loads the server's; it returns the bodies of the user's own messages and
+   * edits that never reached the server, for the caller to put back into the
+   * composer rather than lose them.
+   */
+  async discardRefused(): Promise<RichNode[]> {
+    const refused = [this.meta, ...this.segments.values()].filter((doc) => doc.state === "refused");
+    const unsent: RichNode[] = [];
+    for (const doc of refused) {
+      if (doc === this.meta) continue;
+      for (const [id, entry] of messagesOf(doc.doc).entries()) {
+        if (!(entry instanceof Y.Map) || !doc.isPending(id)) continue;
+        const message = readMessage(id, entry);
+        if (message.author === this.me && message.kind === "text" && !message.deleted && !isBlank(message.body)) unsent.push(message.body);
+      }
+    }
+    const names = refused.map((doc) => doc.name);
+    this.client.closeDialog(this.dialogId);
+    this.close();
+    await this.client.forgetLocal(names);
+    return unsent;
   }
 
   /** Tries again after a refusal (for instance once re-added); unsent changes go out then. */

@@ -13,7 +13,7 @@ export {
   RestClient,
   type SearchHit,
 } from "./rest.ts";
-export { fragmentFromJson, isBlank, mentionsOf } from "./rich-body.ts";
+export { appendJson, fragmentFromJson, isBlank, mentionsOf } from "./rich-body.ts";
 export { type DocState, SyncedDoc } from "./synced-doc.ts";
 export { decodeTokenClaims, type TokenClaims, type TokenInput, TokenSource } from "./token.ts";
 export { UploadError, uploadFile } from "./upload.ts";

@@ -14,7 +14,8 @@ export const persist = async (name: string, doc: Y.Doc): Promise<IndexeddbPersis
   return persistence;
 };
 
-const deleteDatabase = (name: string) =>
+/** Deletes one database; IndexedDB runs it after the connections still open on it close, before any later open. */
+export const deleteDatabase = (name: string) =>
   new Promise<void>((resolve) => {
     const request = indexedDB.deleteDatabase(name);
     request.onsuccess = () => resolve();

@@ -2,7 +2,7 @@ import { bodyToJson, bodyToPlainText, type RichNode } from "@mtchat/protocol";
 import { describe, expect, test } from "vitest";
 import * as Y from "yjs";
 import { safeHref } from "./format.ts";
-import { fragmentFromJson, isBlank, mentionsOf } from "./rich-body.ts";
+import { appendJson, fragmentFromJson, isBlank, mentionsOf } from "./rich-body.ts";
 
 const rich: RichNode = {
   type: "doc",
@@ -21,6 +21,16 @@ const rich: RichNode = {
 };
 
 describe("rich bodies", () => {
+  test("appending JSON to a fragment already in a document keeps what it held and adds the rest after it", () => {
+    const doc = new Y.Doc();
+    const draft = doc.getXmlFragment("draft");
+    appendJson(draft, { type: "doc", content: [{ type: "paragraph", content: [{ type: "text", text: "first" }] }] });
+    appendJson(draft, rich);
+    const json = bodyToJson(draft);
+    expect(json.content?.[0]).toEqual({ type: "paragraph", content: [{ type: "text", text: "first" }] });
+    expect(json.content?.slice(1)).toEqual(rich.content);
+  });
+
   test("ProseMirror JSON written into a fragment reads back the same, as the server's projection reads it", () => {
     const doc = new Y.Doc();
     doc.getMap("m").set("body", fragmentFromJson(rich));

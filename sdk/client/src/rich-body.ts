@@ -9,7 +9,7 @@ const markAttributes = (marks: Mark[] | undefined): Record<string, unknown> | un
   return Object.fromEntries(marks.map((mark) => [mark.type, mark.attrs ?? {}]));
 };
 
-const appendChildren = (parent: Y.XmlFragment | Y.XmlElement, nodes: RichNode[]): void => {
+const appendChildren = (parent: Y.XmlFragment | Y.XmlElement, nodes: RichNode[], at = 0): void => {
   const children: (Y.XmlElement | Y.XmlText)[] = [];
   let run: { text: string; attributes: Record<string, unknown> | undefined }[] = [];
   const flush = () => {
@@ -37,7 +37,7 @@ const appendChildren = (parent: Y.XmlFragment | Y.XmlElement, nodes: RichNode[])
     children.push(element);
   }
   flush();
-  if (children.length > 0) parent.insert(0, children);
+  if (children.length > 0) parent.insert(at, children);
 };
 
 /**
@@ -50,6 +50,9 @@ export const fragmentFromJson = (doc: RichNode): Y.XmlFragment => {
   appendChildren(fragment, doc.content ?? []);
   return fragment;
 };
+
+/** Appends ProseMirror JSON's content to the end of a fragment already in a document (a draft, a body being replaced). */
+export const appendJson = (fragment: Y.XmlFragment, doc: RichNode): void => appendChildren(fragment, doc.content ?? [], fragment.length);
 
 /** Whether a body has any visible content (text, a mention, …), so empty messages are not sent. */
 export const isBlank = (doc: RichNode): boolean => {

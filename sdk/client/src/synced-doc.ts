@@ -102,6 +102,8 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
       provider.on("authenticated", () => provider.setAwarenessField("online", Date.now()));
     }
     provider.on("synced", () => {
+      // An acknowledgement already on its way when the server refused must not undo the refusal.
+      if (this.state === "refused") return;
       this.state = "synced";
       this.settle();
       this.emit("change", undefined);
@@ -169,7 +171,7 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
     // A refusal: stop syncing this document but keep it, with every unsent change, readable.
     this.state = "refused";
     this.refusal = refusal;
-    this.provider?.detach();
+    this.leaveClosed();
     this.emit("refused", refusal);
     this.emit("change", undefined);
   }
@@ -177,8 +179,24 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
   private reattach(): void {
     const provider = this.provider;
     if (!provider) return;
-    provider.detach();
+    this.leaveClosed();
     provider.attach();
+  }
+
+  /**
+   * Detaches from a document the server has already closed. `detach()` would
+   * tell the server to close it, and the server, finding no such document on
+   * the socket, keeps that message for the next one of the same name and
+   * applies it to it: the next attach (a retry, a reload from the server) would
+   * be closed as soon as it opened. Leaving the socket's map first makes
+   * `detach()` send nothing.
+   */
+  private leaveClosed(): void {
+    const provider = this.provider;
+    if (!provider) return;
+    const attached = this.socket.configuration.providerMap;
+    if (attached.get(provider.effectiveName) === provider) attached.delete(provider.effectiveName);
+    provider.detach();
   }
 
   /** Sends a fresh token on the live connection (the server checks it names the same user). */

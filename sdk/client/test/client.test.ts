@@ -97,14 +97,61 @@ describe("client core", () => {
 
     const removed = await fixture.t.api("DELETE", `/api/v1/management/dialogs/${dialog.id}/participants/carol`);
     expect(removed.status).toBe(200);
-    await changed(session, () => session.refusal, "the refusal");
+    await changed(session, () => session.refusal ?? undefined, "the refusal");
     expect(session.refusal).toMatchObject({ code: 4403, kind: "forbidden" });
     expect(refusals).toContain("forbidden");
 
     const id = session.send({ body: "written after removal" });
     const kept = session.messages().find((message) => message.id === id);
     expect(kept).toMatchObject({ text: "written after removal", pending: true });
+
+    // Added back, she tries again on the same socket: what she wrote goes out.
+    const added = await fixture.t.api("POST", `/api/v1/management/dialogs/${dialog.id}/participants`, {
+      user_id: "carol",
+      display_name: "Carol",
+      role: "member",
+    });
+    expect(added.status).toBeLessThan(300);
+    session.retry();
+    await changed(session, () => session.messages().find((message) => message.id === id)?.pending === false, "acknowledged after retry");
+    expect(session.refusal).toBeNull();
     carol.destroy();
+  });
+
+  test("a refused forgery is dropped by reloading from the server; the user's own unsent text comes back", async () => {
+    const dialog = await createDialog(fixture.t, ["alice", "bob"]);
+    const { client: alice } = await clientFor("alice");
+    const { client: bob } = await clientFor("bob");
+    const aliceDialog = await alice.openDialog(dialog.id);
+    await changed(aliceDialog, () => aliceDialog.synced, "alice synced");
+    const target = aliceDialog.send({ body: "alice's words" });
+    let session = await bob.openDialog(dialog.id);
+    await changed(session, () => session.entry(target) ?? undefined, "bob has alice's message");
+
+    const body = session.entry(target)?.get("body") as { length: number; delete(at: number, n: number): void };
+    body.delete(0, body.length);
+    await changed(session, () => session.refusal ?? undefined, "the refusal");
+    const unsent = session.send({ body: "bob's unsent words" });
+    expect(session.messages().find((message) => message.id === unsent)?.pending).toBe(true);
+
+    const bodies = await session.discardRefused();
+    expect(bodies.map((node) => JSON.stringify(node))).toEqual([expect.stringContaining("bob's unsent words")]);
+    session = await bob.openDialog(dialog.id);
+    await changed(
+      session,
+      () => session.synced && session.messages().find((message) => message.id === target)?.text === "alice's words",
+      "the server's copy",
+    );
+    expect(session.messages().some((message) => message.id === unsent)).toBe(false);
+    expect(session.refusal).toBeNull();
+    const again = session.send({ body: bodies[0] ?? "" });
+    await changed(
+      aliceDialog,
+      () => aliceDialog.messages().find((message) => message.id === again)?.text === "bob's unsent words",
+      "alice receives it",
+    );
+    alice.destroy();
+    bob.destroy();
   });
 
   test("the server pushes dialog activity to the user's own document once the projection has it", async () => {
@@ -176,23 +223,24 @@ describe("a dialog longer than one segment", () => {
       expect(status).toBe(201);
       ids.push(body.data.id);
     }
-    // Bob has read up to message 4, which lies in a segment his client has not loaded.
+    // Bob has read up to message 1, which lies in a segment his client has not loaded.
     await eventually(async () => {
-      const page = await small.t.api("POST", `/api/v1/dialogs/${dialog.id}/read`, { message_id: ids[4] }, await tokenFor("bob"));
+      const page = await small.t.api("POST", `/api/v1/dialogs/${dialog.id}/read`, { message_id: ids[1] }, await tokenFor("bob"));
       return page.status === 200 ? page : undefined;
     });
     const bob = new ChatClient({ url: small.t.httpUrl, token: () => tokenFor("bob"), persistence: false, WebSocket });
     await bob.start();
     const session = await bob.openDialog(dialog.id);
-    await changed(session, () => session.messages().some((message) => message.id === ids[7]), "the newest message");
-    await changed(session, () => bob.status === "connected" && session.readCursor() === ids[4], "bob's cursor");
+    // Nine entries in segments of three: the head is segment 2 or, once it moved on, an empty segment 3.
+    await changed(session, () => bob.status === "connected" && session.synced && session.readCursor() === ids[1], "bob's cursor");
     const first = ids[0] as string;
     expect(session.messages().some((message) => message.id === first)).toBe(false);
     expect(session.hasOlder).toBe(true);
 
-    // The first unread (message 5) is in no loaded segment: the server finds it, the client alone cannot.
-    expect(session.messages().some((message) => message.id === ids[5])).toBe(false);
-    expect(await session.findFirstUnread()).toBe(ids[5]);
+    // The first unread (message 2, segment 1) is in no loaded segment: the server finds it, the client alone cannot.
+    expect(session.messages().some((message) => message.id === ids[2])).toBe(false);
+    expect(session.firstUnread()).not.toBe(ids[2]);
+    expect(await session.findFirstUnread()).toBe(ids[2]);
 
     // Jumping: the REST history shows the message at once, then its segment loads and it goes live.
     expect(await session.ensureLoaded(first)).toBe(true);

@@ -80,6 +80,7 @@ const en = {
   "error.unauthorized": "Your session has expired. Sign in again; your unsent messages are kept.",
   "error.upload": "The file could not be uploaded: {message}",
   "error.retry": "Try again",
+  "error.discard": "Reload from the server (your unsent text goes back to the composer)",
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -166,6 +167,7 @@ const ru: Messages = {
   "error.unauthorized": "Сессия истекла. Войдите снова; неотправленные сообщения сохранены.",
   "error.upload": "Не удалось загрузить файл: {message}",
   "error.retry": "Повторить",
+  "error.discard": "Загрузить с сервера (неотправленный текст вернётся в поле ввода)",
 };
 
 const zh: Messages = {
@@ -249,6 +251,7 @@ const zh: Messages = {
   "error.unauthorized": "会话已过期。请重新登录；未发送的消息已保留。",
   "error.upload": "文件无法上传：{message}",
   "error.retry": "重试",
+  "error.discard": "从服务器重新加载（未发送的文字会放回输入框）",
 };
 
 export const locales = { en, ru, zh } as const satisfies Record<string, Messages>;

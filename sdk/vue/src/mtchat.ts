@@ -1,13 +1,16 @@
 import {
+  appendJson,
   ChatClient,
   type ChatClientConfig,
   type ChatMessage,
   type ConnectionStatus,
   type DialogSession,
   type DialogSummary,
+  isBlank,
   type SearchHit,
   type UserState,
 } from "@mtchat/client";
+import { bodyToJson } from "@mtchat/protocol";
 import { computed, defineComponent, h, onBeforeUnmount, onMounted, type PropType, ref, shallowRef, type VNode, watch } from "vue";
 import { Composer } from "./composer.ts";
 import { type Locale, translator } from "./i18n.ts";
@@ -142,6 +145,22 @@ export const MTChat = defineComponent({
         await new Promise((resolve) => setTimeout(resolve, 0));
         await list.value?.jumpTo(jumpTo);
       }
+    };
+
+    /** Drops this device's refused changes and reopens the dialog from the server; unsent text goes to the draft. */
+    const discardRefused = async () => {
+      const current = session.value;
+      const dialog = selected.value;
+      const state = userState.value;
+      if (!current || !dialog || !state) return;
+      const unsent = await current.discardRefused();
+      session.value = null;
+      problem.value = null;
+      const draft = state.draft(dialog.id);
+      // An editor leaves an empty paragraph behind: the text should start the composer, not follow a blank line.
+      if (unsent.length > 0 && isBlank(bodyToJson(draft))) draft.delete(0, draft.length);
+      for (const body of unsent) appendJson(draft, body);
+      await open(dialog);
     };
 
     const refusalText = (kind: string, message: string) =>
@@ -456,6 +475,7 @@ export const MTChat = defineComponent({
                     tt("error.retry"),
                   )
                 : null,
+              current.refusal ? h("button", { type: "button", onClick: () => void discardRefused() }, tt("error.discard")) : null,
             ])
           : null,
         h(MessageList, {
