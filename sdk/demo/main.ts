@@ -25,22 +25,42 @@ const token = async (): Promise<string> => {
   return body.data.token;
 };
 
-const link = (changes: Record<string, string>, text: string) => {
+const link = (changes: Record<string, string>, text: string): HTMLAnchorElement => {
   const next = new URLSearchParams(params);
   for (const [key, value] of Object.entries(changes)) next.set(key, value);
-  return `<a href="?${next.toString()}">${text}</a>`;
+  const anchor = document.createElement("a");
+  anchor.href = `?${next.toString()}`;
+  anchor.textContent = text;
+  return anchor;
 };
-const bar = document.getElementById("bar");
-if (bar) {
-  bar.innerHTML = [
-    `<strong>MTChat demo</strong> signed in as <strong>${user}</strong>:`,
-    ["alice", "bob", "carol", "dave"].map((name) => link({ user: name }, name)).join(" · "),
-    "|",
-    link({ mode: mode === "full" ? "inline" : "full" }, mode === "full" ? "inline mode" : "full mode"),
-    link({ theme: theme === "dark" ? "light" : "dark" }, theme === "dark" ? "light" : "dark"),
-    ["en", "ru", "zh"].map((name) => link({ locale: name }, name)).join(" "),
-  ].join(" ");
-}
+const strong = (text: string) => {
+  const element = document.createElement("strong");
+  element.textContent = text;
+  return element;
+};
+/** The nodes with `separator` between them. */
+const joined = (nodes: Node[], separator: string): (Node | string)[] =>
+  nodes.flatMap((node, index) => (index === 0 ? [node] : [separator, node]));
+// Built as elements, never as HTML: `user` comes from the address bar, and anyone can send a link to the demo.
+document.getElementById("bar")?.replaceChildren(
+  strong("MTChat demo"),
+  " signed in as ",
+  strong(user),
+  ": ",
+  ...joined(
+    ["alice", "bob", "carol", "dave"].map((name) => link({ user: name }, name)),
+    " · ",
+  ),
+  " | ",
+  link({ mode: mode === "full" ? "inline" : "full" }, mode === "full" ? "inline mode" : "full mode"),
+  " ",
+  link({ theme: theme === "dark" ? "light" : "dark" }, theme === "dark" ? "light" : "dark"),
+  " ",
+  ...joined(
+    ["en", "ru", "zh"].map((name) => link({ locale: name }, name)),
+    " ",
+  ),
+);
 
 const chatRef = ref<{ client: unknown } | null>(null);
 const chat = () =>

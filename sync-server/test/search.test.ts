@@ -40,6 +40,8 @@ describe.each(storages)("search on %s PostgreSQL", (storage) => {
     // Safe to render as HTML: no tag survives but the highlight marks.
     expect(escaped).toContain("<mark>order</mark>");
     expect(escaped).not.toMatch(/<(?!\/?mark>)/);
+    // …and the markup someone typed is still there, as text.
+    expect(escaped).toBe("<mark>order</mark> &#60;script&#62;alert(1)&#60;/script&#62;");
 
     for (const q of ["订单", "订单号"]) {
       const zh = await find(q);

@@ -315,7 +315,7 @@ export const Composer = defineComponent({
               staged.value.map((file) => h("span", `📎 ${file.name}`)),
             )
           : null,
-        h("div", { class: "mtc-toolbar", role: "toolbar", "aria-label": "formatting" }, [
+        h("div", { class: "mtc-toolbar", role: "toolbar", "aria-label": t("composer.toolbar") }, [
           tool("bold", t("composer.bold"), "B", (chain) => chain.toggleBold()),
           tool("italic", t("composer.italic"), "I", (chain) => chain.toggleItalic()),
           tool("strike", t("composer.strike"), "S", (chain) => chain.toggleStrike()),

@@ -114,6 +114,10 @@ export const MessageList = defineComponent({
       } finally {
         loadingOlder.value = false;
       }
+      await nextTick();
+      // Keep the message under the reader's eyes where it was, measured with the "loading" line gone
+      // again: browsers without scroll anchoring would otherwise jump by its height.
+      el.scrollTop = el.scrollHeight - before;
     };
 
     const onScroll = () => {
@@ -141,10 +145,50 @@ export const MessageList = defineComponent({
     };
     expose({ jumpTo });
 
+    // Keyboard use: the reaction menu and the image viewer take the focus when they open
+    // and give it back to the button that opened them when they close.
+    let menuOpener: HTMLElement | null = null;
+    let viewerOpener: HTMLElement | null = null;
+    const openMenu = async (messageId: string, opener: HTMLElement) => {
+      menuOpener = opener;
+      menuFor.value = messageId;
+      await nextTick();
+      scroller.value?.querySelector<HTMLElement>(".mtc-menu [role=menuitem]")?.focus();
+    };
+    const closeMenu = () => {
+      const hadFocus = !!scroller.value?.querySelector(".mtc-menu")?.contains(document.activeElement);
+      menuFor.value = null;
+      if (hadFocus) menuOpener?.focus({ preventScroll: true });
+    };
+    const onMenuKey = (event: KeyboardEvent) => {
+      const items = [...(event.currentTarget as HTMLElement).querySelectorAll<HTMLElement>("[role=menuitem]")];
+      const at = items.indexOf(document.activeElement as HTMLElement);
+      const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+      let next: HTMLElement | undefined;
+      if (step !== undefined) next = items[(at + step + items.length) % items.length];
+      else if (event.key === "Home") next = items[0];
+      else if (event.key === "End") next = items.at(-1);
+      else if (event.key === "Escape") closeMenu();
+      else return;
+      event.preventDefault();
+      event.stopPropagation();
+      next?.focus();
+    };
+    const openViewer = async (url: string, name: string, opener: HTMLElement) => {
+      viewerOpener = opener;
+      viewer.value = { url, name };
+      await nextTick();
+      scroller.value?.querySelector<HTMLElement>(".mtc-viewer button")?.focus();
+    };
+    const closeViewer = () => {
+      viewer.value = null;
+      viewerOpener?.focus({ preventScroll: true });
+      viewerOpener = null;
+    };
     const onKey = (event: KeyboardEvent) => {
       if (event.key !== "Escape") return;
-      if (viewer.value) viewer.value = null;
-      else if (menuFor.value) menuFor.value = null;
+      if (viewer.value) closeViewer();
+      else if (menuFor.value) closeMenu();
     };
     const onVisible = () => markReadIfVisible();
     /** Opens at the first unread when it is above the end: the server finds it in segments not loaded. */
@@ -212,8 +256,8 @@ export const MessageList = defineComponent({
                 type: "button",
                 class: "mtc-thumb",
                 "aria-label": props.t("message.openImage", { name: file.name }),
-                onClick: () => {
-                  if (found?.url) viewer.value = { url: found.url, name: file.name };
+                onClick: (event: MouseEvent) => {
+                  if (found?.url) void openViewer(found.url, file.name, event.currentTarget as HTMLElement);
                 },
               },
               src
@@ -341,7 +385,8 @@ export const MessageList = defineComponent({
             type: "button",
             "aria-haspopup": "true",
             "aria-expanded": String(menuFor.value === message.id),
-            onClick: () => (menuFor.value = menuFor.value === message.id ? null : message.id),
+            onClick: (event: MouseEvent) =>
+              menuFor.value === message.id ? closeMenu() : void openMenu(message.id, event.currentTarget as HTMLElement),
           },
           t("message.react"),
         ),
@@ -352,7 +397,7 @@ export const MessageList = defineComponent({
         menuFor.value === message.id
           ? h(
               "div",
-              { class: "mtc-menu", role: "menu" },
+              { class: "mtc-menu", role: "menu", "aria-label": t("message.react"), onKeydown: onMenuKey },
               quickReactions.map((emoji) =>
                 h(
                   "button",
@@ -362,7 +407,7 @@ export const MessageList = defineComponent({
                     "aria-label": `${t("message.react")} ${emoji}`,
                     onClick: () => {
                       props.session.react(message.id, emoji, !(message.reactions[emoji] ?? []).includes(props.session.me));
-                      menuFor.value = null;
+                      closeMenu();
                     },
                   },
                   emoji,
@@ -407,11 +452,15 @@ export const MessageList = defineComponent({
                 role: "dialog",
                 "aria-modal": "true",
                 "aria-label": props.t("viewer.title"),
-                onClick: () => (viewer.value = null),
+                onClick: closeViewer,
+                // A modal: Tab stays on its one control instead of wandering behind it.
+                onKeydown: (event: KeyboardEvent) => {
+                  if (event.key === "Tab") event.preventDefault();
+                },
               },
               [
                 h("img", { src: viewer.value.url, alt: viewer.value.name, "data-testid": "viewer-image" }),
-                h("button", { type: "button", "aria-label": props.t("viewer.close"), onClick: () => (viewer.value = null) }, "✕"),
+                h("button", { type: "button", "aria-label": props.t("viewer.close"), onClick: closeViewer }, "✕"),
               ],
             )
           : null,

@@ -8,6 +8,7 @@ import {
   type DialogSummary,
   isBlank,
   type SearchHit,
+  safeHref,
   type UserState,
 } from "@mtchat/client";
 import { bodyToJson } from "@mtchat/protocol";
@@ -402,6 +403,8 @@ export const MTChat = defineComponent({
       const canWrite = !!me && me.role !== "readonly" && dialog.i_am_participant !== false;
       const potential = !me && dialog.can_join;
       const people = [...participants].filter(([id]) => id !== current.me).map(([id, entry]) => ({ id, label: entry.displayName }));
+      // The host sets the object's address; only a web address becomes a link (never javascript: or data:).
+      const objectUrl = safeHref(current.objectUrl);
       return h("main", { class: "mtc-main", "aria-label": dialog.title ?? dialog.object_id }, [
         h("header", { class: "mtc-header" }, [
           props.mode === "full"
@@ -420,14 +423,14 @@ export const MTChat = defineComponent({
               )
             : null,
           h("div", { class: "mtc-header-title" }, [
-            current.objectUrl
+            objectUrl
               ? h(
                   "a",
                   {
-                    href: current.objectUrl,
+                    href: objectUrl,
                     onClick: (event: MouseEvent) => {
                       event.preventDefault();
-                      emit("object-navigate", { objectType: dialog.object_type, objectId: dialog.object_id, url: current.objectUrl });
+                      emit("object-navigate", { objectType: dialog.object_type, objectId: dialog.object_id, url: objectUrl });
                     },
                   },
                   current.title ?? dialog.title ?? dialog.object_id,

@@ -41,9 +41,11 @@ export class SearchService {
            AND (m.search @@ q.ts OR ($7 AND m.body_text LIKE '%' || $8 || '%'))
          ORDER BY rank DESC, m.created_at DESC, m.id
          LIMIT $9 OFFSET $10)
-       -- Highlighting is costly: only the page gets it, not every match.
+       -- Highlighting is costly: only the page gets it, not every match. ts_headline drops whatever looks
+       -- like an HTML tag, so the text goes in with & < > as entities (kept as they are) to come out whole.
        SELECT hits.*, CASE WHEN $7 THEN NULL
-                           ELSE ts_headline('russian', hits.content, q.ts, 'StartSel=<mark>, StopSel=</mark>, HighlightAll=false') END AS highlight
+                           ELSE ts_headline('russian', replace(replace(replace(hits.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+                                            q.ts, 'StartSel=<mark>, StopSel=</mark>, HighlightAll=false') END AS highlight
        FROM hits, q ORDER BY hits.rank DESC, hits.sent_at DESC, hits.message_id`,
       [
         user.userId,
@@ -75,11 +77,15 @@ const highlightSubstring = (content: string, query: string) =>
     .map(escapeHtml)
     .join(`<mark>${escapeHtml(query)}</mark>`);
 
-/** Escapes everything but the <mark> tags ts_headline added. */
+const entities: Record<string, string> = { "&amp;": "&", "&lt;": "<", "&gt;": ">" };
+
+/** Escapes everything but the <mark> tags ts_headline added (the text between them went in with & < > as entities). */
 const sanitizeHeadline = (headline: string) =>
   headline
     .split(/(<mark>|<\/mark>)/)
-    .map((part) => (part === "<mark>" || part === "</mark>" ? part : escapeHtml(part)))
+    .map((part) =>
+      part === "<mark>" || part === "</mark>" ? part : escapeHtml(part.replace(/&(?:amp|lt|gt);/g, (entity) => entities[entity] ?? entity)),
+    )
     .join("");
 
 export const decodeCursor = (cursor: string | undefined): number => {
