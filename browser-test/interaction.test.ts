@@ -5,6 +5,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildDemo } from "../sdk/demo/build.ts";
 import { callApi, prepareStorage, seedSegments, startServer, type TestEnv, type TestServer } from "../sync-server/test/harness.ts";
+import { eventually } from "../sync-server/test/wait.ts";
 import { launchChromium, openDemo } from "./browser.ts";
 
 /**
@@ -120,23 +121,61 @@ const settledTop = (locator: Locator) =>
   });
 
 describe("MTChat interactions in Chromium", { timeout: 90_000 }, () => {
-  test("infinite scroll: older segments load above while the message under the reader's eyes stays put", async () => {
+  test("infinite scroll: older history loads above while the message under the reader's eyes stays put", async () => {
     const dialogId = await createDialog("scroll-back");
-    await seedSegments(t, dialogId, 3, segmentSize);
+    const segments = 4;
+    await seedSegments(t, dialogId, segments, segmentSize);
+    // Bob has read everything, so the dialog opens at its end rather than at a first unread.
+    const newestId = await eventually(async () => {
+      const page = await callApi<{ data: { messages: { id: string; content: string }[] } }>(
+        t.httpUrl,
+        "GET",
+        `/api/v1/dialogs/${dialogId}/messages?limit=1`,
+        undefined,
+        tokens.bob,
+      );
+      const last = page.body.data.messages.at(-1);
+      return last?.content.startsWith(`history ${segments - 1}/${segmentSize - 1}:`) ? last.id : undefined;
+    });
+    const read = await callApi(t.httpUrl, "POST", `/api/v1/dialogs/${dialogId}/read`, { message_id: newestId }, tokens.bob);
+    expect(read.status).toBe(200);
+    await eventually(async () => {
+      const page = await callApi<{ data: { first_unread_message_id: string | null } }>(
+        t.httpUrl,
+        "GET",
+        `/api/v1/dialogs/${dialogId}/messages?limit=1`,
+        undefined,
+        tokens.bob,
+      );
+      return page.body.data.first_unread_message_id === null ? true : undefined;
+    });
     const bob = await openDemo(browser, t.httpUrl, { user: "bob", dialog: dialogId });
     const { page } = bob;
     const byText = (text: string) => page.locator(".mtc-message", { hasText: text });
-    await byText("history 2/19:").waitFor({ timeout: 20_000 });
+    await byText(`history ${segments - 1}/${segmentSize - 1}:`).waitFor({ timeout: 20_000 });
     // Only the head segment is loaded at first.
-    expect(await byText("history 1/").count()).toBe(0);
+    expect(await byText(`history ${segments - 2}/`).count()).toBe(0);
     const scroller = page.getByTestId("messages");
+    const shown = () => page.locator(".mtc-message").count();
+    const created = page.locator(".mtc-system", { hasText: "Chat created" });
 
-    // Segment 1 loads with Chromium's scroll anchoring, segment 0 without it, as in browsers that have none.
-    for (const older of [1, 0]) {
-      if (older === 0) await page.addStyleTag({ content: ".mtc-messages { overflow-anchor: none }" });
+    // Each scroll to the top brings a page of REST history (and the segments behind it) above the reader.
+    // The first page loads with Chromium's scroll anchoring, the next ones without, as in browsers that have none.
+    for (let round = 0; (await created.count()) === 0; round += 1) {
+      expect(round, "the whole history within a few pages").toBeLessThan(4);
+      if (round === 1) await page.addStyleTag({ content: ".mtc-messages { overflow-anchor: none }" });
+      // Segments behind the last page may still be arriving: start from a list that has stopped growing.
+      let before = await shown();
+      for (let quiet = 0; quiet < 20; quiet += 1) {
+        await page.waitForTimeout(300);
+        const now = await shown();
+        if (now === before) break;
+        before = now;
+      }
+      if ((await created.count()) > 0) break;
       // Jump to the top as a fling would, and note which message the reader sees first and where. The list
-      // re-renders now and then (the dialog list polls); one that lands between the jump and its scroll
-      // event keeps the list at the bottom, so the jump is tried again until its scroll event sees the top.
+      // re-renders now and then; one that lands between the jump and its scroll event keeps the list at the
+      // bottom, so the jump is tried again until its scroll event sees the top.
       let seen = { id: "", top: Number.NaN, reachedTop: false };
       for (let attempt = 0; attempt < 5 && !seen.reachedTop; attempt += 1) {
         seen = await scroller.evaluate((element) => {
@@ -148,34 +187,34 @@ describe("MTChat interactions in Chromium", { timeout: 90_000 }, () => {
           const at = { id: first?.dataset.messageId ?? "", top: first?.getBoundingClientRect().top ?? Number.NaN };
           return new Promise<typeof at & { reachedTop: boolean }>((resolve) => {
             const timer = setTimeout(() => resolve({ ...at, reachedTop: false }), 2_000);
-            element.addEventListener(
-              "scroll",
-              () => {
-                clearTimeout(timer);
-                resolve({ ...at, reachedTop: element.scrollTop === 0 });
-              },
-              { once: true },
-            );
+            // Captured at the document, ahead of the list's own handler: that one starts loading, and
+            // the render it causes runs (as a microtask) before any later listener of the same event.
+            const onScroll = (event: Event) => {
+              if (event.target !== element) return;
+              document.removeEventListener("scroll", onScroll, true);
+              clearTimeout(timer);
+              resolve({ ...at, reachedTop: element.scrollTop === 0 });
+            };
+            document.addEventListener("scroll", onScroll, true);
           });
         });
       }
       expect(seen.reachedTop).toBe(true);
       expect(seen.id).not.toBe("");
       const anchor = message(page, seen.id);
-      expect(await anchor.textContent()).toContain(`history ${older + 1}/0:`);
-
-      const newest = byText(`history ${older}/${segmentSize - 1}:`);
-      await newest.waitFor({ timeout: 20_000 });
+      await expect.poll(shown, { timeout: 20_000 }).toBeGreaterThan(before);
       await page.getByText("Loading earlier messages…").waitFor({ state: "detached", timeout: 20_000 });
       const after = await settledTop(anchor);
       expect(Math.abs(after - seen.top), `moved from ${seen.top} to ${after}`).toBeLessThanOrEqual(4);
-      // The older messages are above it, in order, and the reader has not been thrown to them.
-      const newestBox = await newest.boundingBox();
-      expect(newestBox).not.toBeNull();
-      expect((newestBox?.y ?? 0) + (newestBox?.height ?? 0)).toBeLessThanOrEqual(after + 1);
-      expect(await byText(`history ${older}/`).count()).toBe(segmentSize);
+      // Older messages are above it, and the reader has not been thrown to them.
+      const first = page.locator(".mtc-message").first();
+      const above = await first.boundingBox();
+      expect(
+        (above?.y ?? 0) + (above?.height ?? 0),
+        `round ${round}: ${before} → ${await shown()} shown; first "${await first.textContent()}", anchor "${await anchor.textContent()}"`,
+      ).toBeLessThanOrEqual(after + 1);
     }
-    // The whole history is there now, in order, with the dialog's first (system) message at the start.
+    // The whole history is there now, in order, after the dialog's first (system) message.
     const texts = await page.locator(".mtc-message .mtc-body").evaluateAll((nodes) =>
       nodes.map((node) =>
         /history (\d+)\/(\d+):/
@@ -184,9 +223,10 @@ describe("MTChat interactions in Chromium", { timeout: 90_000 }, () => {
           .join("/"),
       ),
     );
-    const expected = [0, 1, 2].flatMap((segment) => Array.from({ length: segmentSize }, (_, index) => `${segment}/${index}`));
+    const expected = Array.from({ length: segments }, (_, segment) => segment).flatMap((segment) =>
+      Array.from({ length: segmentSize }, (_, index) => `${segment}/${index}`),
+    );
     expect(texts).toEqual(expected);
-    await page.locator(".mtc-system", { hasText: "Chat created" }).waitFor();
     expect(bob.errors).toEqual([]);
     await bob.context.close();
   });

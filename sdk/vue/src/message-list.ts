@@ -39,6 +39,8 @@ export const MessageList = defineComponent({
     let stickToBottom = true;
     /** The first message in view and its offset from the top, taken before each render to hold it steady. */
     let anchor: { id: string; top: number } | null = null;
+    /** Where the last render left the list's scroll offset. */
+    let placedAt = 0;
 
     const name = (userId: string) => props.names.get(userId) ?? userId;
     const time = (at: number) => new Date(at).toLocaleTimeString(localeTags[props.locale], { hour: "2-digit", minute: "2-digit" });
@@ -66,7 +68,11 @@ export const MessageList = defineComponent({
     const takeAnchor = () => {
       const el = scroller.value;
       anchor = null;
-      if (!el || stickToBottom) return;
+      if (!el) return;
+      // Scrolled since the last render placed the list (its scroll event may not have come yet):
+      // judge by where the list is now, so this render does not throw the reader back to the end.
+      if (Math.abs(el.scrollTop - placedAt) > 1) stickToBottom = atBottom();
+      if (stickToBottom) return;
       for (const item of el.querySelectorAll<HTMLElement>("[data-message-id]")) {
         const top = offsetOf(el, item);
         if (top + item.offsetHeight > 0) {
@@ -87,6 +93,7 @@ export const MessageList = defineComponent({
         const item = el.querySelector(`[data-message-id="${anchor.id}"]`);
         if (item) el.scrollTop += offsetOf(el, item) - anchor.top;
       }
+      if (el) placedAt = el.scrollTop;
       fillViewport();
       markReadIfVisible();
     };
@@ -100,6 +107,8 @@ export const MessageList = defineComponent({
     const fillViewport = () => {
       const el = scroller.value;
       if (!el || loadingOlder.value || el.scrollHeight > el.clientHeight + 60 || !props.session.hasOlder) return;
+      // Online, wait for the head's own messages first: before they arrive every list is short.
+      if (props.client.status === "connected" && !props.session.synced) return;
       const count = props.session.messages().length;
       if (count === filledAt) return;
       filledAt = count;
@@ -114,10 +123,6 @@ export const MessageList = defineComponent({
       } finally {
         loadingOlder.value = false;
       }
-      await nextTick();
-      // Keep the message under the reader's eyes where it was, measured with the "loading" line gone
-      // again: browsers without scroll anchoring would otherwise jump by its height.
-      el.scrollTop = el.scrollHeight - before;
     };
 
     const onScroll = () => {
