@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { build } from "vite";
+import { build, defaultClientConditions } from "vite";
 
 const root = fileURLToPath(new URL(".", import.meta.url));
 
@@ -9,6 +9,8 @@ export const buildDemo = async (): Promise<void> => {
     root,
     base: "/demo/",
     logLevel: "warn",
+    // The demo bundles the SDK from source (`src/index.ts`), not from the packages' `dist`.
+    resolve: { conditions: ["mtchat-source", ...defaultClientConditions] },
     build: { outDir: "dist", emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 2000 },
     define: { __VUE_OPTIONS_API__: "false", __VUE_PROD_DEVTOOLS__: "false", __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false" },
   });
