@@ -4,10 +4,11 @@ import { measureSizes } from "../../build.ts";
 /**
  * Gzipped bytes an app pays for `<MTChat>`, Vue itself excluded. Raising a
  * budget is a decision: say why in the commit. Measured when set: core
- * 48.0 KiB, Vue layer 21.8 KiB, Tiptap 139.4 KiB (144.4 KiB with the whole
- * starter kit, before the composer took its extensions one by one).
+ * 48.0 KiB, Vue layer 15.4 KiB, Tiptap 145.8 KiB (with Floating UI, which
+ * @tiptap/suggestion brings; 150.8 KiB with the whole starter kit, before the
+ * composer took its extensions one by one).
  */
-const budgets = { core: 56 * 1024, vue: 26 * 1024, tiptap: 153 * 1024 };
+const budgets = { core: 56 * 1024, vue: 17 * 1024, tiptap: 160 * 1024 };
 
 test("the bundle stays within its size budget: core, Vue layer and Tiptap", async () => {
   const sizes = await measureSizes();
