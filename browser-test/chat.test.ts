@@ -253,6 +253,52 @@ describe("MTChat in Chromium", { timeout: 60_000 }, () => {
     await dave.context.close();
   });
 
+  test("formatting: line breaks, marks, lists and quotes typed in the composer arrive as written", async () => {
+    // The order dialog: in the tender one Bob's device still holds the edit the server refused.
+    await alice.page.click(`[data-dialog-id="${dialogs.order}"]`);
+    await bob.page.goto(`${t.httpUrl}/demo/?user=bob&dialog=${dialogs.order}`);
+    const keyboard = alice.page.keyboard;
+    const tool = (name: string) => alice.page.getByRole("toolbar").getByRole("button", { name, exact: true });
+    const received = (text: string) => bob.page.locator(".mtc-message", { hasText: text }).locator(".mtc-body");
+
+    // Shift+Enter breaks the line, Enter sends; marks by key, by button and by Markdown.
+    await alice.page.getByTestId("composer").click();
+    await keyboard.type("Agenda");
+    await keyboard.press("Shift+Enter");
+    await keyboard.type("we ");
+    await keyboard.press("Control+i");
+    await keyboard.type("must");
+    await keyboard.press("Control+i");
+    await keyboard.type(" ");
+    await tool("Strikethrough").click();
+    await keyboard.type("not");
+    await tool("Strikethrough").click();
+    await keyboard.type(" run `npm ci` twice");
+    await keyboard.press("Enter");
+    const marks = received("Agenda");
+    await marks.waitFor();
+    expect(await marks.locator("p").count()).toBe(1);
+    expect(await marks.locator("p br").count()).toBe(1);
+    expect(await marks.locator("em").allTextContents()).toEqual(["must"]);
+    expect(await marks.locator("s").allTextContents()).toEqual(["not"]);
+    expect(await marks.locator("code").allTextContents()).toEqual(["npm ci"]);
+
+    // A list by button, a numbered one and a quote by Markdown; Enter sends from inside them too.
+    for (const [start, text, selector] of [
+      ["", "apples", "ul > li"],
+      ["1. ", "first", "ol > li"],
+      ["> ", "quoted line", "blockquote"],
+    ] as const) {
+      if (!start) await tool("Bulleted list").click();
+      await keyboard.type(`${start}${text}`);
+      await keyboard.press("Enter");
+      const body = received(text);
+      await body.waitFor();
+      expect(await body.locator(selector).allTextContents()).toEqual([text]);
+    }
+    expect(alice.errors).toEqual([]);
+  });
+
   test("looks: full and inline, light and dark, in en, ru and zh", async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     const page = await context.newPage();

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import { build } from "vite";
+import { build, defaultClientConditions } from "vite";
 
 /**
  * Builds the SDK packages to ESM with type declarations (`sdk/<pkg>/dist`),
@@ -17,9 +17,23 @@ const isBare = (id: string) => !id.startsWith(".") && !path.isAbsolute(id) && !i
 
 const define = { __VUE_OPTIONS_API__: "false", __VUE_PROD_DEVTOOLS__: "false", __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false" };
 
-/** ESM library builds: dependencies stay imports, for the app's bundler to share and dedupe. */
+/** The SDK packages in dependency order: each one's declarations are built against the previous ones' `dist`. */
+export const sdkPackages = ["protocol", "client", "vue"] as const;
+
+/**
+ * The export condition under which the workspace resolves `@mtchat/*` to
+ * `src/index.ts` (see each package.json). Builds of the SDK itself use it too,
+ * so that the size is measured from source, not from an older `dist`.
+ */
+const sourceCondition = "mtchat-source";
+
+/**
+ * ESM library builds with declarations, into `sdk/<pkg>/dist`, which is what
+ * the packages publish: dependencies stay imports, for the app's bundler to
+ * share and dedupe.
+ */
 export const buildLibraries = async (): Promise<void> => {
-  for (const pkg of ["client", "vue"]) {
+  for (const pkg of sdkPackages) {
     await build({
       configFile: false,
       logLevel: "warn",
@@ -32,11 +46,11 @@ export const buildLibraries = async (): Promise<void> => {
         rolldownOptions: { external: isBare },
       },
     });
+    // Declarations next to the bundle. They resolve sibling packages without the source condition, as an app would.
+    execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(sdk, pkg, "tsconfig.build.json")], {
+      stdio: "inherit",
+    });
   }
-  // Declarations for both packages, next to the bundles.
-  execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(sdk, "tsconfig.build.json")], {
-    stdio: "inherit",
-  });
 };
 
 export type SdkSizes = { core: number; vue: number; tiptap: number };
@@ -52,6 +66,7 @@ export const measureSizes = async (outDir = path.join(root, "test-results/sdk-si
     configFile: false,
     logLevel: "warn",
     define,
+    resolve: { conditions: [sourceCondition, ...defaultClientConditions] },
     build: {
       outDir,
       emptyOutDir: true,
@@ -63,10 +78,14 @@ export const measureSizes = async (outDir = path.join(root, "test-results/sdk-si
         preserveEntrySignatures: "allow-extension",
         output: {
           codeSplitting: {
-            // Each module is counted in its own part: Tiptap's binding imports Yjs, which stays in the core.
+            // Each module is counted in its own part: Tiptap's binding imports Yjs, which stays in the core;
+            // Floating UI comes with @tiptap/suggestion (the mention list) and so counts as Tiptap.
             includeDependenciesRecursively: false,
             groups: [
-              { name: "tiptap", test: /node_modules[\\/](@tiptap|prosemirror-|orderedmap|rope-sequence|w3c-keyname|linkifyjs)/ },
+              {
+                name: "tiptap",
+                test: /node_modules[\\/](@tiptap|prosemirror-|orderedmap|rope-sequence|w3c-keyname|linkifyjs|@floating-ui)/,
+              },
               {
                 name: "core",
                 test: /(sdk[\\/](client|protocol)[\\/]|node_modules[\\/](yjs|lib0|@hocuspocus|y-indexeddb|y-protocols|uuid|@lifeomic)[\\/])/,
@@ -81,12 +100,15 @@ export const measureSizes = async (outDir = path.join(root, "test-results/sdk-si
   return { core: gzipped(outDir, "core"), vue: gzipped(outDir, "vue"), tiptap: gzipped(outDir, "tiptap") };
 };
 
+// `tsx sdk/build.ts [--no-size]`: `--no-size` is the packages' prepack, which needs only the libraries.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await buildLibraries();
-  const sizes = await measureSizes();
-  console.log(
-    Object.entries(sizes)
-      .map(([part, bytes]) => `${part}: ${(bytes / 1024).toFixed(1)} KiB gzipped`)
-      .join("\n"),
-  );
+  if (!process.argv.includes("--no-size")) {
+    const sizes = await measureSizes();
+    console.log(
+      Object.entries(sizes)
+        .map(([part, bytes]) => `${part}: ${(bytes / 1024).toFixed(1)} KiB gzipped`)
+        .join("\n"),
+    );
+  }
 }

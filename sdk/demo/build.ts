@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { build } from "vite";
+import { build, defaultClientConditions } from "vite";
 
 const root = fileURLToPath(new URL(".", import.meta.url));
 const dist = path.join(root, "dist");
@@ -30,6 +30,8 @@ export const buildDemo = async (): Promise<void> => {
       root,
       base: "/demo/",
       logLevel: "warn",
+      // The demo bundles the SDK from source (`src/index.ts`), not from the packages' `dist`.
+      resolve: { conditions: ["mtchat-source", ...defaultClientConditions] },
       build: { outDir: staging, emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 2000 },
       define: { __VUE_OPTIONS_API__: "false", __VUE_PROD_DEVTOOLS__: "false", __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false" },
     });

@@ -21,7 +21,7 @@ export const benchToken = (userId: string) =>
  * line, for numbers the server reports itself (projection lag on shutdown).
  */
 export const spawnServer = async (script: string, env: Record<string, string>) => {
-  const child = spawn(process.execPath, ["--import", "tsx", script], {
+  const child = spawn(process.execPath, ["--conditions=mtchat-source", "--import", "tsx", script], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],

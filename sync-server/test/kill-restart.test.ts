@@ -11,7 +11,7 @@ const repoRoot = new URL("../../", import.meta.url).pathname;
 
 /** Runs the service exactly as `npm start` does, in its own process, and reports its port. */
 const spawnServer = async (env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> => {
-  const child = spawn(process.execPath, ["--import", "tsx", "sync-server/src/main.ts"], {
+  const child = spawn(process.execPath, ["--conditions=mtchat-source", "--import", "tsx", "sync-server/src/main.ts"], {
     cwd: repoRoot,
     env: { ...process.env, ...env, LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "inherit"],

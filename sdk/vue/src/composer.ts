@@ -1,16 +1,66 @@
 import { type ChatClient, type DialogSession, isBlank, type UserState, uploadFile } from "@mtchat/client";
 import type { AttachmentRef } from "@mtchat/protocol";
 import { Editor, Extension } from "@tiptap/core";
+import { Blockquote } from "@tiptap/extension-blockquote";
+import { Bold } from "@tiptap/extension-bold";
+import { Code } from "@tiptap/extension-code";
+import { CodeBlock } from "@tiptap/extension-code-block";
 import Collaboration from "@tiptap/extension-collaboration";
+import { Document } from "@tiptap/extension-document";
+import { HardBreak } from "@tiptap/extension-hard-break";
+import { Italic } from "@tiptap/extension-italic";
+import { Link } from "@tiptap/extension-link";
+import { BulletList } from "@tiptap/extension-list/bullet-list";
+import { ListItem } from "@tiptap/extension-list/item";
+import { ListKeymap } from "@tiptap/extension-list/keymap";
+import { OrderedList } from "@tiptap/extension-list/ordered-list";
 import Mention from "@tiptap/extension-mention";
-import { Placeholder } from "@tiptap/extensions";
-import StarterKit from "@tiptap/starter-kit";
+import { Paragraph } from "@tiptap/extension-paragraph";
+import { Strike } from "@tiptap/extension-strike";
+import { Text } from "@tiptap/extension-text";
+import { Underline } from "@tiptap/extension-underline";
+import { Dropcursor } from "@tiptap/extensions/drop-cursor";
+import { Gapcursor } from "@tiptap/extensions/gap-cursor";
+import { Placeholder } from "@tiptap/extensions/placeholder";
+import { TrailingNode } from "@tiptap/extensions/trailing-node";
 import type { SuggestionKeyDownProps, SuggestionProps } from "@tiptap/suggestion";
 import { defineComponent, h, onBeforeUnmount, onMounted, type PropType, ref, shallowRef, type VNode, watch } from "vue";
 import * as Y from "yjs";
 import type { Translate } from "./i18n.ts";
 
 export type MentionCandidate = { id: string; label: string };
+
+/**
+ * The editor's schema and editing behaviour: what Tiptap's starter kit gave,
+ * in its order (which decides the schema's node order and which keymap wins),
+ * minus headings and rules, imported one by one: subpaths, so that the other
+ * extensions of the same packages stay out of the bundle. No undo history:
+ * Collaboration brings its own. Blockquote, code block and underline have no
+ * button but stay, because sent messages and drafts may hold them (Markdown
+ * shortcuts, shortcut keys, paste), and the Yjs binding deletes any node or
+ * marked text the schema does not know from the fragment it edits.
+ */
+const formatting = () => [
+  Bold,
+  Blockquote,
+  BulletList,
+  Code,
+  CodeBlock,
+  Document,
+  Dropcursor,
+  Gapcursor,
+  HardBreak,
+  Italic,
+  ListItem,
+  ListKeymap,
+  Link.configure({ openOnClick: false, autolink: true }),
+  OrderedList,
+  Paragraph,
+  Strike,
+  Text,
+  Underline,
+  TrailingNode,
+];
 
 /** Toolbar icons as inline SVG: they need no icon font and no emoji font on the user's machine. */
 const icon = (d: string) =>
@@ -178,7 +228,7 @@ export const Composer = defineComponent({
       const instance = new Editor({
         element: host.value,
         extensions: [
-          StarterKit.configure({ undoRedo: false, heading: false, horizontalRule: false, link: { openOnClick: false, autolink: true } }),
+          ...formatting(),
           Placeholder.configure({ placeholder: props.t("composer.placeholder") }),
           Collaboration.configure({ fragment }),
           Mention.configure({

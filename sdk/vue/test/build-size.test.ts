@@ -1,26 +1,14 @@
-import { existsSync, readFileSync } from "node:fs";
-import path from "node:path";
 import { expect, test } from "vitest";
-import { buildLibraries, measureSizes } from "../../build.ts";
-
-const sdk = path.resolve(import.meta.dirname, "../..");
+import { measureSizes } from "../../build.ts";
 
 /**
  * Gzipped bytes an app pays for `<MTChat>`, Vue itself excluded. Raising a
  * budget is a decision: say why in the commit. Measured when set: core
- * 47.9 KiB, Vue layer 21.6 KiB, Tiptap 144.4 KiB.
+ * 48.0 KiB, Vue layer 15.4 KiB, Tiptap 145.8 KiB (with Floating UI, which
+ * @tiptap/suggestion brings; 150.8 KiB with the whole starter kit, before the
+ * composer took its extensions one by one).
  */
-const budgets = { core: 56 * 1024, vue: 26 * 1024, tiptap: 165 * 1024 };
-
-test("the packages build to ESM with type declarations", async () => {
-  await buildLibraries();
-  for (const pkg of ["client", "vue"]) {
-    const bundle = readFileSync(path.join(sdk, pkg, "dist/index.js"), "utf8");
-    expect(bundle).toMatch(/^export \{/m);
-    expect(existsSync(path.join(sdk, "types", pkg, "src/index.d.ts"))).toBe(true);
-  }
-  expect(readFileSync(path.join(sdk, "types/vue/src/mtchat.d.ts"), "utf8")).toContain("MTChat");
-}, 120_000);
+const budgets = { core: 56 * 1024, vue: 17 * 1024, tiptap: 160 * 1024 };
 
 test("the bundle stays within its size budget: core, Vue layer and Tiptap", async () => {
   const sizes = await measureSizes();
