@@ -89,6 +89,7 @@ export class DialogSession extends Emitter<DialogEvents> {
   private headSegment = -1;
   private closed = false;
   private notifyQueued = false;
+  private typingTimer: ReturnType<typeof setTimeout> | null = null;
 
   private constructor(
     private readonly client: ChatClient,
@@ -119,7 +120,10 @@ export class DialogSession extends Emitter<DialogEvents> {
     });
     const awareness = this.meta.provider?.awareness;
     if (awareness) {
-      const onAwareness = () => this.notify();
+      const onAwareness = () => {
+        this.notify();
+        this.expireTyping();
+      };
       awareness.on("change", onAwareness);
       this.unsubscribers.push(() => awareness.off("change", onAwareness));
     }
@@ -493,6 +497,32 @@ export class DialogSession extends Emitter<DialogEvents> {
     return [...byUser.values()];
   }
 
+  /**
+   * A typing mark expires without any awareness change (the typist's tab may
+   * be gone): tell views when the next one lapses, so "typing…" goes away.
+   */
+  private expireTyping(): void {
+    if (this.typingTimer) clearTimeout(this.typingTimer);
+    this.typingTimer = null;
+    const awareness = this.meta.provider?.awareness;
+    if (!awareness || this.closed) return;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [clientId, state] of awareness.getStates()) {
+      if (clientId === this.meta.doc.clientID || typeof state.typing !== "number") continue;
+      if (now - state.typing < typingTtlMs) next = Math.min(next, state.typing + typingTtlMs);
+    }
+    if (Number.isFinite(next)) {
+      this.typingTimer = setTimeout(
+        () => {
+          this.notify();
+          this.expireTyping();
+        },
+        next - now + 50,
+      );
+    }
+  }
+
   /** Announces that the user is typing (or stopped); the mark expires by itself after a few seconds. */
   setTyping(typing: boolean): void {
     this.meta.provider?.awareness?.setLocalStateField("typing", typing ? Date.now() : null);
@@ -535,6 +565,7 @@ export class DialogSession extends Emitter<DialogEvents> {
     if (this.closed) return;
     this.closed = true;
     this.setTyping(false);
+    if (this.typingTimer) clearTimeout(this.typingTimer);
     for (const off of this.unsubscribers) off();
     this.client.releaseDoc(this.meta);
     for (const segment of this.segments.values()) this.client.releaseDoc(segment);

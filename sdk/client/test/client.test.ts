@@ -83,6 +83,15 @@ describe("client core", () => {
     await changed(aliceDialog, () => aliceDialog.presence().find((user) => user.userId === "bob")?.typing, "bob typing");
     bobDialog.setTyping(false);
     await changed(aliceDialog, () => aliceDialog.presence().find((user) => user.userId === "bob")?.typing === false, "bob stopped");
+
+    // A typist who goes quiet without saying so (a frozen tab): the mark lapses and views hear of it.
+    bobDialog.setTyping(true);
+    await changed(aliceDialog, () => aliceDialog.presence().find((user) => user.userId === "bob")?.typing, "bob typing again");
+    await until(
+      () => aliceDialog.presence().find((user) => user.userId === "bob")?.typing === false,
+      (notify) => aliceDialog.on("change", notify),
+      { what: "the typing mark to lapse", timeoutMs: 15_000 },
+    );
     alice.destroy();
     bob.destroy();
   });
