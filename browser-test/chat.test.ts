@@ -5,6 +5,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildDemo } from "../sdk/demo/build.ts";
 import { callApi, prepareStorage, startServer, type TestEnv, type TestServer } from "../sync-server/test/harness.ts";
+import { eventually } from "../sync-server/test/wait.ts";
 import { launchChromium, openDemo } from "./browser.ts";
 
 /**
@@ -122,7 +123,11 @@ describe("MTChat in Chromium", { timeout: 60_000 }, () => {
     await bob.page.locator(".mtc-message[data-pending=true]").first().waitFor({ state: "detached", timeout: 20_000 });
     await alice.page.locator(".mtc-message", { hasText: "offline three" }).waitFor({ timeout: 15_000 });
     expect(await messageTexts(alice.page, "offline")).toEqual(["offline one", "offline two", "offline three"]);
-    const stored = (await history(dialogs.order)).filter((message) => message.content.startsWith("offline"));
+    // The projection follows the documents: wait for it to hold all three, then check their order.
+    const stored = await eventually(async () => {
+      const found = (await history(dialogs.order)).filter((message) => message.content.startsWith("offline"));
+      return found.length === 3 ? found : undefined;
+    });
     expect(stored.map((message) => message.content)).toEqual(["offline one", "offline two", "offline three"]);
   });
 
@@ -164,7 +169,7 @@ describe("MTChat in Chromium", { timeout: 60_000 }, () => {
     await edited.getByRole("button", { name: "Delete" }).click();
     await bob.page.locator(".mtc-message", { hasText: "Message deleted" }).waitFor();
 
-    const target = (await history(dialogs.tender)).find((message) => message.content === "Keep this one");
+    const target = await eventually(async () => (await history(dialogs.tender)).find((message) => message.content === "Keep this one"));
     expect(target).toBeDefined();
     await bob.page.evaluate(
       async ({ dialogId, messageId }) => {

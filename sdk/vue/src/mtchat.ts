@@ -345,7 +345,8 @@ export const MTChat = defineComponent({
               "ul",
               { class: "mtc-list", "data-testid": "dialog-list" },
               items.value.map((item) =>
-                h("li", [
+                // Keyed, so a list that reorders on a push keeps focus on the same dialog.
+                h("li", { key: item.id }, [
                   h(
                     "button",
                     {
