@@ -1,5 +1,9 @@
 import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { buildDemo } from "../sdk/demo/build.ts";
+import { callApi, prepareStorage, startServer, type TestServer } from "../sync-server/test/harness.ts";
 
 export const chromiumPath = "/usr/bin/chromium";
 
@@ -35,4 +39,34 @@ export const openDemo = async (
   page.on("pageerror", (error) => errors.push(String(error)));
   await page.goto(`${baseUrl}/demo/?${new URLSearchParams(query).toString()}`);
   return { context: ctx, page, errors };
+};
+
+/** Where screenshots and other artifacts of the browser tests go (kept by CI). */
+export const resultsDir = path.resolve(import.meta.dirname, "../test-results");
+
+export type BrowserSuite = { t: TestServer; browser: Browser; tokens: Record<"alice" | "bob", string>; close(): Promise<void> };
+
+/**
+ * What every browser test file starts with: the demo built, a server of its own
+ * (demo on) on a database of its own, Chromium, and demo tokens for Alice and Bob.
+ */
+export const startBrowserSuite = async (database: string, serverEnv: Record<string, string> = {}): Promise<BrowserSuite> => {
+  await buildDemo();
+  const env = await prepareStorage("external", database);
+  const t = await startServer({ ...env.env, DEMO: "on", ...serverEnv });
+  const browser = await launchChromium();
+  const token = async (user: string) =>
+    (await callApi<{ data: { token: string } }>(t.httpUrl, "POST", "/demo/session", { user }, null)).body.data.token;
+  const tokens = { alice: await token("alice"), bob: await token("bob") };
+  await mkdir(resultsDir, { recursive: true });
+  return {
+    t,
+    browser,
+    tokens,
+    close: async () => {
+      await browser.close();
+      await t.stop();
+      await env.cleanup();
+    },
+  };
 };

@@ -1,49 +1,34 @@
-import { mkdir, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import type { Browser, Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { buildDemo } from "../sdk/demo/build.ts";
-import { callApi, prepareStorage, startServer, type TestEnv, type TestServer } from "../sync-server/test/harness.ts";
+import { callApi, type TestServer } from "../sync-server/test/harness.ts";
 import { eventually } from "../sync-server/test/wait.ts";
-import { launchChromium, openDemo } from "./browser.ts";
+import { type BrowserSuite, openDemo, resultsDir, startBrowserSuite } from "./browser.ts";
 
 /**
  * The SDK in a real browser: Debian's Chromium driving the demo page that the
  * real service serves, against PostgreSQL, with one browser context per
  * device. Scenarios follow issue 4.
  */
-const resultsDir = path.resolve(import.meta.dirname, "../test-results");
-let env: TestEnv;
+let suite: BrowserSuite;
 let t: TestServer;
 let browser: Browser;
+let tokens: BrowserSuite["tokens"];
 const dialogs = { order: "", tender: "" };
-const tokens: Record<string, string> = {};
-
-const session = async (user: string) => {
-  const { body } = await callApi<{ data: { token: string } }>(t.httpUrl, "POST", "/demo/session", { user }, null);
-  return body.data.token;
-};
 
 beforeAll(async () => {
-  await buildDemo();
-  env = await prepareStorage("external", "browser");
-  t = await startServer({ ...env.env, DEMO: "on" });
-  browser = await launchChromium();
-  for (const user of ["alice", "bob"]) tokens[user] = await session(user);
+  suite = await startBrowserSuite("browser");
+  ({ t, browser, tokens } = suite);
   const byObject = async (type: string, id: string) =>
     (await callApi<{ data: { id: string } }>(t.httpUrl, "GET", `/api/v1/dialogs/by-object/${type}/${id}`, undefined, tokens.alice)).body
       .data.id;
   dialogs.order = await byObject("order", "1001");
   dialogs.tender = await byObject("tender", "77");
-  await mkdir(resultsDir, { recursive: true });
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.stop();
-  await env?.cleanup();
-});
+afterAll(() => suite?.close());
 
 const messageTexts = (page: Page, contains: string) =>
   page

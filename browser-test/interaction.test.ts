@@ -1,12 +1,10 @@
-import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { Browser, Locator, Page } from "playwright-core";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { buildDemo } from "../sdk/demo/build.ts";
-import { callApi, prepareStorage, seedSegments, startServer, type TestEnv, type TestServer } from "../sync-server/test/harness.ts";
+import { callApi, seedSegments, type TestServer } from "../sync-server/test/harness.ts";
 import { eventually } from "../sync-server/test/wait.ts";
-import { launchChromium, openDemo } from "./browser.ts";
+import { type BrowserSuite, openDemo, resultsDir, startBrowserSuite } from "./browser.ts";
 
 /**
  * How the chat behaves under a user's hands in Chromium: scrolling back
@@ -14,34 +12,22 @@ import { launchChromium, openDemo } from "./browser.ts";
  * hostile message content. Each scenario gets a dialog of its own on a
  * server of its own, with small segments so history spans several of them.
  */
-const resultsDir = path.resolve(import.meta.dirname, "../test-results");
 const segmentSize = 20;
-let env: TestEnv;
+let suite: BrowserSuite;
 let t: TestServer;
 let browser: Browser;
-const tokens: Record<string, string> = {};
+let tokens: BrowserSuite["tokens"];
 const people = [
   { user_id: "alice", display_name: "Alice Martin" },
   { user_id: "bob", display_name: "Bob Chen" },
 ];
 
 beforeAll(async () => {
-  await buildDemo();
-  env = await prepareStorage("external", "browser_interaction");
-  t = await startServer({ ...env.env, DEMO: "on", SEGMENT_SIZE: String(segmentSize) });
-  browser = await launchChromium();
-  for (const user of ["alice", "bob"]) {
-    const { body } = await callApi<{ data: { token: string } }>(t.httpUrl, "POST", "/demo/session", { user }, null);
-    tokens[user] = body.data.token;
-  }
-  await mkdir(resultsDir, { recursive: true });
+  suite = await startBrowserSuite("browser_interaction", { SEGMENT_SIZE: String(segmentSize) });
+  ({ t, browser, tokens } = suite);
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.stop();
-  await env?.cleanup();
-});
+afterAll(() => suite?.close());
 
 /** A dialog of Alice and Bob about a fresh order. */
 const createDialog = async (objectId: string, extra: Record<string, unknown> = {}): Promise<string> => {
@@ -56,7 +42,7 @@ const createDialog = async (objectId: string, extra: Record<string, unknown> = {
   return body.data.id;
 };
 
-const sendAs = async (user: string, dialogId: string, content: string): Promise<string> => {
+const sendAs = async (user: keyof BrowserSuite["tokens"], dialogId: string, content: string): Promise<string> => {
   const { status, body } = await callApi<{ data: { id: string } }>(
     t.httpUrl,
     "POST",
