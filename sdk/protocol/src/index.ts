@@ -49,6 +49,7 @@ export {
   userDocName,
 } from "./doc-names.ts";
 export { type ErrorKind, errorKinds, isErrorKind } from "./error-kinds.ts";
+export { defaultMaxMessageChars, maxBodyDepth } from "./limits.ts";
 export {
   type ArchiveMark,
   draftOf,

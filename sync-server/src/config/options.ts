@@ -1,3 +1,4 @@
+import { defaultMaxMessageChars } from "@mtchat/protocol";
 import { z } from "zod";
 
 /**
@@ -123,6 +124,12 @@ export const options = {
     "Log rows after which a document's state is snapshotted and the log compacted.",
   ),
   maxUpdateBytes: option("MAX_UPDATE_BYTES", positiveInt, 4 * 1024 * 1024, "Largest WebSocket message accepted from a client."),
+  maxMessageChars: option(
+    "MAX_MESSAGE_CHARS",
+    positiveInt.max(1_000_000),
+    defaultMaxMessageChars,
+    "Longest message (and draft), in characters of text, with as many elements and mark boundaries; REST and the WebSocket enforce the same limit.",
+  ),
   projectionPollMs: option(
     "PROJECTION_POLL_MS",
     positiveInt,
