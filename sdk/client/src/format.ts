@@ -1,16 +1,3 @@
-/** Link targets a rendered message may point at; anything else (javascript:, data:, …) renders as plain text. */
-export const safeHref = (href: unknown): string | null => {
-  if (typeof href !== "string") return null;
-  const trimmed = href.trim();
-  try {
-    const url = new URL(trimmed, "https://invalid.invalid/");
-    if (url.origin === "https://invalid.invalid") return null;
-    return url.protocol === "https:" || url.protocol === "http:" || url.protocol === "mailto:" ? url.href : null;
-  } catch {
-    return null;
-  }
-};
-
 /** The local calendar day of a timestamp, as `YYYY-MM-DD`: where a day separator goes. */
 export const dayKey = (time: number): string => {
   const date = new Date(time);

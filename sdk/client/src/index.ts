@@ -1,7 +1,9 @@
+/** Link targets a rendered message may point at; anything else (javascript:, data:, …) renders as plain text. */
+export { safeHref } from "@mtchat/protocol";
 export { ChatClient, type ChatClientConfig, type ChatClientEvents, type ConnectionStatus } from "./client.ts";
 export { type ChatMessage, type DialogEvents, DialogSession, messageFromApi, type Presence } from "./dialog-session.ts";
 export { Emitter } from "./emitter.ts";
-export { dayKey, formatSize, safeHref } from "./format.ts";
+export { dayKey, formatSize } from "./format.ts";
 export { clearUserData, databaseName } from "./persistence.ts";
 export {
   ApiError,

@@ -1,7 +1,6 @@
-import { bodyToJson, bodyToPlainText, type RichNode } from "@mtchat/protocol";
+import { bodyToJson, bodyToPlainText, type RichNode, safeHref } from "@mtchat/protocol";
 import { describe, expect, test } from "vitest";
 import * as Y from "yjs";
-import { safeHref } from "./format.ts";
 import { appendJson, fragmentFromJson, isBlank, mentionsOf } from "./rich-body.ts";
 
 const rich: RichNode = {

@@ -1,4 +1,6 @@
 import * as Y from "yjs";
+import { maxBodyDepth } from "./limits.ts";
+import { allowedAttrs } from "./rich-schema.ts";
 
 /**
  * The dialog's Yjs schema, version 1. This file is the one place that names
@@ -226,31 +228,38 @@ const textNodes = (text: Y.XmlText): RichNode[] =>
   (text.toDelta() as { insert: unknown; attributes?: Record<string, unknown> }[]).flatMap((op) => {
     if (typeof op.insert !== "string") return [];
     const node: RichNode = { type: "text", text: op.insert };
-    const marks = Object.entries(op.attributes ?? {}).map(([type, attrs]) =>
-      attrs !== null && typeof attrs === "object" && Object.keys(attrs).length > 0
-        ? { type, attrs: attrs as Record<string, unknown> }
-        : { type },
-    );
+    const marks = Object.entries(op.attributes ?? {}).flatMap(([type, value]) => {
+      const attrs = allowedAttrs("mark", type, value !== null && typeof value === "object" ? (value as Record<string, unknown>) : {});
+      if (attrs === null) return [];
+      return [Object.keys(attrs).length > 0 ? { type, attrs } : { type }];
+    });
     if (marks.length > 0) node.marks = marks;
     return [node];
   });
 
-const nodesOf = (children: (Y.XmlElement | Y.XmlText | Y.XmlHook)[]): RichNode[] =>
-  children.flatMap((child): RichNode[] => {
-    if (child instanceof Y.XmlText) return textNodes(child);
-    if (child instanceof Y.XmlElement) {
-      const node: RichNode = { type: child.nodeName };
-      const attrs = child.getAttributes();
-      if (Object.keys(attrs).length > 0) node.attrs = attrs;
-      const content = nodesOf(child.toArray());
-      if (content.length > 0) node.content = content;
-      return [node];
-    }
-    return [];
-  });
+/**
+ * Reads children into ProseMirror JSON by the body schema: elements it does not
+ * know give way to their children, attributes and marks it does not know are
+ * dropped, and nothing deeper than {@link maxBodyDepth} is read, so a body
+ * written by any client reads safely and in bounded time and stack.
+ */
+const nodesOf = (children: (Y.XmlElement | Y.XmlText | Y.XmlHook)[], depth: number): RichNode[] =>
+  depth > maxBodyDepth
+    ? []
+    : children.flatMap((child): RichNode[] => {
+        if (child instanceof Y.XmlText) return textNodes(child);
+        if (!(child instanceof Y.XmlElement)) return [];
+        const content = nodesOf(child.toArray(), depth + 1);
+        const attrs = allowedAttrs("node", child.nodeName, child.getAttributes());
+        if (attrs === null) return content;
+        const node: RichNode = { type: child.nodeName };
+        if (Object.keys(attrs).length > 0) node.attrs = attrs;
+        if (content.length > 0) node.content = content;
+        return [node];
+      });
 
 /** The body as ProseMirror JSON (`{type: "doc", content: [...]}`). */
-export const bodyToJson = (fragment: Y.XmlFragment): RichNode => ({ type: "doc", content: nodesOf(fragment.toArray()) });
+export const bodyToJson = (fragment: Y.XmlFragment): RichNode => ({ type: "doc", content: nodesOf(fragment.toArray(), 1) });
 
 const plainOf = (node: RichNode): string => {
   if (node.type === "text") return node.text ?? "";

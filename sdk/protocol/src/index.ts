@@ -50,6 +50,7 @@ export {
 } from "./doc-names.ts";
 export { type ErrorKind, errorKinds, isErrorKind } from "./error-kinds.ts";
 export { defaultMaxMessageChars, maxBodyDepth } from "./limits.ts";
+export { allowedAttrs, bodyMarks, bodyNodes, checkMark, checkNodeAttr, isBodyNode, maxHrefLength, safeHref } from "./rich-schema.ts";
 export {
   type ArchiveMark,
   draftOf,
