@@ -14,7 +14,7 @@ import {
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import * as Y from "yjs";
-import { type InspectContext, inspectUpdate, parseUpdate } from "./update-inspector.ts";
+import { type InspectContext, inspectUpdate } from "./update-inspector.ts";
 import { systemUserId, type Writer } from "./writer.ts";
 
 const alice: Writer = { userId: "alice", access: "member" };
@@ -49,11 +49,8 @@ const rawClient = (server: Y.Doc, clientId: number): Y.Doc => {
 /** What the client changed since it copied the server: exactly the bytes it would send. */
 const diff = (client: Y.Doc, server: Y.Doc): Uint8Array => Y.encodeStateAsUpdate(client, Y.encodeStateVector(server));
 
-const inspect = (server: Y.Doc, update: Uint8Array, writer: Writer, docKind: InspectContext["docKind"] = "segment") => {
-  const parsed = parseUpdate(update);
-  if (!parsed.ok) return parsed;
-  return inspectUpdate(parsed.parsed, { doc: server, docKind, writer, maxMessagesPerSegment: 100 });
-};
+const inspect = (server: Y.Doc, update: Uint8Array, writer: Writer, docKind: InspectContext["docKind"] = "segment") =>
+  inspectUpdate(update, { doc: server, docKind, writer, maxMessagesPerSegment: 100, maxMessageChars: 20_000 });
 
 const messageOf = (doc: Y.Doc, id: string) => messagesOf(doc).get(id) as Y.Map<unknown>;
 
@@ -69,6 +66,7 @@ describe("segment writes", () => {
       newClientIds: [10],
       newMessageIds: [id],
       attachmentRefs: [],
+      update: expect.any(Uint8Array),
     });
   });
 
@@ -172,9 +170,10 @@ describe("segment writes", () => {
     const server = serverSegment();
     const client = rawClient(server, 10);
     createMessage(client, { id: freshId(), author: "mallory", createdAt: 1, text: "x" });
-    const parsed = parseUpdate(diff(client, server));
-    if (!parsed.ok) throw new Error("parse");
-    expect(inspectUpdate(parsed.parsed, { doc: server, docKind: "segment", writer: mallory, maxMessagesPerSegment: 2 })).toMatchObject({
+    const update = diff(client, server);
+    expect(
+      inspectUpdate(update, { doc: server, docKind: "segment", writer: mallory, maxMessagesPerSegment: 2, maxMessageChars: 100 }),
+    ).toMatchObject({
       ok: false,
       kind: "conflict",
     });
@@ -289,7 +288,7 @@ describe("property: whatever a member gets accepted never changes another user's
           }
           const update = op.kind === "blindOverwrite" ? Y.encodeStateAsUpdate(client) : diff(client, server);
           const decision = inspect(server, update, mallory);
-          if (decision.ok) Y.applyUpdate(server, update);
+          if (decision.ok) Y.applyUpdate(server, decision.update);
           if (op.kind === "sendOwn" || op.kind === "editOwn" || op.kind === "deleteOwn") expect(decision).toMatchObject({ ok: true });
         }
         expect(aliceView(server)).toEqual(before);
@@ -323,7 +322,7 @@ describe("property: hostile bytes never throw and never break the document", () 
         const decision = inspect(server, update, mallory);
         if (decision.ok && !decision.empty) {
           const copy = rawClient(server, 99);
-          expect(() => Y.applyUpdate(copy, update)).not.toThrow();
+          expect(() => Y.applyUpdate(copy, decision.update)).not.toThrow();
           expect(aliceView(copy)).toEqual(aliceView(server));
         }
       }),
@@ -428,9 +427,9 @@ describe("user state documents", () => {
 
   /** Applies what the client wrote to the server after the inspector accepted it, as the server would. */
   const accept = (server: Y.Doc, client: Y.Doc) => {
-    const update = diff(client, server);
-    expect(inspect(server, update, alice, "user")).toMatchObject({ ok: true, empty: false });
-    Y.applyUpdate(server, update);
+    const decision = inspect(server, diff(client, server), alice, "user");
+    expect(decision).toMatchObject({ ok: true, empty: false });
+    if (decision.ok) Y.applyUpdate(server, decision.update);
   };
 
   test("drafts: a rich-text fragment per dialog, edited, formatted and cleared", () => {

@@ -17,3 +17,6 @@ export const maxBodyDepth = 24;
  * WebSocket enforce the same one.
  */
 export const defaultMaxMessageChars = 20_000;
+
+/** Most attachments one message may carry. */
+export const maxAttachments = 20;
