@@ -88,7 +88,12 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
 
   const sync = new ChatSync(
     { pool, verifyToken, access, log, projector, logger, files },
-    { segmentSize: config.segmentSize, snapshotEvery: config.snapshotEvery, maxUpdateBytes: config.maxUpdateBytes },
+    {
+      segmentSize: config.segmentSize,
+      snapshotEvery: config.snapshotEvery,
+      maxUpdateBytes: config.maxUpdateBytes,
+      maxMessageChars: config.maxMessageChars,
+    },
   );
   const hocuspocus = new Hocuspocus({ name: "mtchat", quiet: true, extensions: [sync] });
   sync.hocuspocus = hocuspocus;

@@ -1,5 +1,15 @@
 import type { HocuspocusProvider } from "@hocuspocus/provider";
-import { createMessage, messagesOf, metaDocName, readMessage, segmentDocName } from "@mtchat/protocol";
+import { type AttackContext, attacks } from "@mtchat/authz/testing";
+import {
+  createMessage,
+  editMessageText,
+  errorKinds,
+  messagesOf,
+  metaDocName,
+  readMessage,
+  segmentDocName,
+  userDocName,
+} from "@mtchat/protocol";
 import { v7 as uuidv7 } from "uuid";
 import { beforeAll, describe, expect, test } from "vitest";
 import * as Y from "yjs";
@@ -11,11 +21,12 @@ import { createDialog, storages, type TestServer, tokenFor, useServer } from "./
 const viewOf = (doc: Y.Doc) => Object.fromEntries([...messagesOf(doc).entries()].map(([id, entry]) => [id, readMessage(id, entry)]));
 
 /** What the server would load after a restart: the log, replayed. */
-const storedView = async (t: TestServer, docName: string) => {
+const storedDoc = async (t: TestServer, docName: string) => {
   const doc = new Y.Doc();
   for (const update of (await new DocLog(t.server.pool).load(docName)).updates) Y.applyUpdate(doc, update);
-  return viewOf(doc);
+  return doc;
 };
+const storedView = async (t: TestServer, docName: string) => viewOf(await storedDoc(t, docName));
 
 /** The bytes a client would send for whatever `change` does to its copy. */
 const changeOf = (doc: Y.Doc, change: () => void): Uint8Array => {
@@ -64,14 +75,31 @@ describe.each(storages)("malicious clients on %s PostgreSQL", (storage) => {
     build: (doc: Y.Doc) => Uint8Array,
     expected: RegExp,
     claims: Parameters<typeof tokenFor>[1] = {},
+    setup?: (doc: Y.Doc) => Uint8Array,
   ) => {
+    const raw = await RawClient.connect(fixture.t.wsUrl, docName, await tokenFor(user, claims));
+    await raw.handshake();
+    if (setup) {
+      // The legitimate write an attack builds on: accepted, and seen by Bob, before the attack.
+      const clientId = raw.doc.clientID;
+      const accepted = setup(raw.doc);
+      const statuses = raw.events.length;
+      raw.sendUpdate(accepted);
+      const answer = await raw.waitFor(
+        (event) => raw.events.indexOf(event) >= statuses && (event.type === "status" || event.type === "closed"),
+      );
+      expect(answer).toEqual({ type: "status", ok: true });
+      Y.applyUpdate(raw.doc, accepted);
+      if (docName === segment) {
+        await docUntil(bob.document, () => Y.getState(bob.document.store, clientId) >= Y.getState(raw.doc.store, clientId));
+      }
+    }
     const bobBefore = viewOf(bob.document);
     const storedBefore = await storedView(fixture.t, segment);
+    const targetBefore = Y.encodeStateVector(await storedDoc(fixture.t, docName));
     const metaBefore = Y.encodeStateVector(
       (await fixture.t.server.hocuspocus.openDirectConnection(metaDocName(dialogId))).document as Y.Doc,
     );
-    const raw = await RawClient.connect(fixture.t.wsUrl, docName, await tokenFor(user, claims));
-    await raw.handshake();
     raw.sendUpdate(build(raw.doc));
     const closed = await raw.waitFor((event) => event.type === "closed");
     raw.close();
@@ -91,6 +119,8 @@ describe.each(storages)("malicious clients on %s PostgreSQL", (storage) => {
       (await fixture.t.server.hocuspocus.openDirectConnection(metaDocName(dialogId))).document as Y.Doc,
     );
     expect(metaAfter).toEqual(metaBefore);
+    // The segment gained the probe; any other attacked document must be exactly as it was.
+    if (docName !== segment) expect(Y.encodeStateVector(await storedDoc(fixture.t, docName))).toEqual(targetBefore);
     const { rows } = await fixture.t.server.pool.query(
       "SELECT user_id, detail FROM audit_log WHERE dialog_id = $1 ORDER BY id DESC LIMIT 1",
       [dialogId],
@@ -225,8 +255,36 @@ describe.each(storages)("malicious clients on %s PostgreSQL", (storage) => {
         createMessage(doc, { id: uuidv7(), author: "mallory", createdAt: 2, text: "second" });
         return Y.encodeStateAsUpdate(doc, afterFirst);
       },
-      /^4422 invalid_update: the update skips structs/,
+      /^4422 invalid_update: the update skips changes/,
     );
+  });
+
+  describe("hand-built attacks of every class (@mtchat/authz/testing)", () => {
+    test.each(attacks.map((a) => [a.name, a] as const))("%s", async (_name, a) => {
+      const potential = a.access === "potential";
+      const user = potential ? "pat" : "mallory";
+      const docName = a.docKind === "segment" ? segment : a.docKind === "meta" ? metaDocName(dialogId) : userDocName("default", user);
+      if (potential) {
+        // An edit leaves the old text as garbage-collected ranges, which inert structs point into.
+        editMessageText(aliceEntry(alice.document), `edited ${Date.now()}`, Date.now());
+        await acknowledged(alice);
+      }
+      // One client id for the setup and the attack: Yjs gives the raw doc a new one when the server echoes the setup back.
+      let clientId: number | undefined;
+      const ctx = (doc: Y.Doc): AttackContext => {
+        clientId ??= doc.clientID;
+        return { view: doc, clientId, userId: user, victim: "alice", dialogId };
+      };
+      const { setup } = a;
+      await attack(
+        user,
+        docName,
+        (doc) => a.build(ctx(doc)),
+        new RegExp(`^${errorKinds[a.refusal].ws} ${a.refusal}: `),
+        potential ? { scope_level1: ["logistics"] } : {},
+        setup && ((doc) => setup(ctx(doc))),
+      );
+    });
   });
 
   test("the same raw client's own, legitimate write is accepted (the harness can pass)", async () => {

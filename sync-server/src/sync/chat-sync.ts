@@ -1,5 +1,4 @@
 import type {
-  afterHandleMessagePayload,
   beforeHandleAwarenessPayload,
   beforeSyncPayload,
   connectedPayload,
@@ -11,7 +10,7 @@ import type {
   onStoreDocumentPayload,
   onTokenSyncPayload,
 } from "@hocuspocus/server";
-import { type Accepted, type Decision, inspectUpdate, parseUpdate, systemUserId, type Writer } from "@mtchat/authz";
+import { type Accepted, type Decision, inspectUpdate, systemUserId, type Writer } from "@mtchat/authz";
 import type { Projector } from "@mtchat/projections";
 import {
   type AttachmentRef,
@@ -52,8 +51,25 @@ export type ChatSyncOptions = {
   segmentSize: number;
   snapshotEvery: number;
   maxUpdateBytes: number;
+  /** Longest message or draft body (MAX_MESSAGE_CHARS). */
+  maxMessageChars: number;
   now?: () => number;
 };
+
+/**
+ * Turns a client's sync payload, which Hocuspocus applies after `beforeSync`,
+ * into an empty update. `payload` is a view into the very message buffer
+ * Hocuspocus reads the update from (lib0's `readVarUint8Array` returns a
+ * subarray), so two zero bytes there read as "no structs, no deletions" and
+ * the rest of the bytes are never looked at. The server applies the canonical
+ * update itself; the client's own bytes are never applied.
+ */
+const neuter = (payload: Uint8Array): void => {
+  if (payload.length >= 2) payload.fill(0, 0, 2);
+};
+
+/** Marks the transactions in which this extension applies a client's canonical update. */
+export const canonicalOrigin = "mtchat-canonical";
 
 const syncStep1 = 0;
 
@@ -70,8 +86,6 @@ export class ChatSync implements Extension {
   private readonly docs = new Map<string, DocState>();
   private readonly awarenessClaims = new WeakMap<HocuspocusDocument, Map<number, string>>();
   private readonly advancing = new Set<string>();
-  /** Per connection: what to do once Hocuspocus has applied the update this extension accepted. */
-  private readonly applying = new WeakMap<object, () => void>();
   /** `dialogId:clientId` → user, for client ids already bound durably: their bindings need no write. */
   private readonly bound = new Map<string, string>();
   private readonly restClientIds = new Map<string, number>();
@@ -162,22 +176,21 @@ export class ChatSync implements Extension {
 
   async beforeSync({ type, payload, document, documentName, context, connection }: beforeSyncPayload<ConnectionContext>): Promise<void> {
     if (type === syncStep1) return;
+    // Whatever happens below, Hocuspocus applies nothing of the client's bytes.
+    const update = payload.slice();
+    neuter(payload);
     const state = this.docs.get(documentName);
     if (!state) throw new Refusal("unavailable", "the document is not loaded; reconnect");
     const { user } = context;
     if (user.expiresAt * 1000 <= this.now()) throw new Refusal("unauthorized", "your token has expired; send a fresh one");
-    if (payload.length > this.options.maxUpdateBytes) throw new Refusal("payload_too_large", "the update is too large; send it in parts");
+    if (update.length > this.options.maxUpdateBytes) throw new Refusal("payload_too_large", "the update is too large; send it in parts");
     const granted = await this.accessTo(state.name, user);
     if (!granted) throw new Refusal("forbidden", "you no longer have access to this dialog");
     const writer: Writer = { userId: user.userId, access: granted.access };
 
-    // The lock is held until Hocuspocus has applied the update (afterHandleMessage),
-    // so the next update is judged against a document that includes this one and
-    // nothing applies an update twice.
-    const release = await state.mutex.acquire();
-    let handedOver = false;
-    try {
-      const decision = this.inspect(state, document, payload, writer);
+    // Under the document's lock, the next update is judged against a document that includes this one.
+    await state.mutex.runExclusive(async () => {
+      const decision = this.inspect(state, document, update, writer);
       if (!decision.ok) return await this.refuse(state, writer, decision.kind, decision.reason);
       if (decision.empty) return;
       const files = await this.checkAttachments(state, writer, decision.attachmentRefs);
@@ -188,7 +201,7 @@ export class ChatSync implements Extension {
         docName: documentName,
         dialogId,
         seq: state.seq + 1,
-        update: payload,
+        update: decision.update,
         userId: user.userId,
         clientIds: unbound,
         newMessageIds: decision.newMessageIds,
@@ -196,22 +209,43 @@ export class ChatSync implements Extension {
       if (!result.ok) return await this.refuse(state, writer, result.kind, result.reason);
       state.seq += 1;
       this.rememberBindings(dialogId, unbound, user.userId);
-      this.applying.set(connection, () => {
-        release();
-        if (decision.newMessageIds.length > 0) this.maybeAdvanceHead(state, document, granted.headSegment);
-      });
-      handedOver = true;
-    } finally {
-      if (!handedOver) release();
-    }
+      // Logged first, applied second: the broadcast and Hocuspocus's acknowledgement follow the write.
+      this.applyLogged(state, document, decision.update, { source: "connection", connection, mtchat: canonicalOrigin });
+      if (decision.newMessageIds.length > 0) this.maybeAdvanceHead(state, document, granted.headSegment);
+    });
   }
 
-  /** Hocuspocus has applied (or failed to apply) the message: let the document's next update in. */
-  async afterHandleMessage({ connection }: afterHandleMessagePayload<ConnectionContext>): Promise<void> {
-    const done = this.applying.get(connection);
-    if (!done) return;
-    this.applying.delete(connection);
-    done();
+  /**
+   * Applies an update that is already in the log. The inspector admits only
+   * updates Yjs integrates whole, so this cannot fail; if it ever does, the
+   * document in memory no longer matches the log, and it is reloaded.
+   */
+  private applyLogged(state: DocState, document: HocuspocusDocument, update: Uint8Array, origin: unknown): void {
+    let failure: string | null = null;
+    try {
+      Y.applyUpdate(document, update, origin);
+      if (document.store.pendingStructs || document.store.pendingDs) failure = "the update left changes pending";
+    } catch (error) {
+      failure = String(error);
+    }
+    if (failure === null) return;
+    const docName = formatDocName(state.name);
+    this.deps.logger.error("logged_update_failed", { doc: docName, seq: state.seq, error: failure });
+    this.onApplyFailure?.(docName, state.seq, failure);
+    this.reload(document);
+  }
+
+  /** Called when a logged update fails to apply live (the log's own safety net quarantines the row). */
+  onApplyFailure: ((docName: string, seq: number, reason: string) => void) | null = null;
+
+  /** Drops a document from memory and sends its clients away to reconnect, so it loads afresh from the log. */
+  private reload(document: HocuspocusDocument): void {
+    for (const connection of document.getConnections()) {
+      connection.close({ code: 4503, reason: "4503 unavailable: the document is reloading; reconnect" });
+    }
+    void this.mustHocuspocus()
+      .unloadDocument(document)
+      .catch((error: unknown) => this.deps.logger.error("unload_failed", { doc: document.name, error: String(error) }));
   }
 
   /** Presence is stamped with the authenticated user; a client id claimed by one user cannot speak for another. */
@@ -286,17 +320,20 @@ export class ChatSync implements Extension {
         const newMessageIds = [...messagesOf(copy)._map.keys()].filter((id) => !existing.has(id));
         copy.destroy();
         if (!changed) return { ok: true };
+        // A user's write is logged and applied in its canonical form, like a WebSocket client's.
+        let logged = update;
         if (writer) {
           const decision = this.inspect(state, document, update, writer);
           if (!decision.ok) return decision;
           const files = await this.checkAttachments(state, writer, decision.attachmentRefs);
           if (!files.ok) return files;
+          logged = decision.update;
         }
         const result = await this.deps.log.append({
           docName: documentName,
           dialogId: state.name.dialogId,
           seq: state.seq + 1,
-          update,
+          update: logged,
           userId,
           clientIds: [copy.clientID],
           newMessageIds,
@@ -304,10 +341,14 @@ export class ChatSync implements Extension {
         if (!result.ok) return result;
         state.seq += 1;
         // Projected (the projector reads the log) and the access cache refreshed before any
-        // client sees the change, so a client acting on it is judged by the same facts.
-        await this.deps.projector.catchUp(documentName);
+        // client sees the change, so a client acting on it is judged by the same facts. The
+        // change is durable already: a projection that fails is retried by the worker and
+        // does not fail the write.
+        await this.deps.projector
+          .catchUp(documentName)
+          .catch((error: unknown) => this.deps.logger.error("projection_failed", { doc: documentName, error: String(error) }));
         if (state.name.kind === "meta") this.deps.access.invalidate(state.name.dialogId);
-        Y.applyUpdate(document, update, { source: "mtchat", user: userId });
+        this.applyLogged(state, document, logged, { source: "mtchat", user: userId });
         if (writer && newMessageIds.length > 0) {
           const facts = await this.deps.access.facts(state.name.dialogId);
           if (facts) this.maybeAdvanceHead(state, document, facts.headSegment);
@@ -392,13 +433,12 @@ export class ChatSync implements Extension {
 
   /** The one authorization path for updates, whether they came over a WebSocket or were built for a REST call. */
   private inspect(state: DocState, document: Y.Doc, update: Uint8Array, writer: Writer): Decision<Accepted> {
-    const parsed = parseUpdate(update);
-    if (!parsed.ok) return parsed;
-    return inspectUpdate(parsed.parsed, {
+    return inspectUpdate(update, {
       doc: document,
       docKind: state.name.kind,
       writer,
       maxMessagesPerSegment: this.options.segmentSize * 2,
+      maxMessageChars: this.options.maxMessageChars,
     });
   }
 
