@@ -140,6 +140,8 @@ export class OutboundGuard {
 
   /** fetch through the guarded connections, never following a redirect (a 3xx comes back as the answer). */
   readonly fetch: OutboundFetch = (url, { method, headers, body, signal }) =>
+    // undici's Response is the WHATWG one that callers (and jose) expect, typed by another copy of undici's types
+    // (or by the DOM's, where the browser config typechecks server code): the same shape under another name.
     undiciFetch(url, {
       method,
       // The Headers of Node's built-in fetch are another class than undici's: pass plain pairs.
@@ -148,7 +150,7 @@ export class OutboundGuard {
       signal,
       redirect: "manual",
       dispatcher: this.agent,
-    });
+    }) as unknown as Promise<Response>;
 
   async close(): Promise<void> {
     await this.agent.close();
