@@ -22,6 +22,7 @@ import { createApp } from "./http/app.ts";
 import { demoSetup, registerDemoRoutes } from "./http/demo-routes.ts";
 import { createLimiter } from "./http/rate-limit.ts";
 import { DialogService } from "./management/dialog-service.ts";
+import { OutboundGuard } from "./outbound/outbound-guard.ts";
 import { ApiKeys } from "./projects/api-keys.ts";
 import { JwtKeys } from "./projects/jwt-keys.ts";
 import { Projects } from "./projects/projects.ts";
@@ -75,7 +76,9 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const access = new DialogAccess(pool);
   const log = new DocLog(pool);
   const apiKeys = new ApiKeys(pool);
-  const jwtKeys = new JwtKeys(pool);
+  // Calls to URLs a project chose (webhook endpoints, JWKS URLs) go through this; the operator's own do not.
+  const outbound = new OutboundGuard(config.outboundAllowPrivate ?? []);
+  const jwtKeys = new JwtKeys(pool, outbound);
   const demo = demoSetup(config);
   const verifyToken = createTokenVerifier(demo ? { ...config, jwtSecret: demo.secret } : config, jwtKeys.keysFor);
   const files = new FileService(
@@ -108,7 +111,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     config.webhookUrl && config.webhookSecret ? { url: config.webhookUrl, secret: config.webhookSecret } : null,
   );
   const webhooks = new WebhookDispatcher(
-    { connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, logger },
+    { connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, outbound, logger },
     {
       retry: { maxAttempts: config.webhookMaxAttempts, baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs },
       timeoutMs: config.webhookTimeoutMs,
@@ -138,7 +141,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     search: new SearchService(pool),
     files,
     publicUrl: config.publicUrl,
-    webhooks: new WebhookAdmin(pool, endpoints),
+    webhooks: new WebhookAdmin(pool, endpoints, outbound),
     verifyToken,
     adminApiToken: config.adminApiToken,
     projects: new Projects(pool, apiKeys),
@@ -223,6 +226,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       if (runProjections) logger.info("projection_lag", { ...projector.lagSummary() });
       files.storage.close();
       if (runWebhooks) await webhooks.stop();
+      await outbound.close();
       await pool.end();
       await embedded?.stop();
     },

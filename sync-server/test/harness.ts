@@ -34,6 +34,8 @@ export const prepareStorage = async (storage: Storage, label: string): Promise<T
     ADMIN_API_TOKEN: adminToken,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "error",
     PROJECTION_POLL_MS: "200",
+    // Test receivers (webhook endpoints, JWKS servers) listen on loopback, which a project may not reach by default.
+    OUTBOUND_ALLOW_PRIVATE: "127.0.0.1",
   };
   if (storage === "external") {
     const db = await createTestDatabase(adminUrl, label);

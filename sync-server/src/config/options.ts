@@ -1,5 +1,6 @@
 import { defaultMaxMessageChars } from "@mtchat/protocol";
 import { z } from "zod";
+import { allowEntryProblem } from "../outbound/address-policy.ts";
 
 /**
  * The one options table of the service process. Each row: environment
@@ -195,6 +196,21 @@ export const options = {
     bool,
     false,
     "Address objects as endpoint/bucket/key instead of bucket.endpoint/key (MinIO and most S3-compatible stores need true).",
+  ),
+  outboundAllowPrivate: option(
+    "OUTBOUND_ALLOW_PRIVATE",
+    csv
+      .pipe(
+        z.array(
+          z.string().superRefine((entry, ctx) => {
+            const problem = allowEntryProblem(entry);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+          }),
+        ),
+      )
+      .optional(),
+    undefined,
+    "Internal destinations (host names, IPs, CIDR ranges; comma-separated) that webhook endpoints and JWKS URLs set through the Management API may reach. Unset: only public addresses; WEBHOOK_URL and JWT_JWKS_URL are trusted as they are.",
   ),
   webhookUrl: option(
     "WEBHOOK_URL",

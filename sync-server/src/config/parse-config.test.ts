@@ -13,6 +13,16 @@ describe("configuration", () => {
     expect(() => parseConfig({ JWT_SECRET: "short" })).toThrow(/JWT_SECRET: must be at least 32 characters/);
     expect(() => parseConfig({ DATABASE_URL: "not a url", ROLES: "sync,nope" })).toThrow(/DATABASE_URL:[\s\S]*ROLES:/);
     expect(() => parseConfig({ WEBHOOK_URL: "http://127.0.0.1:9/hook" })).toThrow(/WEBHOOK_SECRET: required with WEBHOOK_URL/);
+    expect(() => parseConfig({ OUTBOUND_ALLOW_PRIVATE: "10.0.0.0/8,10/8" })).toThrow(/OUTBOUND_ALLOW_PRIVATE: "10\/8" is neither/);
+  });
+
+  test("the outbound allowance is a list of hosts, addresses and ranges, empty unless set", () => {
+    expect(parseConfig({}).outboundAllowPrivate).toBeUndefined();
+    expect(parseConfig({ OUTBOUND_ALLOW_PRIVATE: " 10.0.0.0/8, hooks.internal ,::1" }).outboundAllowPrivate).toEqual([
+      "10.0.0.0/8",
+      "hooks.internal",
+      "::1",
+    ]);
   });
 
   test("the README documents every variable, as generated from the table", async () => {

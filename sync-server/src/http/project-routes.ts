@@ -68,7 +68,8 @@ const addJwtKeySchema = z
         .string()
         .url()
         .max(2048)
-        .refine((url) => /^https?:\/\//.test(url), "jwks_url must be http(s)"),
+        .refine((url) => /^https?:\/\//.test(url), "jwks_url must be http(s)")
+        .openapi({ description: "A public address: internal ones (loopback, private, link-local …) need OUTBOUND_ALLOW_PRIVATE" }),
     }),
   ])
   .openapi("AddJwtKey");

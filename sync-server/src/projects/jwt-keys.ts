@@ -1,9 +1,10 @@
 import { createHash, createPublicKey, type KeyObject } from "node:crypto";
-import { createRemoteJWKSet, type JWTVerifyGetKey } from "jose";
+import { createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from "jose";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import type { VerificationKeys } from "../auth/verify-token.ts";
 import { ApiError } from "../http/errors.ts";
+import type { OutboundGuard } from "../outbound/outbound-guard.ts";
 
 export const jwtKeyKinds = ["hs256", "public_key", "jwks_url"] as const;
 export type JwtKeyKind = (typeof jwtKeyKinds)[number];
@@ -52,7 +53,9 @@ const parsePublicKey = (pem: string): KeyObject => {
 
 /**
  * The keys that verify each project's user tokens, kept in `jwt_keys` and
- * served to the token verifier from a short-lived cache.
+ * served to the token verifier from a short-lived cache. A JWKS URL is a
+ * project's choice, so it is checked against internal destinations when added
+ * and fetched only through the outbound guard (which also refuses redirects).
  */
 export class JwtKeys {
   private readonly cache = new Map<string, { at: number; keys: Promise<VerificationKeys> }>();
@@ -61,6 +64,7 @@ export class JwtKeys {
 
   constructor(
     private readonly pool: pg.Pool,
+    private readonly outbound: Pick<OutboundGuard, "check" | "fetch">,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -70,7 +74,11 @@ export class JwtKeys {
     else if (input.kind === "public_key") {
       parsePublicKey(input.public_key);
       value = input.public_key;
-    } else value = input.jwks_url;
+    } else {
+      const problem = await this.outbound.check("jwks_url", input.jwks_url);
+      if (problem) throw new ApiError("bad_request", problem);
+      value = input.jwks_url;
+    }
     const { rows } = await this.pool.query(
       "INSERT INTO jwt_keys (id, project_id, kind, value) VALUES ($1, $2, $3, $4) RETURNING id, kind, value, created_at",
       [uuidv7(), projectId, input.kind, value],
@@ -124,7 +132,7 @@ export class JwtKeys {
     let set = this.remoteSets.get(url);
     if (!set) {
       if (this.remoteSets.size > 1_000) this.remoteSets.clear();
-      set = createRemoteJWKSet(new URL(url));
+      set = createRemoteJWKSet(new URL(url), { [customFetch]: this.outbound.fetch });
       this.remoteSets.set(url, set);
     }
     return set;

@@ -1,5 +1,6 @@
 import { type Service, webhooksChannel } from "@mtchat/projections";
 import pg from "pg";
+import type { OutboundGuard } from "../outbound/outbound-guard.ts";
 import type { Logger } from "../sync/logger.ts";
 import {
   chainPayloadPrefix,
@@ -61,7 +62,7 @@ export class WebhookDispatcher implements Service {
   private pumpAgain = false;
 
   constructor(
-    private readonly deps: { connectionString: string; endpoints: Endpoints; logger: Logger },
+    private readonly deps: { connectionString: string; endpoints: Endpoints; outbound: Pick<OutboundGuard, "fetch">; logger: Logger },
     private readonly options: DispatcherOptions,
   ) {
     this.queue = new JobQueue(asyncCommitUrl(deps.connectionString), {
@@ -250,6 +251,8 @@ export class WebhookDispatcher implements Service {
       endpoint,
       { id: delivery.event_id, event: delivery.event, body: webhookBody({ ...delivery, id: delivery.event_id }) },
       this.options.timeoutMs,
+      // WEBHOOK_URL is the operator's own and may be internal; a project's endpoint goes through the guard.
+      endpoint.source === "api" ? this.deps.outbound.fetch : undefined,
     );
     const verdict = judge(result);
     const status = "status" in result ? result.status : null;

@@ -9,6 +9,8 @@ export type Endpoint = {
   secret: string;
   /** The events it receives; null for all of them. */
   events: readonly string[] | null;
+  /** `config`: the operator's WEBHOOK_URL, trusted; `api`: a project's, delivered only through the outbound guard. */
+  source: "config" | "api";
 };
 
 /** The id of the endpoint configured by WEBHOOK_URL (for the default project). */
@@ -24,6 +26,7 @@ const fromRow = (row: EndpointRow): Endpoint => ({
   url: row.url,
   secret: row.secret,
   events: row.events,
+  source: "api",
 });
 
 export const wants = (endpoint: Endpoint, event: string): boolean => endpoint.events === null || endpoint.events.includes(event);
@@ -38,7 +41,14 @@ export class Endpoints {
 
   configuredFor(projectId: string): Endpoint | null {
     if (!this.configured || projectId !== defaultProjectId) return null;
-    return { id: configuredEndpointId, projectId, url: this.configured.url, secret: this.configured.secret, events: null };
+    return {
+      id: configuredEndpointId,
+      projectId,
+      url: this.configured.url,
+      secret: this.configured.secret,
+      events: null,
+      source: "config",
+    };
   }
 
   async forProjects(db: Queryable, projectIds: readonly string[]): Promise<Endpoint[]> {

@@ -1,3 +1,4 @@
+import { blockedReason, type OutboundFetch } from "../outbound/outbound-guard.ts";
 import type { AttemptResult } from "./retry-policy.ts";
 import { signPayload, webhookHeaders } from "./signature.ts";
 
@@ -30,19 +31,21 @@ export type Attempt = AttemptResult & { detail: string };
 /**
  * One POST of a signed event. The timestamp is the moment of this attempt
  * (what receivers check for freshness); the id and body stay the same across
- * attempts. Redirects are not followed. The response body is read (so the
- * connection can be reused) and kept only as a short detail for the logs.
+ * attempts. Redirects are not followed: a 3xx is the answer, and a failure.
+ * The response body is read (so the connection can be reused) and kept only
+ * as a short detail for the logs. `send` is the outbound guard's fetch for a
+ * project's endpoints; a destination it refuses is a final failure.
  */
 export const postEvent = async (
   target: { url: string; secret: string },
   event: { id: string; event: string; body: string },
   timeoutMs: number,
+  send: OutboundFetch = (url, init) => fetch(url, { ...init, redirect: "manual" }),
 ): Promise<Attempt> => {
   const timestamp = Math.floor(Date.now() / 1000);
   try {
-    const response = await fetch(target.url, {
+    const response = await send(target.url, {
       method: "POST",
-      redirect: "manual",
       signal: AbortSignal.timeout(timeoutMs),
       headers: {
         "content-type": "application/json",
@@ -61,6 +64,8 @@ export const postEvent = async (
       detail: `HTTP ${response.status} ${text.slice(0, 200)}`.trim(),
     };
   } catch (error) {
+    const blocked = blockedReason(error);
+    if (blocked) return { error: blocked, final: true, detail: blocked };
     const message = describe(error);
     return { error: message, detail: message };
   }

@@ -11,6 +11,8 @@ describe("which answers are retried", () => {
     expect([400, 401, 403, 404, 410, 422, 301, 302].map(verdict)).toEqual(Array(8).fill("fail"));
     expect([408, 429, 500, 502, 503, 504].map(verdict)).toEqual(Array(6).fill("retry"));
     expect(judge({ error: "fetch failed: ECONNREFUSED" }).kind).toBe("retry");
+    // A destination the outbound guard refuses would be refused again: no retry.
+    expect(judge({ error: "refused to connect to 127.0.0.1, a loopback address", final: true }).kind).toBe("fail");
   });
 
   test("Retry-After is read as seconds or an HTTP date, bounded, and ignored when unreadable", () => {

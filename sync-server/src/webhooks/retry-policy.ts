@@ -1,5 +1,5 @@
-/** What one attempt came to. */
-export type AttemptResult = { status: number; retryAfter: string | null } | { error: string };
+/** What one attempt came to. `final`: asking again would get the same answer (the outbound guard refused the destination). */
+export type AttemptResult = { status: number; retryAfter: string | null } | { error: string; final?: boolean };
 
 export type Verdict = { kind: "delivered" } | { kind: "retry"; retryAfterMs: number | null } | { kind: "fail" };
 
@@ -19,10 +19,11 @@ export const parseRetryAfter = (value: string | null, now = Date.now()): number 
  * 2xx is delivered. A receiver's 4xx means the request itself is unwelcome and
  * would be refused again, so it is not retried, except 408 (timeout) and 429
  * (slow down). 5xx and network errors are transient: retried. Redirects are
- * not followed (a moved endpoint is a configuration to fix) and fail.
+ * not followed (a moved endpoint is a configuration to fix) and fail, as does
+ * a destination the outbound guard refuses (internal, or resolving there).
  */
 export const judge = (result: AttemptResult): Verdict => {
-  if ("error" in result) return { kind: "retry", retryAfterMs: null };
+  if ("error" in result) return result.final ? { kind: "fail" } : { kind: "retry", retryAfterMs: null };
   const { status } = result;
   if (status >= 200 && status < 300) return { kind: "delivered" };
   if (status === 408 || status === 429 || status >= 500) return { kind: "retry", retryAfterMs: parseRetryAfter(result.retryAfter) };

@@ -3,6 +3,7 @@ import { webhooksChannel } from "@mtchat/projections";
 import { isUuid } from "@mtchat/protocol";
 import type pg from "pg";
 import { ApiError } from "../http/errors.ts";
+import type { OutboundGuard } from "../outbound/outbound-guard.ts";
 import { chainPayloadPrefix, lockChains } from "./chains.ts";
 import { configuredEndpointId, type Endpoints } from "./endpoints.ts";
 import { transaction } from "./job-queue.ts";
@@ -45,6 +46,7 @@ export class WebhookAdmin {
   constructor(
     private readonly pool: pg.Pool,
     private readonly endpoints: Endpoints,
+    private readonly outbound: Pick<OutboundGuard, "check">,
   ) {}
 
   async listEndpoints(projectId: string): Promise<EndpointOut[]> {
@@ -65,8 +67,13 @@ export class WebhookAdmin {
     ];
   }
 
-  /** Adds an endpoint; the secret (generated when not given) is returned this once. */
+  /**
+   * Adds an endpoint; the secret (generated when not given) is returned this once. An internal
+   * destination is refused here, to say so at once; deliveries check again at every connection.
+   */
   async createEndpoint(projectId: string, input: EndpointInput): Promise<EndpointOut & { secret: string }> {
+    const problem = await this.outbound.check("url", input.url);
+    if (problem) throw new ApiError("bad_request", problem);
     const id = randomUUID();
     const secret = input.secret ?? `whsec_${randomBytes(24).toString("base64url")}`;
     const events = input.events && input.events.length > 0 ? [...new Set(input.events)] : null;

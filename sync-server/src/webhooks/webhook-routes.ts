@@ -19,7 +19,8 @@ const endpointInputSchema = z
       .string()
       .url()
       .max(2048)
-      .refine((url) => /^https?:\/\//i.test(url), "url must be http or https"),
+      .refine((url) => /^https?:\/\//i.test(url), "url must be http or https")
+      .openapi({ description: "A public address: internal ones (loopback, private, link-local …) need OUTBOUND_ALLOW_PRIVATE" }),
     secret: z.string().min(16).max(256).optional().openapi({ description: "HMAC key; generated when omitted" }),
     events: z
       .array(z.enum(webhookEvents))
