@@ -1,5 +1,5 @@
 import type { HocuspocusProvider } from "@hocuspocus/provider";
-import { type AttackContext, attacks } from "@mtchat/authz/testing";
+import { type AttackContext, attacks, rawUpdate } from "@mtchat/authz/testing";
 import {
   createMessage,
   editMessageText,
@@ -285,6 +285,43 @@ describe.each(storages)("malicious clients on %s PostgreSQL", (storage) => {
         setup && ((doc) => setup(ctx(doc))),
       );
     });
+  });
+
+  test("the server applies only the canonical update: Hocuspocus never decodes a client's own bytes", async () => {
+    const raw = await RawClient.connect(fixture.t.wsUrl, segment, await tokenFor("mallory"));
+    await raw.handshake();
+    const clientId = raw.doc.clientID;
+    const id = uuidv7();
+    // A message whose last struct is its text, then one struct over that last clock that declares
+    // a root of its own: decoding the client's bytes would create that root in the server's document.
+    const message = changeOf(raw.doc, () => {
+      const entry = new Y.Map<unknown>();
+      raw.doc.transact(() => {
+        messagesOf(raw.doc).set(id, entry);
+        entry.set("author", "mallory");
+        entry.set("kind", "text");
+        entry.set("createdAt", Date.now());
+        entry.set("reactions", new Y.Map());
+        const body = new Y.XmlFragment();
+        entry.set("body", body);
+        const paragraph = new Y.XmlElement("paragraph");
+        body.insert(0, [paragraph]);
+        const text = new Y.XmlText();
+        paragraph.insert(0, [text]);
+        text.insert(0, "abc");
+      });
+    });
+    raw.sendUpdate(message);
+    await docUntil(bob.document, () => messagesOf(bob.document).has(id));
+    const state = Y.getState(raw.doc.store, clientId);
+    raw.sendUpdate(
+      rawUpdate([{ client: clientId, clock: state - 1, structs: [{ kind: "item", parent: "canary-root", content: new Y.ContentString("cyz") }] }]),
+    );
+    await docUntil(bob.document, () => readMessage(id, messagesOf(bob.document).get(id) as Y.Map<unknown>).text === "abcyz");
+    const server = (await fixture.t.server.hocuspocus.openDirectConnection(segment)).document as Y.Doc;
+    expect(server.share.has("canary-root")).toBe(false);
+    expect((await storedView(fixture.t, segment))[id]).toMatchObject({ text: "abcyz" });
+    raw.close();
   });
 
   test("the same raw client's own, legitimate write is accepted (the harness can pass)", async () => {

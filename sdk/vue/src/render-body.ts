@@ -1,5 +1,5 @@
 import { safeHref } from "@mtchat/client";
-import type { RichNode } from "@mtchat/protocol";
+import { maxBodyDepth, type RichNode } from "@mtchat/protocol";
 import { h, type VNode } from "vue";
 
 /**
@@ -34,18 +34,21 @@ const renderText = (node: RichNode): VNode | string => {
   return content;
 };
 
-export const renderNodes = (nodes: RichNode[] | undefined): (VNode | string)[] =>
-  (nodes ?? []).map((node): VNode | string => {
-    if (node.type === "text") return renderText(node);
-    if (node.type === "hardBreak") return h("br");
-    if (node.type === "mention") {
-      const label = String(node.attrs?.label ?? node.attrs?.id ?? "");
-      return h("span", { class: "mtc-mention", "data-user": String(node.attrs?.id ?? "") }, `@${label}`);
-    }
-    const tag = blockTags[node.type];
-    if (tag === "pre") return h("pre", [h("code", renderNodes(node.content))]);
-    // Unknown node types render their children only: their text stays readable, their markup does not pass.
-    return tag ? h(tag, renderNodes(node.content)) : h("span", renderNodes(node.content));
-  });
+/** Renders nodes; anything nested deeper than a body may be (a forged body) is not rendered. */
+export const renderNodes = (nodes: RichNode[] | undefined, depth = 1): (VNode | string)[] =>
+  depth > maxBodyDepth
+    ? []
+    : (nodes ?? []).map((node): VNode | string => {
+        if (node.type === "text") return renderText(node);
+        if (node.type === "hardBreak") return h("br");
+        if (node.type === "mention") {
+          const label = String(node.attrs?.label ?? node.attrs?.id ?? "");
+          return h("span", { class: "mtc-mention", "data-user": String(node.attrs?.id ?? "") }, `@${label}`);
+        }
+        const tag = blockTags[node.type];
+        if (tag === "pre") return h("pre", [h("code", renderNodes(node.content, depth + 1))]);
+        // Unknown node types render their children only: their text stays readable, their markup does not pass.
+        return tag ? h(tag, renderNodes(node.content, depth + 1)) : h("span", renderNodes(node.content, depth + 1));
+      });
 
 export const renderBody = (body: RichNode): VNode => h("div", { class: "mtc-body" }, renderNodes(body.content));
