@@ -315,7 +315,9 @@ describe.each(storages)("malicious clients on %s PostgreSQL", (storage) => {
     await docUntil(bob.document, () => messagesOf(bob.document).has(id));
     const state = Y.getState(raw.doc.store, clientId);
     raw.sendUpdate(
-      rawUpdate([{ client: clientId, clock: state - 1, structs: [{ kind: "item", parent: "canary-root", content: new Y.ContentString("cyz") }] }]),
+      rawUpdate([
+        { client: clientId, clock: state - 1, structs: [{ kind: "item", parent: "canary-root", content: new Y.ContentString("cyz") }] },
+      ]),
     );
     await docUntil(bob.document, () => readMessage(id, messagesOf(bob.document).get(id) as Y.Map<unknown>).text === "abcyz");
     const server = (await fixture.t.server.hocuspocus.openDirectConnection(segment)).document as Y.Doc;
