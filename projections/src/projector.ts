@@ -1,4 +1,4 @@
-import { parseDocName } from "@mtchat/protocol";
+import { defaultMaxMessageChars, parseDocName } from "@mtchat/protocol";
 import type pg from "pg";
 import * as Y from "yjs";
 import { readDocLog } from "./log-reader.ts";
@@ -17,6 +17,8 @@ export type LagSummary = { count: number; p50Ms: number; p99Ms: number; maxMs: n
 export type ProjectorOptions = {
   /** Documents kept in memory between catch-ups; older ones are reloaded from the log when needed. */
   cacheSize?: number;
+  /** Longest `body_text` written (MAX_MESSAGE_CHARS); longer text is cut, the body is kept whole. */
+  maxMessageChars?: number;
 };
 
 /**
@@ -29,6 +31,7 @@ export class Projector {
   private readonly cache = new Map<string, Cached>();
   private readonly running = new Map<string, Promise<number>>();
   private readonly cacheSize: number;
+  private readonly maxMessageChars: number;
   private readonly lags: number[] = [];
   private lagCursor = 0;
 
@@ -37,6 +40,7 @@ export class Projector {
     options: ProjectorOptions = {},
   ) {
     this.cacheSize = options.cacheSize ?? 500;
+    this.maxMessageChars = options.maxMessageChars ?? defaultMaxMessageChars;
   }
 
   /** Projects everything logged for `docName` so far; resolves with the seq reached. */
@@ -110,7 +114,7 @@ export class Projector {
       } finally {
         untrack();
       }
-      await writeRows(client, docName, doc, changes);
+      await writeRows(client, docName, doc, changes, { maxMessageChars: this.maxMessageChars });
       if (name.kind === "user") {
         await client.query("UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1", [docName, read.seq]);
       } else {
