@@ -20,7 +20,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as Y from "yjs";
 import { Projector } from "./projector.ts";
-import { appendRow, registerDialog, updateOf } from "./testing.ts";
+import { appendRow, deletion, registerDialog, updateOf } from "./testing.ts";
 
 const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -461,9 +461,9 @@ describe("values that used to stop a dialog's projection for good", () => {
     }
   });
 
-  test("a body nested 4,000 levels deep projects (cut at the protocol's depth)", async () => {
+  test("a body nested 4,000 levels deep projects (cut at the protocol's depth); deleting it projects too", async () => {
     const { projector, dialogId, segmentName } = await setUp();
-    const segment = new Y.Doc();
+    const segment = new Y.Doc({ gc: false });
     const id = randomUUID();
     await write(projector, segmentName, dialogId, segment, (doc) => {
       const entry = createMessage(doc, { id, author: "alice", createdAt: Date.now(), text: "" });
@@ -482,5 +482,24 @@ describe("values that used to stop a dialog's projection for good", () => {
     expect(rows).toHaveLength(1);
     // doc + at most maxBodyDepth (24) levels of elements.
     expect(JSON.stringify(rows[0]?.body).split('"type"').length - 1).toBeLessThanOrEqual(25);
+
+    // Deleting the tree: Yjs itself recurses once per level (Item.delete, and Item.gc when collecting), so on a small
+    // stack (a test worker's) it overflows. Either way the projection commits: the deletion applies, or it is quarantined.
+    const top = ((messagesOf(segment).get(id) as Y.Map<unknown>).get("body") as Y.XmlFragment).get(0) as Y.XmlElement;
+    const item = top._item as Y.Item;
+    const seq = await appendRow(pool, segmentName, dialogId, deletion(item.id.client, item.id.clock, 1));
+    expect(await projector.catchUp(segmentName)).toBe(seq);
+    const { rows: after } = await pool.query<{ deleted: boolean }>("SELECT deleted FROM messages WHERE dialog_id = $1", [dialogId]);
+    const { rows: quarantined } = await pool.query<{ reason: string }>(
+      "SELECT reason FROM doc_quarantine WHERE doc_name = $1 AND seq = $2",
+      [segmentName, seq],
+    );
+    expect(after).toHaveLength(1);
+    if (quarantined.length > 0) expect(quarantined[0]?.reason).toMatch(/^yjs_error: RangeError/);
+    const { rows: log } = await pool.query<{ update: Buffer }>("SELECT update FROM doc_log WHERE doc_name = $1 AND seq = $2", [
+      segmentName,
+      seq,
+    ]);
+    expect(log[0]?.update.length).toBe(quarantined.length > 0 ? 2 : 6);
   });
 });

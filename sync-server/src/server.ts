@@ -71,9 +71,9 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const applied = await migrate(pool);
   if (applied.length > 0) logger.info("migrated", { versions: applied });
 
-  const projector = new Projector(pool);
+  const projector = new Projector(pool, { maxMessageChars: config.maxMessageChars, logger });
   const access = new DialogAccess(pool);
-  const log = new DocLog(pool);
+  const log = new DocLog(pool, logger);
   const apiKeys = new ApiKeys(pool);
   const jwtKeys = new JwtKeys(pool);
   const demo = demoSetup(config);
