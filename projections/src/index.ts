@@ -28,4 +28,4 @@ export {
 } from "./quarantine.ts";
 export type { Service } from "./service.ts";
 export { type DialogRef, messageEvents, messagePayload, participantEvents } from "./webhook-events.ts";
-export { logChannel, ProjectionWorker, type WorkerOptions } from "./worker.ts";
+export { type FailingDocument, logChannel, ProjectionWorker, type WorkerOptions } from "./worker.ts";
