@@ -4,7 +4,7 @@ import type * as Y from "yjs";
 import { eventId } from "./outbox.ts";
 import { emit } from "./project-events.ts";
 import type { Changes } from "./project-rows.ts";
-import { clampInt, cleanId, isExactText, jsonObject, textOrNull, toTime, uuidOrNull } from "./sanitize.ts";
+import { clampInt, cleanId, isKeyText, jsonObject, textOrNull, toTime, truncateText, uuidOrNull } from "./sanitize.ts";
 import { type ProjectedParticipant, participantEvents } from "./webhook-events.ts";
 
 /** The largest segment index a document name may carry (`parseDocName`). */
@@ -14,8 +14,8 @@ const epoch = new Date(0).toISOString();
 
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === "object" && !Array.isArray(value);
 
-/** An identifier as a row shows it (NUL marked, never dropped), or null. */
-const idOrNull = (value: unknown): string | null => (typeof value === "string" ? cleanId(value) : null);
+/** An identifier as a row shows it (NUL marked, never dropped), cut to `max` characters, or null. */
+const idOrNull = (value: unknown, max = 256): string | null => (typeof value === "string" ? truncateText(cleanId(value), max) : null);
 
 /**
  * Access scopes as the tables hold them. An empty level list on the dialog
@@ -25,11 +25,11 @@ const idOrNull = (value: unknown): string | null => (typeof value === "string" ?
 export const readScopes = (value: unknown): { tenant_uid: string; l1: string[]; l2: string[] }[] => {
   if (!Array.isArray(value)) return [];
   const exactStrings = (list: unknown): list is string[] =>
-    Array.isArray(list) && list.every((item) => typeof item === "string" && isExactText(item));
+    Array.isArray(list) && list.every((item) => typeof item === "string" && isKeyText(item));
   return value.flatMap((scope: unknown) => {
     if (!isRecord(scope)) return [];
     const { tenant_uid: tenant, scope_level1: l1, scope_level2: l2 } = scope;
-    if (typeof tenant !== "string" || !isExactText(tenant) || !exactStrings(l1) || !exactStrings(l2)) return [];
+    if (typeof tenant !== "string" || !isKeyText(tenant) || !exactStrings(l1) || !exactStrings(l2)) return [];
     return [{ tenant_uid: tenant, l1, l2 }];
   });
 };
@@ -37,9 +37,9 @@ export const readScopes = (value: unknown): { tenant_uid: string; l1: string[]; 
 const roles = new Set<string>(Object.values(participantRoles));
 const kinds = new Set<string>(Object.values(dialogKinds));
 
-/** A participant row, or null when the entry cannot be one (its user id is not storable exactly, or it is no entry). */
+/** A participant row, or null when the entry cannot be one (its user id cannot be stored exactly and indexed, or it is no entry). */
 export const participantRow = (userId: string, entry: unknown): ProjectedParticipant | null => {
-  if (!isExactText(userId) || !isRecord(entry)) return null;
+  if (!isKeyText(userId) || !isRecord(entry)) return null;
   return {
     user_id: userId,
     display_name: textOrNull(entry.displayName) ?? "",
@@ -50,9 +50,9 @@ export const participantRow = (userId: string, entry: unknown): ProjectedPartici
   };
 };
 
-/** A read cursor row, or null when it names no message id (or its user id is not storable exactly). */
+/** A read cursor row, or null when it names no message id (or its user id cannot be stored exactly and indexed). */
 export const readCursorRow = (userId: string, cursor: unknown): { user_id: string; message_id: string; read_at: string } | null => {
-  if (!isExactText(userId) || !isRecord(cursor)) return null;
+  if (!isKeyText(userId) || !isRecord(cursor)) return null;
   const messageId = uuidOrNull(cursor.messageId);
   return messageId ? { user_id: userId, message_id: messageId, read_at: toTime(cursor.readAt) ?? epoch } : null;
 };
@@ -69,6 +69,7 @@ export const writeMeta = async (db: pg.PoolClient, dialogId: string, doc: Y.Doc,
       [dialogId],
     );
     // The registry is where the dialog belongs; the meta document's copy is used only when it can be stored exactly.
+    // Object type and id are cut to the Management API's limits (128, 256), which keeps their index entry in bounds.
     await db.query(
       `INSERT INTO dialogs (id, project_id, object_type, object_id, title, object_url, created_by, created_at, meta, head_segment, kind, auto_archived_through)
        SELECT $1, COALESCE($2, r.project_id), $3, $4, $5, $6, $7, COALESCE($8, r.created_at), $9, $10, $11, $12
@@ -79,12 +80,12 @@ export const writeMeta = async (db: pg.PoolClient, dialogId: string, doc: Y.Doc,
          auto_archived_through = EXCLUDED.auto_archived_through`,
       [
         dialogId,
-        typeof projectId === "string" && isExactText(projectId) ? projectId : null,
-        idOrNull(meta.get(metaKeys.objectType)) ?? "",
-        idOrNull(meta.get(metaKeys.objectId)) ?? "",
+        typeof projectId === "string" && isKeyText(projectId) && projectId.length <= 128 ? projectId : null,
+        idOrNull(meta.get(metaKeys.objectType), 128) ?? "",
+        idOrNull(meta.get(metaKeys.objectId), 256) ?? "",
         textOrNull(meta.get(metaKeys.title)),
         textOrNull(meta.get(metaKeys.objectUrl)),
-        idOrNull(meta.get(metaKeys.createdBy)),
+        idOrNull(meta.get(metaKeys.createdBy), Number.MAX_SAFE_INTEGER),
         toTime(meta.get(metaKeys.createdAt)),
         JSON.stringify(jsonObject(meta.get(metaKeys.hostMeta))),
         clampInt(meta.get(metaKeys.headSegment), 0, maxSegment, 0),
@@ -124,7 +125,7 @@ export const writeMeta = async (db: pg.PoolClient, dialogId: string, doc: Y.Doc,
   }
 
   const participants = participantsOf(doc);
-  const participantIds = changes.all ? null : [...changes.participants].filter(isExactText);
+  const participantIds = changes.all ? null : [...changes.participants].filter(isKeyText);
   const replaced = "RETURNING user_id, display_name, company, role, joined_at";
   let before: ProjectedParticipant[] = [];
   if (changes.all)
@@ -156,7 +157,7 @@ export const writeMeta = async (db: pg.PoolClient, dialogId: string, doc: Y.Doc,
   const readIds = changes.all ? [...reads.keys()] : [...changes.reads];
   if (changes.all) await db.query("DELETE FROM read_cursors WHERE dialog_id = $1", [dialogId]);
   else if (readIds.length > 0) {
-    await db.query("DELETE FROM read_cursors WHERE dialog_id = $1 AND user_id = ANY($2::text[])", [dialogId, readIds.filter(isExactText)]);
+    await db.query("DELETE FROM read_cursors WHERE dialog_id = $1 AND user_id = ANY($2::text[])", [dialogId, readIds.filter(isKeyText)]);
   }
   const cursors = readIds.flatMap((userId) => {
     const row = readCursorRow(userId, reads.get(userId));
@@ -174,10 +175,10 @@ export const writeMeta = async (db: pg.PoolClient, dialogId: string, doc: Y.Doc,
 /**
  * A user's state document → `user_dialog_state`, one row per dialog the user
  * set anything for. A user id or project id that cannot be stored exactly
- * (NUL) has no rows: no token can name that user in a query anyway.
+ * and indexed (NUL, over `maxKeyChars`) has no rows: no query can name that user anyway.
  */
 export const writeUserState = async (db: pg.PoolClient, projectId: string, userId: string, doc: Y.Doc, changes: Changes): Promise<void> => {
-  if (!isExactText(projectId) || !isExactText(userId)) return;
+  if (!isKeyText(projectId) || !isKeyText(userId)) return;
   const states = readUserState(doc);
   const dialogIds = changes.all ? [...states.keys()] : [...changes.userState];
   if (changes.all) await db.query("DELETE FROM user_dialog_state WHERE project_id = $1 AND user_id = $2", [projectId, userId]);

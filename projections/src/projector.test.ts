@@ -81,6 +81,9 @@ const hostileString = fc.oneof(
     "'; DROP TABLE messages; --",
     "😀",
     "0190A8C0-0000-7000-8000-000000000000",
+    // Longer than a b-tree index entry holds, and just within it (512 characters, 2,048 bytes).
+    "x".repeat(3_000),
+    "😀".repeat(256),
   ),
   fc.uuid(),
 );
@@ -442,6 +445,25 @@ describe("values that used to stop a dialog's projection for good", () => {
         attachments: [{ id: "f", name: "n", mime: "m", size: Number.MAX_SAFE_INTEGER }],
       }),
     ]);
+  });
+
+  test("ids too long for a b-tree index entry: no participant or cursor row, the scope dropped, the object id cut", async () => {
+    const { projector, dialogId, metaName } = await setUp();
+    const long = "x".repeat(5_000);
+    const metaDoc = new Y.Doc();
+    await write(projector, metaName, dialogId, metaDoc, (doc) => {
+      metaOf(doc).set("objectType", "order");
+      metaOf(doc).set("objectId", `o${long}`);
+      metaOf(doc).set("accessScopes", [{ tenant_uid: long, scope_level1: [], scope_level2: [] }]);
+      participantsOf(doc).set(long, { displayName: "L", company: null, role: "member", joinedAt: 1 });
+      participantsOf(doc).set("alice", { displayName: "A", company: null, role: "member", joinedAt: 1 });
+      readsOf(doc).set(long, { messageId: randomUUID(), readAt: 1 });
+    });
+    const rows = await rowsOf(dialogId);
+    expect((rows.dialogs as { object_id: string }[]).map((row) => row.object_id.length)).toEqual([256]);
+    expect(rows.access_scopes).toEqual([]);
+    expect((rows.participants as { user_id: string }[]).map((row) => row.user_id)).toEqual(["alice"]);
+    expect(rows.read_cursors).toEqual([]);
   });
 
   test("a message of 100,000 distinct words projects, its text cut at MAX_MESSAGE_CHARS, and is found by search", async () => {

@@ -36,6 +36,17 @@ export const cleanId = (value: string): string => {
 /** True when an identifier can be stored exactly as it is: rows that grant access are only written for such ids. */
 export const isExactText = (value: string): boolean => !value.includes(nul) && !hasLoneSurrogate.test(value);
 
+/**
+ * Longest identifier kept in a b-tree indexed column (user ids of participants
+ * and read cursors, tenants of access scopes): an index entry holds at most
+ * about 2,700 bytes, and 512 characters are at most 2,048 bytes of UTF-8.
+ * The Management API allows 256.
+ */
+export const maxKeyChars = 512;
+
+/** An identifier that can be stored exactly and indexed. */
+export const isKeyText = (value: string): boolean => value.length <= maxKeyChars && isExactText(value);
+
 /** A lowercase UUID (the only form the protocol writes), or null. */
 export const uuidOrNull = (value: unknown): string | null => (typeof value === "string" && isUuid(value) ? value : null);
 
