@@ -21,7 +21,7 @@ test("an empty database migrates to the full schema, and migrating again changes
   const all = await loadMigrations();
   const [first, again] = await Promise.all([migrate(pool), migrate(pool)]);
   // Two concurrent runs serialize on the advisory lock: one applies, the other finds nothing.
-  expect([...(first ?? []), ...(again ?? [])].sort()).toEqual(all.map((m) => m.version));
+  expect([...(first ?? []), ...(again ?? [])].sort((a, b) => a - b)).toEqual(all.map((m) => m.version));
   expect(await isMigrated(pool)).toBe(true);
   const { rows } = await pool.query<{ table_name: string }>(
     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
@@ -39,6 +39,7 @@ test("an empty database migrates to the full schema, and migrating again changes
       "jwt_keys",
       "rate_limits",
       "attachments",
+      "doc_quarantine",
     ]),
   );
   const { rows: projects } = await pool.query("SELECT id FROM projects");
@@ -53,4 +54,22 @@ test("an empty database migrates to the full schema, and migrating again changes
             has_table_privilege('mtchat_analyst', 'public.doc_log', 'SELECT') AS raw`,
   );
   expect(grants).toEqual([{ usage: true, views: true, raw: false }]);
+});
+
+test("the search vector is built from at most 100,000 characters, so no message's vector can overflow", async () => {
+  const { rows } = await pool.query<{ expression: string }>(
+    "SELECT generation_expression AS expression FROM information_schema.columns WHERE table_name = 'messages' AND column_name = 'search'",
+  );
+  expect(rows[0]?.expression).toMatch(/"left"\(body_text, 100000\)/);
+  // 100,000 distinct words: to_tsvector of the whole text is over 1 MB; of its first 100,000 characters, far less.
+  const { rows: sizes } = await pool.query<{ chars: number; bytes: number }>(
+    `WITH w AS (SELECT string_agg(md5(i::text), ' ') AS t FROM generate_series(1, 100000) i)
+     SELECT length(t) AS chars, pg_column_size(to_tsvector('russian', left(t, 100000))) AS bytes FROM w`,
+  );
+  expect(sizes[0]?.chars).toBeGreaterThan(3_000_000);
+  expect(sizes[0]?.bytes).toBeLessThan(1_048_575);
+  const { rows: indexes } = await pool.query(
+    "SELECT indexname FROM pg_indexes WHERE tablename = 'messages' AND indexname = 'messages_search'",
+  );
+  expect(indexes).toHaveLength(1);
 });

@@ -1,3 +1,4 @@
+export { type AppliedLog, type ApplyLogOptions, applyChecked, applyDocLog } from "./apply-log.ts";
 export { type LogRead, readDocLog } from "./log-reader.ts";
 export {
   enqueueEvent,
@@ -9,7 +10,22 @@ export {
   webhookEvents,
   webhooksChannel,
 } from "./outbox.ts";
-export { type LagSummary, Projector, type ProjectorOptions, projectedChannel } from "./projector.ts";
+export {
+  type EventLogger,
+  type LagSummary,
+  logQuarantined,
+  Projector,
+  type ProjectorOptions,
+  projectedChannel,
+} from "./projector.ts";
+export {
+  emptyUpdate,
+  type Quarantined,
+  type QuarantineStats,
+  quarantineKinds,
+  quarantineRow,
+  quarantineStats,
+} from "./quarantine.ts";
 export type { Service } from "./service.ts";
 export { type DialogRef, messageEvents, messagePayload, participantEvents } from "./webhook-events.ts";
-export { logChannel, ProjectionWorker, type WorkerOptions } from "./worker.ts";
+export { type FailingDocument, logChannel, ProjectionWorker, type WorkerOptions } from "./worker.ts";

@@ -3,6 +3,8 @@ import type pg from "pg";
 export type LogRead = {
   /** Updates to apply in order; the first may be a snapshot (the merged state up to its seq). */
   updates: Uint8Array[];
+  /** The seq of each update: a log row's own, or for the snapshot the last seq it covers. */
+  seqs: number[];
   /** The seq the document reaches after applying them. */
   seq: number;
   /** True when the read had to start from a snapshot because older log rows were compacted away. */
@@ -26,25 +28,32 @@ export const readDocLog = async (db: Queryable, docName: string, afterSeq: numbe
   const appended = logRows.map((row) => ({ seq: Number(row.seq), at: row.received_at.getTime() }));
   const firstSeq = logRows[0] ? Number(logRows[0].seq) : null;
   if (firstSeq === afterSeq + 1 || (firstSeq === null && afterSeq > 0 && (await headOf(db, docName)) <= afterSeq)) {
-    return { updates: logRows.map((row) => new Uint8Array(row.update)), seq: lastSeq(logRows, afterSeq), fromSnapshot: false, appended };
+    return rowsOnly(logRows, afterSeq, appended);
   }
   const { rows: snapshots } = await db.query<{ state: Buffer; upto_seq: string }>(
     "SELECT state, upto_seq FROM doc_snapshots WHERE doc_name = $1",
     [docName],
   );
   const snapshot = snapshots[0];
-  if (!snapshot) {
-    return { updates: logRows.map((row) => new Uint8Array(row.update)), seq: lastSeq(logRows, afterSeq), fromSnapshot: false, appended };
-  }
+  if (!snapshot) return rowsOnly(logRows, afterSeq, appended);
   const upto = Number(snapshot.upto_seq);
   const tail = logRows.filter((row) => Number(row.seq) > upto);
   return {
     updates: [new Uint8Array(snapshot.state), ...tail.map((row) => new Uint8Array(row.update))],
+    seqs: [upto, ...tail.map((row) => Number(row.seq))],
     seq: lastSeq(tail, upto),
     fromSnapshot: true,
     appended,
   };
 };
+
+const rowsOnly = (rows: { seq: string; update: Buffer }[], afterSeq: number, appended: LogRead["appended"]): LogRead => ({
+  updates: rows.map((row) => new Uint8Array(row.update)),
+  seqs: rows.map((row) => Number(row.seq)),
+  seq: lastSeq(rows, afterSeq),
+  fromSnapshot: false,
+  appended,
+});
 
 const lastSeq = (rows: { seq: string }[], fallback: number): number => {
   const last = rows.at(-1);

@@ -1,8 +1,9 @@
-import { parseDocName } from "@mtchat/protocol";
+import { defaultMaxMessageChars, parseDocName } from "@mtchat/protocol";
 import type pg from "pg";
-import * as Y from "yjs";
-import { readDocLog } from "./log-reader.ts";
-import { noChanges, trackChanges, writeRows } from "./project-rows.ts";
+import type * as Y from "yjs";
+import { type AppliedLog, applyDocLog } from "./apply-log.ts";
+import { type Changes, noChanges, trackChanges, writeRows } from "./project-rows.ts";
+import type { Quarantined } from "./quarantine.ts";
 
 type Cached = { doc: Y.Doc; seq: number };
 
@@ -14,9 +15,28 @@ const lagSamples = 100_000;
 
 export type LagSummary = { count: number; p50Ms: number; p99Ms: number; maxMs: number };
 
+/** Where the projection reports what it quarantined (the sync server's logger fits). */
+export type EventLogger = { error(event: string, fields?: Record<string, unknown>): void };
+
 export type ProjectorOptions = {
   /** Documents kept in memory between catch-ups; older ones are reloaded from the log when needed. */
   cacheSize?: number;
+  /** Longest `body_text` written (MAX_MESSAGE_CHARS); longer text is cut, the body is kept whole. */
+  maxMessageChars?: number;
+  logger?: EventLogger;
+};
+
+/** One `update_quarantined` error line per quarantined update: loud, since data left the document. */
+export const logQuarantined = (logger: EventLogger | undefined, quarantined: readonly Quarantined[]): void => {
+  for (const q of quarantined) {
+    logger?.error("update_quarantined", {
+      doc: q.docName,
+      seq: q.seq,
+      source: q.source,
+      reason: q.reason,
+      ...(q.source === "snapshot" ? { salvaged: q.salvaged, compacted_rows: q.compactedRows } : {}),
+    });
+  }
 };
 
 /**
@@ -29,6 +49,8 @@ export class Projector {
   private readonly cache = new Map<string, Cached>();
   private readonly running = new Map<string, Promise<number>>();
   private readonly cacheSize: number;
+  private readonly maxMessageChars: number;
+  private readonly logger: EventLogger | undefined;
   private readonly lags: number[] = [];
   private lagCursor = 0;
 
@@ -37,6 +59,8 @@ export class Projector {
     options: ProjectorOptions = {},
   ) {
     this.cacheSize = options.cacheSize ?? 500;
+    this.maxMessageChars = options.maxMessageChars ?? defaultMaxMessageChars;
+    this.logger = options.logger;
   }
 
   /** Projects everything logged for `docName` so far; resolves with the seq reached. */
@@ -83,6 +107,7 @@ export class Projector {
     const name = parseDocName(docName);
     if (!name) return 0;
     const client = await this.pool.connect();
+    let applied: AppliedLog | null = null;
     try {
       await client.query("BEGIN");
       const checkpoint = await this.lockCheckpoint(client, docName, name.dialogId);
@@ -96,38 +121,42 @@ export class Projector {
         this.drop(docName);
         cached = undefined;
       }
-      const cold = cached === undefined;
-      const doc = cached?.doc ?? new Y.Doc({ gc: true });
-      const read = await readDocLog(client, docName, cold ? 0 : checkpoint);
-      if (read.seq <= checkpoint && !cold) {
+      let changes: Changes = noChanges(cached === undefined);
+      // Bad updates are quarantined inside this transaction, so they commit with the rows built without them.
+      applied = await applyDocLog(client, docName, {
+        ...(cached ? { from: { doc: cached.doc, seq: checkpoint } } : {}),
+        watch: (doc, fresh) => {
+          changes = noChanges(fresh);
+          return trackChanges(doc, changes);
+        },
+      });
+      // A rebuild replaced the cached document, which may hold part of a bad update.
+      if (cached && applied.doc !== cached.doc) this.drop(docName);
+      if (!applied.fresh && applied.seq <= checkpoint) {
         await client.query("COMMIT");
         return checkpoint;
       }
-      const changes = noChanges(cold);
-      const untrack = trackChanges(doc, changes);
-      try {
-        for (const update of read.updates) Y.applyUpdate(doc, update);
-      } finally {
-        untrack();
-      }
-      await writeRows(client, docName, doc, changes);
+      await writeRows(client, docName, applied.doc, changes, { maxMessageChars: this.maxMessageChars });
       if (name.kind === "user") {
-        await client.query("UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1", [docName, read.seq]);
+        await client.query("UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1", [docName, applied.seq]);
       } else {
         // Tells listeners (the sync server pushes to the dialog's participants) once the rows are committed.
         await client.query(
           `WITH done AS (UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1)
            SELECT pg_notify('${projectedChannel}', $3)`,
-          [docName, read.seq, name.dialogId],
+          [docName, applied.seq, name.dialogId],
         );
       }
       await client.query("COMMIT");
-      this.recordLag(read.appended.filter((row) => row.seq > checkpoint));
-      this.remember(docName, { doc, seq: read.seq });
-      return read.seq;
+      logQuarantined(this.logger, applied.quarantined);
+      this.recordLag(applied.appended.filter((row) => row.seq > checkpoint));
+      this.remember(docName, { doc: applied.doc, seq: applied.seq });
+      return applied.seq;
     } catch (error) {
       await client.query("ROLLBACK").catch(() => undefined);
+      const built = applied && this.cache.get(docName)?.doc !== applied.doc ? applied.doc : null;
       this.drop(docName);
+      built?.destroy();
       throw error;
     } finally {
       client.release();

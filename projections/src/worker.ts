@@ -10,29 +10,60 @@ export type WorkerOptions = {
   batchMs?: number;
   /** Documents projected at once. */
   concurrency?: number;
-  onError?: (docName: string, error: unknown) => void;
+  /** Wait before the first retry of a failing document (default `pollMs`); it doubles with each failure. */
+  retryBaseMs?: number;
+  /** Cap on that doubling (default one minute). */
+  retryMaxMs?: number;
+  /** Each failed catch-up; `failing` says how often this document has failed in a row and when it is retried. */
+  onError?: (docName: string, error: unknown, failing: FailingDocument) => void;
+  /** A document that had failed projected again. */
+  onRecovered?: (docName: string, failing: FailingDocument) => void;
+  now?: () => number;
 };
+
+/** A document whose projection keeps failing, as the health detail shows it. */
+export type FailingDocument = {
+  docName: string;
+  /** The latest failure's message. */
+  error: string;
+  /** When it first failed (in this run of failures), ISO time. */
+  since: string;
+  /** Failed catch-ups in a row. */
+  attempts: number;
+  /** When it is tried again, ISO time. */
+  retryAt: string;
+};
+
+/** `running` from when a retry is queued until it ends, so the retry timer does not fire for it again. */
+type Failure = { error: string; since: number; attempts: number; retryAt: number; running: boolean };
 
 /**
  * Keeps the projection up to date: a LISTEN on the log channel wakes it per
  * document, and a periodic sweep of heads against checkpoints catches anything
- * a notification missed (a restart, a dropped connection).
+ * a notification missed (a restart, a dropped connection). Each document is
+ * projected on its own: one that fails is retried with exponential backoff
+ * (up to `retryMaxMs`) and never holds up the others, and `failing()` lists it.
  */
 export class ProjectionWorker implements Service {
   readonly name = "projections";
   private listener: pg.PoolClient | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly queued = new Set<string>();
+  private readonly failures = new Map<string, Failure>();
   private active = 0;
   private idle: (() => void) | null = null;
   private stopping = false;
   private batchTimer: NodeJS.Timeout | null = null;
+  private retryTimer: { at: number; timer: NodeJS.Timeout } | null = null;
+  private readonly now: () => number;
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly projector: Projector,
+    private readonly projector: Pick<Projector, "catchUp">,
     private readonly options: WorkerOptions,
-  ) {}
+  ) {
+    this.now = options.now ?? Date.now;
+  }
 
   async start(): Promise<void> {
     this.stopping = false;
@@ -57,25 +88,57 @@ export class ProjectionWorker implements Service {
     this.queued.clear();
     if (this.batchTimer) clearTimeout(this.batchTimer);
     this.batchTimer = null;
+    if (this.retryTimer) clearTimeout(this.retryTimer.timer);
+    this.retryTimer = null;
     if (this.active > 0) await new Promise<void>((resolve) => (this.idle = resolve));
   }
 
-  /** Finds documents whose log is ahead of their checkpoint. */
+  /** Documents whose latest catch-up failed, longest failing first. */
+  failing(): FailingDocument[] {
+    return [...this.failures.entries()]
+      .map(([docName, failure]) => this.describe(docName, failure))
+      .sort((a, b) => (a.since < b.since ? -1 : a.since > b.since ? 1 : 0));
+  }
+
+  /** Finds documents whose log is ahead of their checkpoint (except those waiting for a retry). */
   async sweep(): Promise<void> {
     if (this.stopping) return;
+    const now = this.now();
+    const waiting = [...this.failures.entries()].filter(([, failure]) => failure.retryAt > now).map(([docName]) => docName);
     try {
       const { rows } = await this.pool.query<{ doc_name: string }>(
         `SELECT h.doc_name FROM doc_heads h LEFT JOIN projection_checkpoints c USING (doc_name)
-         WHERE c.seq IS NULL OR c.seq < h.head_seq LIMIT 1000`,
+         WHERE (c.seq IS NULL OR c.seq < h.head_seq) AND h.doc_name <> ALL($1::text[]) LIMIT 1000`,
+        [waiting],
       );
       for (const row of rows) this.enqueue(row.doc_name);
     } catch (error) {
-      this.options.onError?.("(sweep)", error);
+      this.options.onError?.("(sweep)", error, {
+        docName: "(sweep)",
+        error: String(error),
+        since: new Date(now).toISOString(),
+        attempts: 1,
+        retryAt: new Date(now + this.options.pollMs).toISOString(),
+      });
     }
+  }
+
+  private describe(docName: string, failure: Failure): FailingDocument {
+    return {
+      docName,
+      error: failure.error,
+      since: new Date(failure.since).toISOString(),
+      attempts: failure.attempts,
+      retryAt: new Date(failure.retryAt).toISOString(),
+    };
   }
 
   private enqueue(docName: string): void {
     if (this.stopping) return;
+    // A failing document waits for its retry; the timer enqueues it then.
+    const failure = this.failures.get(docName);
+    if (failure && failure.retryAt > this.now()) return;
+    if (failure) failure.running = true;
     this.queued.add(docName);
     if (this.batchTimer) return;
     this.batchTimer = setTimeout(() => {
@@ -89,10 +152,16 @@ export class ProjectionWorker implements Service {
     while (this.active < limit && this.queued.size > 0 && !this.stopping) {
       const docName = this.queued.values().next().value as string;
       this.queued.delete(docName);
+      // Queued again while it was failing: it waits for its retry, which the retry timer queues.
+      const failure = this.failures.get(docName);
+      if (failure && failure.retryAt > this.now()) continue;
       this.active += 1;
       this.projector
         .catchUp(docName)
-        .catch((error: unknown) => this.options.onError?.(docName, error))
+        .then(
+          () => this.succeeded(docName),
+          (error: unknown) => this.failed(docName, error),
+        )
         .finally(() => {
           this.active -= 1;
           if (this.active === 0 && this.idle) {
@@ -102,5 +171,50 @@ export class ProjectionWorker implements Service {
           this.pump();
         });
     }
+  }
+
+  private succeeded(docName: string): void {
+    const failure = this.failures.get(docName);
+    if (!failure) return;
+    this.failures.delete(docName);
+    this.options.onRecovered?.(docName, this.describe(docName, failure));
+  }
+
+  private failed(docName: string, error: unknown): void {
+    const now = this.now();
+    const previous = this.failures.get(docName);
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const base = this.options.retryBaseMs ?? this.options.pollMs;
+    const delay = Math.min(base * 2 ** Math.min(attempts - 1, 30), this.options.retryMaxMs ?? 60_000);
+    const failure = {
+      error: (error instanceof Error ? error.message : String(error)).slice(0, 500),
+      since: previous?.since ?? now,
+      attempts,
+      retryAt: now + delay,
+      running: false,
+    };
+    this.failures.set(docName, failure);
+    this.options.onError?.(docName, error, this.describe(docName, failure));
+    this.scheduleRetry();
+  }
+
+  /** One timer, for the earliest due retry. */
+  private scheduleRetry(): void {
+    if (this.stopping) return;
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const failure of this.failures.values()) if (!failure.running) earliest = Math.min(earliest, failure.retryAt);
+    if (!Number.isFinite(earliest) || (this.retryTimer && this.retryTimer.at <= earliest)) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer.timer);
+    const timer = setTimeout(
+      () => {
+        this.retryTimer = null;
+        const now = this.now();
+        for (const [docName, failure] of this.failures) if (!failure.running && failure.retryAt <= now) this.enqueue(docName);
+        this.scheduleRetry();
+      },
+      Math.max(0, earliest - this.now()),
+    );
+    timer.unref?.();
+    this.retryTimer = { at: earliest, timer };
   }
 }

@@ -5,7 +5,7 @@ import path from "node:path";
 import { Hocuspocus } from "@hocuspocus/server";
 import { getRequestListener } from "@hono/node-server";
 import { isMigrated, migrate } from "@mtchat/migrations";
-import { ProjectionWorker, Projector, type Service } from "@mtchat/projections";
+import { ProjectionWorker, Projector, quarantineStats, type Service } from "@mtchat/projections";
 import pg from "pg";
 import { WebSocketServer } from "ws";
 import { createTokenVerifier } from "./auth/verify-token.ts";
@@ -72,9 +72,9 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const applied = await migrate(pool);
   if (applied.length > 0) logger.info("migrated", { versions: applied });
 
-  const projector = new Projector(pool);
+  const projector = new Projector(pool, { maxMessageChars: config.maxMessageChars, logger });
   const access = new DialogAccess(pool);
-  const log = new DocLog(pool);
+  const log = new DocLog(pool, logger);
   const apiKeys = new ApiKeys(pool);
   // Calls to URLs a project chose (webhook endpoints, JWKS URLs) go through this; the operator's own do not.
   const outbound = new OutboundGuard(config.outboundAllowPrivate ?? []);
@@ -103,10 +103,14 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const dialogs = new DialogService(pool, sync, access, { segmentSize: config.segmentSize });
   const worker = new ProjectionWorker(pool, projector, {
     pollMs: config.projectionPollMs,
-    onError: (docName, error) => logger.error("projection_failed", { doc: docName, error: String(error) }),
+    onError: (docName, error, failing) =>
+      logger.error("projection_failed", { doc: docName, error: String(error), attempts: failing.attempts, retry_at: failing.retryAt }),
+    onRecovered: (docName, failing) =>
+      logger.info("projection_recovered", { doc: docName, attempts: failing.attempts, since: failing.since }),
   });
 
   const runSync = config.roles.includes("sync");
+  const runProjections = config.roles.includes("projections");
   const endpoints = new Endpoints(
     config.webhookUrl && config.webhookSecret ? { url: config.webhookUrl, secret: config.webhookSecret } : null,
   );
@@ -152,12 +156,15 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       key: createLimiter(pool, "key", config.rateLimitKey, config.rateLimitWindowS),
     },
     ready: () => isMigrated(pool),
+    healthDetail: async () => ({
+      projection: runProjections ? { failing: worker.failing(), lag: projector.lagSummary() } : null,
+      quarantine: await quarantineStats(pool).catch(() => null),
+    }),
     onError: (error) => logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
   });
   if (demo) registerDemoRoutes(app, demo, dialogs);
   const archiver = new AutoArchiver(pool, sync, logger, config.archiveAfterSecs);
   const activity = new ActivityPush(pool, hocuspocus, logger);
-  const runProjections = config.roles.includes("projections");
   const runWebhooks = config.roles.includes("webhooks");
 
   let http: HttpServer | null = null;

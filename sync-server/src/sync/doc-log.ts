@@ -1,6 +1,7 @@
 import { deny } from "@mtchat/authz";
-import { readDocLog } from "@mtchat/projections";
+import { applyChecked, applyDocLog, type EventLogger, logQuarantined, quarantineRow } from "@mtchat/projections";
 import type pg from "pg";
+import * as Y from "yjs";
 
 export type AppendEntry = {
   docName: string;
@@ -28,15 +29,47 @@ class HeadMoved extends Error {
  * applied the update yet, so a refusal here leaves no trace anywhere.
  */
 export class DocLog {
-  constructor(private readonly pool: pg.Pool) {}
+  /** Documents with an update quarantined since they were loaded: their live state may hold part of it, so it is never snapshotted. */
+  private readonly poisoned = new Set<string>();
 
-  /** Snapshot plus newer rows, the seq they reach, and how many rows follow the snapshot. */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly logger?: EventLogger,
+  ) {}
+
+  /**
+   * The document's state (one update), the seq it reaches, and how many log
+   * rows follow the snapshot. It is built by `applyDocLog`, like the
+   * projection's: an update that cannot be applied is quarantined and left
+   * out, so a document always loads and applies cleanly.
+   */
   async load(docName: string): Promise<{ updates: Uint8Array[]; seq: number; tail: number }> {
-    const read = await readDocLog(this.pool, docName, 0);
-    const { rows } = await this.pool.query<{ head_seq: string }>("SELECT head_seq FROM doc_heads WHERE doc_name = $1", [docName]);
-    const head = rows[0] ? Number(rows[0].head_seq) : 0;
-    if (head !== read.seq) throw new Error(`log of ${docName} reads to ${read.seq} but its head is ${head}`);
-    return { updates: read.updates, seq: read.seq, tail: read.fromSnapshot ? read.updates.length - 1 : read.updates.length };
+    const applied = await applyDocLog(this.pool, docName);
+    try {
+      logQuarantined(this.logger, applied.quarantined);
+      const { rows } = await this.pool.query<{ head_seq: string }>("SELECT head_seq FROM doc_heads WHERE doc_name = $1", [docName]);
+      const head = rows[0] ? Number(rows[0].head_seq) : 0;
+      if (head !== applied.seq) throw new Error(`log of ${docName} reads to ${applied.seq} but its head is ${head}`);
+      this.poisoned.delete(docName);
+      return { updates: [Y.encodeStateAsUpdate(applied.doc)], seq: applied.seq, tail: applied.tail };
+    } finally {
+      applied.doc.destroy();
+    }
+  }
+
+  /**
+   * For a logged update the live document could not apply (it threw, or left
+   * pending structs or deletions): quarantines the row (see `quarantineRow`),
+   * logs `update_quarantined`, and stops snapshots of the document until it
+   * is loaded again, since its live state may hold part of the update. The
+   * caller then unloads the document so the next load rebuilds it without it.
+   * Resolves true when this call quarantined the row.
+   */
+  async quarantine(docName: string, seq: number, reason: string): Promise<boolean> {
+    this.poisoned.add(docName);
+    const done = await quarantineRow(this.pool, docName, seq, reason);
+    if (done) logQuarantined(this.logger, [{ docName, seq, source: "row", reason }]);
+    return done;
   }
 
   async append(entry: AppendEntry): Promise<AppendResult> {
@@ -65,6 +98,14 @@ export class DocLog {
    * and the projection has consumed, so loading reads one row plus a short tail.
    */
   async snapshot(docName: string, dialogId: string, state: Uint8Array, seq: number): Promise<void> {
+    // A snapshot that would not load cleanly (the live document took a bad update) is never stored; the log keeps the rows.
+    const check = new Y.Doc({ gc: true });
+    const bad = this.poisoned.has(docName) ? "an update of it was quarantined since it loaded" : applyChecked(check, state);
+    check.destroy();
+    if (bad !== null) {
+      this.logger?.error("snapshot_skipped", { doc: docName, seq, reason: bad });
+      return;
+    }
     const client = await this.pool.connect();
     try {
       await client.query("BEGIN");

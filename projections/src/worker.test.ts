@@ -1,0 +1,113 @@
+import { randomUUID } from "node:crypto";
+import { createTestDatabase, migrate } from "@mtchat/migrations";
+import { createMessage, segmentDocName } from "@mtchat/protocol";
+import pg from "pg";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import * as Y from "yjs";
+import { Projector } from "./projector.ts";
+import { appendRow, registerDialog, updateOf } from "./testing.ts";
+import { type FailingDocument, ProjectionWorker } from "./worker.ts";
+
+const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  db = await createTestDatabase(adminUrl, "worker");
+  pool = new pg.Pool({ connectionString: db.url, max: 8 });
+  await migrate(pool);
+});
+afterAll(async () => {
+  await pool.end();
+  await db.drop();
+});
+
+/** Polls the database (another connection's commits) until `check` passes. */
+const eventually = async <T>(check: () => Promise<T | false | undefined>, what: string, timeoutMs = 15_000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== false && value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+};
+
+const messageRow = async (dialogId: string, text: string) => {
+  const doc = new Y.Doc();
+  const id = randomUUID();
+  const update = updateOf(doc, (d) => createMessage(d, { id, author: "alice", createdAt: Date.now(), text }));
+  await appendRow(pool, segmentDocName(dialogId, 0), dialogId, update, { messageIds: [id] });
+  return id;
+};
+
+const projected = async (dialogId: string, id: string) =>
+  (await pool.query("SELECT 1 FROM messages WHERE dialog_id = $1 AND id = $2", [dialogId, id])).rowCount === 1;
+
+test("a document that keeps failing is retried with backoff, listed as failing, and never holds up other documents", async () => {
+  const broken = await registerDialog(pool);
+  const healthy = await registerDialog(pool);
+  // Stands for any failure the projection cannot get past on its own (a bug, a constraint added by hand).
+  await pool.query(`
+    CREATE FUNCTION refuse_broken() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'this dialog''s rows are refused'; END $$;
+    CREATE TRIGGER refuse_broken BEFORE INSERT OR UPDATE ON messages FOR EACH ROW
+      WHEN (NEW.dialog_id = '${broken}') EXECUTE FUNCTION refuse_broken();
+  `);
+  const failures: (FailingDocument & { at: number })[] = [];
+  const recovered: string[] = [];
+  const worker = new ProjectionWorker(pool, new Projector(pool), {
+    pollMs: 50,
+    batchMs: 5,
+    concurrency: 1,
+    retryBaseMs: 40,
+    retryMaxMs: 400,
+    onError: (_docName, _error, failing) => failures.push({ ...failing, at: Date.now() }),
+    onRecovered: (docName) => recovered.push(docName),
+  });
+  const brokenDoc = segmentDocName(broken, 0);
+  await messageRow(broken, "never projected while the trigger is there");
+  await worker.start();
+  try {
+    // With one slot, the healthy dialog's messages still project, again and again, while the broken one keeps failing.
+    for (let round = 0; round < 3; round += 1) {
+      const id = await messageRow(healthy, `healthy ${round}`);
+      await eventually(() => projected(healthy, id), `healthy message ${round}`);
+    }
+    const failing = await eventually(async () => {
+      const list = worker.failing();
+      return list.length === 1 && (list[0]?.attempts ?? 0) >= 4 ? list : false;
+    }, "four failed attempts");
+    expect(failing).toEqual([
+      {
+        docName: brokenDoc,
+        error: expect.stringContaining("refused"),
+        since: expect.any(String),
+        attempts: expect.any(Number),
+        retryAt: expect.any(String),
+      },
+    ]);
+    // Exponential: the wait after the n-th failure in a row is 40 ms doubled n-1 times, capped at 400 ms.
+    const mine = failures.filter((failure) => failure.docName === brokenDoc);
+    for (const failure of mine) {
+      const wait = Date.parse(failure.retryAt) - failure.at;
+      const expected = Math.min(40 * 2 ** (failure.attempts - 1), 400);
+      expect(wait).toBeGreaterThanOrEqual(expected - 5);
+      expect(wait).toBeLessThanOrEqual(expected + 5);
+    }
+    // Retries were not faster than that: between two attempts, at least the wait passed.
+    for (let index = 1; index < mine.length; index += 1) {
+      expect((mine[index]?.at ?? 0) - Date.parse(mine[index - 1]?.retryAt ?? "")).toBeGreaterThanOrEqual(-2);
+    }
+    expect(new Set(mine.map((failure) => failure.since)).size).toBe(1);
+
+    // Once the cause is gone, the next retry projects it and the document leaves the list.
+    await pool.query("DROP TRIGGER refuse_broken ON messages");
+    await eventually(async () => worker.failing().length === 0, "recovery");
+    expect(recovered).toEqual([brokenDoc]);
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM messages WHERE dialog_id = $1", [broken]);
+    expect(rows).toEqual([{ n: 1 }]);
+  } finally {
+    await worker.stop();
+  }
+});
