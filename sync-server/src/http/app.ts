@@ -5,6 +5,7 @@ import type { ChatService } from "../chat/chat-service.ts";
 import type { DialogList } from "../chat/dialog-list.ts";
 import type { SearchService } from "../chat/search-service.ts";
 import type { UserStateService } from "../chat/user-state-service.ts";
+import { inputProblem } from "../db/storable.ts";
 import type { FileService } from "../files/file-service.ts";
 import type { DialogService } from "../management/dialog-service.ts";
 import type { ApiKeys } from "../projects/api-keys.ts";
@@ -102,8 +103,13 @@ const replaceScopes = route({
 /** The HTTP API: health, the Management API and its OpenAPI document. */
 export const createApp = (deps: AppDeps) => {
   const app = new OpenAPIHono<Env>({
+    // Every validated input, of every route, passes here: what a schema lets through must still be storable.
     defaultHook: (result, c) => {
-      if (result.success) return undefined;
+      if (result.success) {
+        const problem = inputProblem(result.data);
+        if (!problem) return undefined;
+        return c.json(errorBody("bad_request", `${problem.path.join(".") || result.target}: ${problem.problem}`), 400);
+      }
       const issues = result.error.issues.map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`);
       return c.json(errorBody("bad_request", issues.join("; ")), 400);
     },
