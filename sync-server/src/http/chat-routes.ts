@@ -1,7 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { User } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
-import { decodeCursor, type SearchService } from "../chat/search-service.ts";
+import type { SearchService } from "../chat/search-service.ts";
 import { dataOf, dialogIdParams, dialogSchema, errorResponses, json, routesFor } from "./schemas.ts";
 
 export const messageSchema = z
@@ -187,7 +187,7 @@ export const registerChatRoutes = <E extends { Variables: { user: User } }>(
 ) => {
   app.openapi(searchMessages, async (c) => {
     const { q, limit, cursor } = c.req.valid("query");
-    return c.json({ data: await search.search(c.get("user"), q, limit, decodeCursor(cursor)) }, 200);
+    return c.json({ data: await search.search(c.get("user"), q, limit, cursor) }, 200);
   });
   app.openapi(getDialog, async (c) => c.json({ data: await chat.dialog(c.get("user"), c.req.valid("param").id) }, 200));
   app.openapi(listMessages, async (c) => {
