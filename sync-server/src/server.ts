@@ -133,6 +133,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     search: new SearchService(pool),
     files,
     publicUrl: config.publicUrl,
+    maxJsonBodyBytes: config.maxJsonBodyBytes,
     webhooks: new WebhookAdmin(pool, endpoints),
     verifyToken,
     adminApiToken: config.adminApiToken,
