@@ -134,6 +134,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     files,
     publicUrl: config.publicUrl,
     maxJsonBodyBytes: config.maxJsonBodyBytes,
+    maxMessageChars: config.maxMessageChars,
     webhooks: new WebhookAdmin(pool, endpoints),
     verifyToken,
     adminApiToken: config.adminApiToken,

@@ -56,6 +56,8 @@ export type AppDeps = {
   jwtKeys: JwtKeys;
   /** MAX_JSON_BODY_BYTES: the largest request body read, file uploads aside. */
   maxJsonBodyBytes: number;
+  /** MAX_MESSAGE_CHARS: the longest message content accepted. */
+  maxMessageChars: number;
   /** Per-caller budgets; null when off. */
   limits: { user: Limiter | null; key: Limiter | null };
   /** True when the database answers and every migration is applied. */
@@ -191,7 +193,7 @@ export const createApp = (deps: AppDeps) => {
     chat: deps.chat,
     verifyToken: deps.verifyToken,
   });
-  registerChatRoutes(app, deps.chat, deps.search);
+  registerChatRoutes(app, deps.chat, deps.search, { maxMessageChars: deps.maxMessageChars });
   registerFileRoutes(app, deps.files, deps.verifyToken, deps.publicUrl);
   registerWebhookRoutes(app, deps.webhooks);
 
