@@ -145,6 +145,8 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     search: new SearchService(pool),
     files,
     publicUrl: config.publicUrl,
+    maxJsonBodyBytes: config.maxJsonBodyBytes,
+    maxMessageChars: config.maxMessageChars,
     webhooks: new WebhookAdmin(pool, endpoints, outbound),
     verifyToken,
     adminApiToken: config.adminApiToken,

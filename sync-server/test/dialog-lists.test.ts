@@ -134,6 +134,24 @@ describe("dialog lists", () => {
     expect(new Set(paged)).toEqual(new Set(dialogs));
   });
 
+  test("dialogs whose last messages arrived in the same millisecond still page apart", async () => {
+    const { t } = fixture;
+    const token = await tokenFor("samems");
+    const dialogs = [];
+    for (let index = 0; index < 3; index += 1) {
+      const dialog = await createDialog(t, ["samems"], { title: `same ${index}` });
+      await send(t, dialog.id, token, `in ${index}`);
+      dialogs.push(dialog.id);
+    }
+    // Microseconds apart, within one millisecond: a cursor cut to milliseconds would skip the older two.
+    await t.server.pool.query(
+      "UPDATE messages SET received_at = '2026-03-01 12:00:00.123000+00'::timestamptz + (substr(body_text, 4)::int * interval '100 microseconds') WHERE dialog_id = ANY($1) AND kind = 'text'",
+      [dialogs],
+    );
+    const paged = await allPages(t, token, "?limit=1");
+    expect(paged).toEqual([...dialogs].reverse());
+  });
+
   test("available lists scope matches the caller has not joined; by-object finds readable dialogs only", async () => {
     const { t } = fixture;
     const scopes = [{ tenant_uid: "tenant-1", scope_level1: ["dispatch"], scope_level2: [] }];

@@ -385,6 +385,14 @@ describe("webhook dispatcher restarts and gives up", () => {
     expect(second.body.data.dead_letters).toHaveLength(1);
     expect(second.body.data.dead_letters[0]?.event_id).not.toBe(id);
     expect(second.body.data.next_cursor).toBeNull();
+
+    // Dead letters that died in the same microsecond still page apart: the cursor keeps PostgreSQL's precision.
+    await t.server.pool.query("UPDATE webhook_dead_letters SET dead_at = '2026-03-01 12:00:00.123456+00'");
+    const again = await t.api<Page>("GET", "/api/v1/management/webhooks/dead-letters?limit=1");
+    const rest = await t.api<Page>("GET", `/api/v1/management/webhooks/dead-letters?limit=1&cursor=${again.body.data.next_cursor}`);
+    expect([...again.body.data.dead_letters, ...rest.body.data.dead_letters].map((letter) => letter.event_id).sort()).toEqual(
+      [...first.body.data.dead_letters, ...second.body.data.dead_letters].map((letter) => letter.event_id).sort(),
+    );
   });
 
   test("a dispatcher stopped mid-delivery finishes it first, and after a restart loses and repeats nothing", async () => {

@@ -44,6 +44,26 @@ describe("HS256 user tokens", () => {
     const token = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("$system").setExpirationTime("5m").sign(key);
     expect(await verify(token)).toMatchObject({ ok: false, reason: expect.stringMatching(/reserved/) });
   });
+
+  test("identity claims PostgreSQL cannot store are refused; control characters in display claims are dropped", async () => {
+    const withSub = (sub: string, payload: Record<string, unknown> = claims) =>
+      new SignJWT(payload).setProtectedHeader({ alg: "HS256" }).setSubject(sub).setExpirationTime("5m").sign(key);
+    expect(await verify(await withSub("al\u0000ice"))).toMatchObject({
+      ok: false,
+      kind: "unauthorized",
+      reason: expect.stringMatching(/sub .*NUL/),
+    });
+    expect(await verify(await withSub("al\ud800ice"))).toMatchObject({ ok: false, reason: expect.stringMatching(/sub/) });
+    for (const bad of [{ tenant_uid: "t\u0000" }, { scope_level1: ["ok", "x\u0000"] }, { prj: "de\u0000fault" }]) {
+      expect(await verify(await withSub("alice", { ...claims, ...bad }))).toMatchObject({ ok: false, kind: "unauthorized" });
+    }
+    expect(
+      await verify(await withSub("alice", { ...claims, name: "Al\u0000ice\u0007 \ud800Smith\n", company: "\u0000\u001b" })),
+    ).toMatchObject({
+      ok: true,
+      user: { userId: "alice", name: "Alice Smith", company: null },
+    });
+  });
 });
 
 describe("asymmetric user tokens", () => {

@@ -11,6 +11,7 @@ import {
   jwtVerify,
 } from "jose";
 import { z } from "zod";
+import { textProblem } from "../db/storable.ts";
 
 /** A verified user. Everything here comes from the token's signed claims. */
 export type User = UserScope & {
@@ -45,19 +46,37 @@ export const noKeys: VerificationKeys = { secrets: [], publicKeys: [], jwks: [] 
 
 const asymmetricAlgorithms = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
 
-const claimsSchema = z.object({
-  sub: z
+/** An identity claim: it names the user, project or scopes in queries, so it must be text PostgreSQL can store. */
+const identity = (claim: string, max: number) =>
+  z
     .string()
-    .min(1)
-    .max(256)
+    .max(max)
+    .refine((value) => textProblem(value) === null, `${claim} must be text without NUL characters or unpaired surrogates`);
+
+/**
+ * A display claim (name, company): shown to others, never used to decide
+ * anything, so its control characters and unpaired surrogates are dropped
+ * rather than the token refused. A name with nothing left is no name.
+ */
+const display = z
+  .string()
+  .max(256)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this drops
+  .transform((value) => value.replace(/[\u0000-\u001f\u007f]|\p{Cs}/gu, "").trim() || undefined);
+
+const claimsSchema = z.object({
+  sub: identity("sub", 256)
+    .refine((sub) => sub.length > 0, "sub must not be empty")
     .refine((sub) => !sub.startsWith("$"), "sub must not start with $ (reserved for the server)"),
   exp: z.number(),
-  tenant_uid: z.string().max(256).default(""),
-  scope_level1: z.array(z.string().max(256)).max(256).default([]),
-  scope_level2: z.array(z.string().max(256)).max(256).default([]),
-  name: z.string().max(256).optional(),
-  company: z.string().max(256).optional(),
-  prj: z.string().min(1).max(128).default(defaultProjectId),
+  tenant_uid: identity("tenant_uid", 256).default(""),
+  scope_level1: z.array(identity("scope_level1", 256)).max(256).default([]),
+  scope_level2: z.array(identity("scope_level2", 256)).max(256).default([]),
+  name: display.optional(),
+  company: display.optional(),
+  prj: identity("prj", 128)
+    .refine((prj) => prj.length > 0, "prj must not be empty")
+    .default(defaultProjectId),
 });
 
 const reasonOf = (error: unknown): string => {
@@ -73,7 +92,7 @@ const reasonOf = (error: unknown): string => {
 const claimedProject = (token: string): string | null => {
   const { prj } = decodeJwt(token);
   if (prj === undefined) return defaultProjectId;
-  return typeof prj === "string" && prj.length > 0 && prj.length <= 128 ? prj : null;
+  return typeof prj === "string" && prj.length > 0 && prj.length <= 128 && textProblem(prj) === null ? prj : null;
 };
 
 /** Claim failures come after a good signature: that key was the right one, and the token is refused. */

@@ -58,6 +58,32 @@ const toMessage = (row: Record<string, unknown>): MessageRow => ({
   seq: row.seq === null ? null : Number(row.seq),
 });
 
+/** The most bytes of JSON a history page's messages take: a page of long messages holds fewer of them. */
+export const historyPageBytes = 1024 * 1024;
+
+/**
+ * How many messages of each side fit in `budget` bytes of JSON, taken in turns
+ * from each side's start (each side is ordered nearest the page's anchor
+ * first); at least one, however large, so paging always moves on.
+ */
+const fitting = (sides: MessageRow[][], budget: number): number[] => {
+  const counts = sides.map(() => 0);
+  let used = 0;
+  for (let added = true; added; ) {
+    added = false;
+    for (const [index, side] of sides.entries()) {
+      const message = side[counts[index] ?? 0];
+      if (!message) continue;
+      const size = Buffer.byteLength(JSON.stringify(message)) + 1;
+      if (used > 0 && used + size > budget) return counts;
+      used += size;
+      counts[index] = (counts[index] ?? 0) + 1;
+      added = true;
+    }
+  }
+  return counts;
+};
+
 /**
  * The Chat API's operations for one user. Reads come from the projection;
  * writes go into the dialog's documents on the user's behalf, through the same
@@ -130,24 +156,29 @@ export class ChatService {
       return { rows: rows.slice(0, limit).map(toMessage), more: rows.length > limit };
     };
 
+    // Each page is cut to the byte budget on the side away from its anchor; has_more_* then says there is more that way,
+    // and the next page, anchored at this one's last message, starts where this one stopped.
     let messages: MessageRow[];
     let hasMoreBefore = false;
     let hasMoreAfter = false;
     if (query.after) {
       const page = await newer(query.limit);
-      messages = page.rows;
-      hasMoreAfter = page.more;
+      const [count = 0] = fitting([page.rows], historyPageBytes);
+      messages = page.rows.slice(0, count);
+      hasMoreAfter = page.more || count < page.rows.length;
       hasMoreBefore = true;
     } else if (query.around) {
       const half = Math.max(1, Math.floor(query.limit / 2));
       const [before, after] = await Promise.all([older(query.limit - half, true), newer(half)]);
-      messages = [...before.rows, ...after.rows];
-      hasMoreBefore = before.more;
-      hasMoreAfter = after.more;
+      const [keptBefore = 0, keptAfter = 0] = fitting([[...before.rows].reverse(), after.rows], historyPageBytes);
+      messages = [...before.rows.slice(before.rows.length - keptBefore), ...after.rows.slice(0, keptAfter)];
+      hasMoreBefore = before.more || keptBefore < before.rows.length;
+      hasMoreAfter = after.more || keptAfter < after.rows.length;
     } else {
       const page = await older(query.limit, false);
-      messages = page.rows;
-      hasMoreBefore = page.more;
+      const [count = 0] = fitting([[...page.rows].reverse()], historyPageBytes);
+      messages = page.rows.slice(page.rows.length - count);
+      hasMoreBefore = page.more || count < page.rows.length;
       hasMoreAfter = Boolean(query.before);
     }
     return {

@@ -1,6 +1,7 @@
 import type pg from "pg";
+import { z } from "zod";
 import type { User } from "../auth/verify-token.ts";
-import { ApiError } from "../http/errors.ts";
+import { cursorCodec, cursorInstant, cursorUuid } from "../http/cursor.ts";
 import {
   participatesSql,
   scopeMatchSql,
@@ -26,27 +27,7 @@ export type DialogListQuery = {
  * that gets a new message while the caller pages neither jumps ahead of the
  * cursor (and is missed) nor appears twice. It shows up on top after a refresh.
  */
-type Cursor = { asOf: string; pinned: boolean; at: string; id: string };
-
-const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify(cursor)).toString("base64url");
-
-const decodeCursor = (raw: string): Cursor => {
-  try {
-    const value = JSON.parse(Buffer.from(raw, "base64url").toString()) as Partial<Cursor>;
-    if (
-      typeof value.asOf === "string" &&
-      typeof value.pinned === "boolean" &&
-      typeof value.at === "string" &&
-      typeof value.id === "string" &&
-      !Number.isNaN(Date.parse(value.asOf)) &&
-      !Number.isNaN(Date.parse(value.at)) &&
-      /^[0-9a-f-]{36}$/.test(value.id)
-    ) {
-      return value as Cursor;
-    }
-  } catch {}
-  throw new ApiError("bad_request", "cursor is not one this API returned; start again without it");
-};
+const cursors = cursorCodec(z.strictObject({ asOf: cursorInstant, pinned: z.boolean(), at: cursorInstant, id: cursorUuid }));
 
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 
@@ -110,7 +91,7 @@ export class DialogList {
   constructor(private readonly pool: pg.Pool) {}
 
   async list(user: User, query: DialogListQuery): Promise<{ items: DialogListItem[]; next_cursor: string | null }> {
-    const cursor = query.cursor ? decodeCursor(query.cursor) : null;
+    const cursor = query.cursor ? cursors.decode(query.cursor) : null;
     const asOf = cursor?.asOf ?? new Date().toISOString();
     const participating = query.type === "participating";
     const { values, add } = sqlParams();
@@ -126,8 +107,10 @@ export class DialogList {
     const after = cursor
       ? `AND (x.is_pinned::int, x.activity_at, x.id) < (${add(cursor.pinned ? 1 : 0)}::int, ${add(cursor.at)}::timestamptz, ${add(cursor.id)}::uuid)`
       : "";
+    // The cursor keeps activity to the microsecond: cut to a JavaScript Date's millisecond, it would skip the dialogs
+    // whose last message arrived in the same millisecond as the page's last one.
     const { rows } = await this.pool.query(
-      `SELECT * FROM (
+      `SELECT *, to_char(x.activity_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS activity_exact FROM (
          SELECT ${dialogColumns},
                 (SELECT count(*) FROM participants pc WHERE pc.dialog_id = d.id) AS participants_count,
                 COALESCE(asof.received_at, d.created_at) AS activity_at
@@ -149,7 +132,7 @@ export class DialogList {
       items: page.map((row) => toListItem(row, participating)),
       next_cursor:
         rows.length > query.limit && last
-          ? encodeCursor({ asOf, pinned: last.is_pinned === true, at: new Date(last.activity_at).toISOString(), id: last.id })
+          ? cursors.encode({ asOf, pinned: last.is_pinned === true, at: last.activity_exact, id: last.id })
           : null,
     };
   }

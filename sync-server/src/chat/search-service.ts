@@ -1,5 +1,7 @@
 import type pg from "pg";
+import { z } from "zod";
 import type { User } from "../auth/verify-token.ts";
+import { cursorCodec, cursorOffset } from "../http/cursor.ts";
 import { participatesSql, scopeMatchSql } from "./readable-sql.ts";
 
 export type SearchHit = {
@@ -15,6 +17,9 @@ export type SearchHit = {
 /** Han, Hiragana, Katakana and Hangul: scripts written without spaces between words. */
 const unspaced = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
 
+/** How many hits the previous pages held. */
+const cursors = cursorCodec(z.strictObject({ offset: cursorOffset }));
+
 const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char}`);
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
@@ -26,7 +31,13 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${cha
 export class SearchService {
   constructor(private readonly pool: pg.Pool) {}
 
-  async search(user: User, query: string, limit: number, offset: number): Promise<{ results: SearchHit[]; next_cursor: string | null }> {
+  async search(
+    user: User,
+    query: string,
+    limit: number,
+    cursor: string | undefined,
+  ): Promise<{ results: SearchHit[]; next_cursor: string | null }> {
+    const offset = cursor ? cursors.decode(cursor).offset : 0;
     const cjk = unspaced.test(query);
     const { rows } = await this.pool.query(
       `WITH readable AS (
@@ -67,7 +78,7 @@ export class SearchService {
       // ts_headline escapes nothing, and CJK hits are highlighted here: both must be safe to render as HTML.
       highlight: row.highlight === null ? highlightSubstring(row.content, query) : sanitizeHeadline(row.highlight),
     }));
-    return { results, next_cursor: rows.length > limit ? Buffer.from(String(offset + limit)).toString("base64url") : null };
+    return { results, next_cursor: rows.length > limit ? cursors.encode({ offset: offset + limit }) : null };
   }
 }
 
@@ -87,9 +98,3 @@ const sanitizeHeadline = (headline: string) =>
       part === "<mark>" || part === "</mark>" ? part : escapeHtml(part.replace(/&(?:amp|lt|gt);/g, (entity) => entities[entity] ?? entity)),
     )
     .join("");
-
-export const decodeCursor = (cursor: string | undefined): number => {
-  if (!cursor) return 0;
-  const offset = Number(Buffer.from(cursor, "base64url").toString());
-  return Number.isInteger(offset) && offset >= 0 ? offset : 0;
-};

@@ -131,6 +131,12 @@ export const options = {
     defaultMaxMessageChars,
     "Longest message (and draft), in characters of text, with as many elements and mark boundaries; REST and the WebSocket enforce the same limit.",
   ),
+  maxJsonBodyBytes: option(
+    "MAX_JSON_BODY_BYTES",
+    positiveInt,
+    1024 * 1024,
+    "Largest request body the HTTP API reads (file uploads aside, see MAX_UPLOAD_BYTES); larger ones get 413 before they are read. Must carry a MAX_MESSAGE_CHARS message.",
+  ),
   projectionPollMs: option(
     "PROJECTION_POLL_MS",
     positiveInt,

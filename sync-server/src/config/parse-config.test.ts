@@ -25,6 +25,13 @@ describe("configuration", () => {
     ]);
   });
 
+  test("the JSON body cap must carry the longest message", () => {
+    expect(parseConfig({})).toMatchObject({ maxJsonBodyBytes: 1024 * 1024, maxMessageChars: 20_000 });
+    expect(() => parseConfig({ MAX_JSON_BODY_BYTES: "65536" })).toThrow(/MAX_JSON_BODY_BYTES: must be at least 124096/);
+    expect(() => parseConfig({ MAX_MESSAGE_CHARS: "200000" })).toThrow(/MAX_JSON_BODY_BYTES: .*MAX_MESSAGE_CHARS \(200000\)/);
+    expect(parseConfig({ MAX_MESSAGE_CHARS: "200000", MAX_JSON_BODY_BYTES: "2000000" })).toMatchObject({ maxMessageChars: 200_000 });
+  });
+
   test("the README documents every variable, as generated from the table", async () => {
     const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
     expect(readme).toContain(renderConfigTable());

@@ -29,6 +29,13 @@ export const parseConfig = (env: Record<string, string | undefined>): Config => 
   }
   if (!config.s3Bucket && (config.s3Endpoint || config.s3AccessKeyId)) problems.push("S3_BUCKET: required when other S3_* options are set");
   if (config.webhookUrl && !config.webhookSecret) problems.push("WEBHOOK_SECRET: required with WEBHOOK_URL, to sign deliveries");
+  // A message's content in JSON: at worst six bytes a character (\u0001), plus the rest of the body.
+  const largestMessage = 6 * config.maxMessageChars + 4096;
+  if (config.maxJsonBodyBytes < largestMessage) {
+    problems.push(
+      `MAX_JSON_BODY_BYTES: must be at least ${largestMessage} to carry a message of MAX_MESSAGE_CHARS (${config.maxMessageChars})`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n  ${problems.join("\n  ")}`);
   return config;
 };

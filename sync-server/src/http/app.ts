@@ -1,12 +1,16 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import type { FailingDocument, LagSummary, QuarantineStats } from "@mtchat/projections";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { User, VerifyToken } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
 import type { DialogList } from "../chat/dialog-list.ts";
 import type { SearchService } from "../chat/search-service.ts";
 import type { UserStateService } from "../chat/user-state-service.ts";
+import { inputProblem } from "../db/storable.ts";
 import type { FileService } from "../files/file-service.ts";
+import { filesRoute } from "../files/local-storage.ts";
 import type { DialogService } from "../management/dialog-service.ts";
 import type { ApiKeys } from "../projects/api-keys.ts";
 import type { JwtKeys } from "../projects/jwt-keys.ts";
@@ -51,6 +55,10 @@ export type AppDeps = {
   projects: Projects;
   apiKeys: ApiKeys;
   jwtKeys: JwtKeys;
+  /** MAX_JSON_BODY_BYTES: the largest request body read, file uploads aside. */
+  maxJsonBodyBytes: number;
+  /** MAX_MESSAGE_CHARS: the longest message content accepted. */
+  maxMessageChars: number;
   /** Per-caller budgets; null when off. */
   limits: { user: Limiter | null; key: Limiter | null };
   /** True when the database answers and every migration is applied. */
@@ -145,8 +153,13 @@ const replaceScopes = route({
 /** The HTTP API: health, the Management API and its OpenAPI document. */
 export const createApp = (deps: AppDeps) => {
   const app = new OpenAPIHono<Env>({
+    // Every validated input, of every route, passes here: what a schema lets through must still be storable.
     defaultHook: (result, c) => {
-      if (result.success) return undefined;
+      if (result.success) {
+        const problem = inputProblem(result.data);
+        if (!problem) return undefined;
+        return c.json(errorBody("bad_request", `${problem.path.join(".") || result.target}: ${problem.problem}`), 400);
+      }
       const issues = result.error.issues.map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`);
       return c.json(errorBody("bad_request", issues.join("; ")), 400);
     },
@@ -154,11 +167,29 @@ export const createApp = (deps: AppDeps) => {
 
   app.onError((error, c) => {
     if (error instanceof ApiError) return sendError(c, error.kind, error.message);
+    if (error instanceof HTTPException && error.status === 415) {
+      return sendError(c, "unsupported_media_type", "send the body as Content-Type: application/json");
+    }
     if (error instanceof HTTPException && error.status < 500) return sendError(c, "bad_request", `${error.message}; send a JSON object`);
     deps.onError(error);
     return sendError(c, "internal", "something went wrong on our side; the request was not completed");
   });
   app.notFound((c) => sendError(c, "not_found", `no route for ${c.req.method} ${c.req.path}`));
+
+  // Before anything reads a body: a declared length over the cap is refused unread, a streamed (chunked) body as it passes
+  // the cap. A body with a length is left alone otherwise: touching the request's stream would keep it from being drained
+  // when a route never reads it, and the connection would be dropped. The signed upload route streams files to storage
+  // under its own limit (MAX_UPLOAD_BYTES).
+  const tooLarge = (c: Context) => {
+    c.header("connection", "close");
+    return sendError(c, "payload_too_large", `the request body is larger than ${deps.maxJsonBodyBytes} bytes (MAX_JSON_BODY_BYTES)`);
+  };
+  const streamedBodyLimit = bodyLimit({ maxSize: deps.maxJsonBodyBytes, onError: tooLarge });
+  app.use("*", async (c, next) => {
+    if (c.req.path.startsWith(`${filesRoute}/`)) return next();
+    if (c.req.header("transfer-encoding") !== undefined) return streamedBodyLimit(c, next);
+    return Number(c.req.header("content-length") ?? 0) > deps.maxJsonBodyBytes ? tooLarge(c) : next();
+  });
 
   app.get("/health", (c) => c.json({ status: "ok" }));
   // Always 200, like /health: `status` says "degraded" while a document's projection keeps failing.
@@ -207,7 +238,7 @@ export const createApp = (deps: AppDeps) => {
     chat: deps.chat,
     verifyToken: deps.verifyToken,
   });
-  registerChatRoutes(app, deps.chat, deps.search);
+  registerChatRoutes(app, deps.chat, deps.search, { maxMessageChars: deps.maxMessageChars });
   registerFileRoutes(app, deps.files, deps.verifyToken, deps.publicUrl);
   registerWebhookRoutes(app, deps.webhooks);
 

@@ -1,7 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { User } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
-import { decodeCursor, type SearchService } from "../chat/search-service.ts";
+import type { SearchService } from "../chat/search-service.ts";
 import { dataOf, dialogIdParams, dialogSchema, errorResponses, json, routesFor } from "./schemas.ts";
 
 export const messageSchema = z
@@ -47,22 +47,28 @@ const historyQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 
-const sendSchema = z
-  .object({
-    content: z.string().trim().max(20_000).default(""),
-    reply_to_id: z.string().uuid().nullish(),
-    attachment_ids: z
-      .array(z.string().uuid())
-      .max(20)
-      .optional()
-      .openapi({ description: "Uploaded files to attach; each is checked (complete) before the message is written" }),
-  })
-  .refine((body) => body.content.length > 0 || (body.attachment_ids?.length ?? 0) > 0, {
-    message: "send content, attachment_ids or both",
-    path: ["content"],
-  })
-  .openapi("SendMessage");
-const editSchema = z.object({ content: z.string().trim().min(1).max(20_000) }).openapi("EditMessage");
+/** Message content is as long as the service's MAX_MESSAGE_CHARS allows: one option for REST and the WebSocket alike. */
+const messageSchemas = (maxMessageChars: number) => {
+  const content = z.string().trim().max(maxMessageChars, `content must be at most ${maxMessageChars} characters (MAX_MESSAGE_CHARS)`);
+  return {
+    send: z
+      .object({
+        content: content.default(""),
+        reply_to_id: z.string().uuid().nullish(),
+        attachment_ids: z
+          .array(z.string().uuid())
+          .max(20)
+          .optional()
+          .openapi({ description: "Uploaded files to attach; each is checked (complete) before the message is written" }),
+      })
+      .refine((body) => body.content.length > 0 || (body.attachment_ids?.length ?? 0) > 0, {
+        message: "send content, attachment_ids or both",
+        path: ["content"],
+      })
+      .openapi("SendMessage"),
+    edit: z.object({ content: content.min(1) }).openapi("EditMessage"),
+  };
+};
 export const messageParams = dialogIdParams.extend({
   mid: z
     .string()
@@ -85,17 +91,22 @@ const listMessages = route({
   request: { params: dialogIdParams, query: historyQuery },
   responses: { 200: { description: "A page of history across all segments", ...json(dataOf(historySchema)) }, ...errors },
 });
-const sendMessage = route({
-  method: "post",
-  path: "/api/v1/dialogs/{id}/messages",
-  request: { params: dialogIdParams, body: { ...json(sendSchema), required: true } },
-  responses: { 201: { description: "Sent: written into the dialog's document as the caller", ...json(dataOf(messageSchema)) }, ...errors },
-});
-const editMessage = route({
-  method: "put",
-  path: "/api/v1/dialogs/{id}/messages/{mid}",
-  request: { params: messageParams, body: { ...json(editSchema), required: true } },
-  responses: { 200: { description: "Edited (own messages only)", ...json(dataOf(messageSchema)) }, ...errors },
+const writeRoutes = (schemas: ReturnType<typeof messageSchemas>) => ({
+  send: route({
+    method: "post",
+    path: "/api/v1/dialogs/{id}/messages",
+    request: { params: dialogIdParams, body: { ...json(schemas.send), required: true } },
+    responses: {
+      201: { description: "Sent: written into the dialog's document as the caller", ...json(dataOf(messageSchema)) },
+      ...errors,
+    },
+  }),
+  edit: route({
+    method: "put",
+    path: "/api/v1/dialogs/{id}/messages/{mid}",
+    request: { params: messageParams, body: { ...json(schemas.edit), required: true } },
+    responses: { 200: { description: "Edited (own messages only)", ...json(dataOf(messageSchema)) }, ...errors },
+  }),
 });
 const deleteMessage = route({
   method: "delete",
@@ -184,10 +195,12 @@ export const registerChatRoutes = <E extends { Variables: { user: User } }>(
   app: OpenAPIHono<E>,
   chat: ChatService,
   search: SearchService,
+  limits: { maxMessageChars: number },
 ) => {
+  const { send: sendMessage, edit: editMessage } = writeRoutes(messageSchemas(limits.maxMessageChars));
   app.openapi(searchMessages, async (c) => {
     const { q, limit, cursor } = c.req.valid("query");
-    return c.json({ data: await search.search(c.get("user"), q, limit, decodeCursor(cursor)) }, 200);
+    return c.json({ data: await search.search(c.get("user"), q, limit, cursor) }, 200);
   });
   app.openapi(getDialog, async (c) => c.json({ data: await chat.dialog(c.get("user"), c.req.valid("param").id) }, 200));
   app.openapi(listMessages, async (c) => {

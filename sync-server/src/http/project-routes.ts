@@ -3,7 +3,7 @@ import { type ApiKeys, apiKeyScopes } from "../projects/api-keys.ts";
 import type { JwtKeys } from "../projects/jwt-keys.ts";
 import type { Projects } from "../projects/projects.ts";
 import type { ManagementVariables } from "./admin-auth.ts";
-import { dataOf, errorResponses, json, routesFor } from "./schemas.ts";
+import { dataOf, errorResponses, instantSchema, json, routesFor } from "./schemas.ts";
 
 const projectSchema = z
   .object({ id: z.string(), name: z.string(), created_at: z.string() })
@@ -40,7 +40,7 @@ const createApiKeySchema = z
   .object({
     name: z.string().trim().min(1).max(256),
     scopes: z.array(z.enum(apiKeyScopes)).min(1).max(3),
-    expires_at: z.string().datetime({ offset: true }).nullish().openapi({ description: "After this instant the key answers 401" }),
+    expires_at: instantSchema.nullish().openapi({ description: "After this instant the key answers 401" }),
   })
   .openapi("CreateApiKey");
 

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { isStorableInstant } from "../db/storable.ts";
 
 /** Request and response schemas of the Management API; they validate requests and generate the OpenAPI document. */
 export const errorSchema = z
@@ -6,6 +7,15 @@ export const errorSchema = z
   .openapi("Error");
 
 const text = (max: number) => z.string().trim().min(1).max(max);
+
+/** An ISO 8601 instant with an offset, whose UTC form PostgreSQL's timestamptz reads (years 1 to 9999). */
+export const instantSchema = z
+  .string()
+  .datetime({ offset: true })
+  .refine((value) => {
+    const time = Date.parse(value);
+    return !Number.isNaN(time) && isStorableInstant(new Date(time).toISOString());
+  }, "must be an instant in the years 1 to 9999");
 
 export const accessScopeSchema = z
   .object({
@@ -86,6 +96,7 @@ export const participantParams = dialogIdParams.extend({
   user_id: z
     .string()
     .min(1)
+    .max(256)
     .openapi({ param: { name: "user_id", in: "path" } }),
 });
 

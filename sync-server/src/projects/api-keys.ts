@@ -68,8 +68,9 @@ export class ApiKeys {
     input: { name: string; scopes: ApiKeyScope[]; expires_at?: string | null | undefined },
     db: Queryable = this.pool,
   ): Promise<ApiKeyRow & { key: string }> {
-    if (input.expires_at && Date.parse(input.expires_at) <= this.now())
-      throw new ApiError("bad_request", "expires_at must be in the future");
+    // In UTC: PostgreSQL refuses some offsets ISO 8601 allows (past ±15:59).
+    const expiresAt = input.expires_at ? new Date(input.expires_at).toISOString() : null;
+    if (expiresAt && Date.parse(expiresAt) <= this.now()) throw new ApiError("bad_request", "expires_at must be in the future");
     const scopes = [...new Set(input.scopes)];
     for (;;) {
       const id = newId();
@@ -77,7 +78,7 @@ export class ApiKeys {
       const { rows } = await db.query(
         `INSERT INTO api_keys (id, project_id, name, prefix, key_hash, scopes, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING ${columns}`,
-        [id, projectId, input.name, `mtk_live_${id}`, hashKey(key), scopes, input.expires_at ?? null],
+        [id, projectId, input.name, `mtk_live_${id}`, hashKey(key), scopes, expiresAt],
       );
       // 36^8 ids: a collision is rare enough that retrying is the whole answer.
       if (rows[0]) return { ...toRow(rows[0]), key };

@@ -2,6 +2,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { webhooksChannel } from "@mtchat/projections";
 import { isUuid } from "@mtchat/protocol";
 import type pg from "pg";
+import { z } from "zod";
+import { cursorCodec, cursorInstant, cursorUuid } from "../http/cursor.ts";
 import { ApiError } from "../http/errors.ts";
 import type { OutboundGuard } from "../outbound/outbound-guard.ts";
 import { chainPayloadPrefix, lockChains } from "./chains.ts";
@@ -26,14 +28,8 @@ export type DeadLetterOut = {
   payload: { id: string; event: string; created_at: string; project_id: string; data: Record<string, unknown> };
 };
 
-const encodeCursor = (deadAt: Date, id: string) => Buffer.from(`${deadAt.toISOString()}|${id}`).toString("base64url");
-const decodeCursor = (cursor: string): { deadAt: string; id: string } => {
-  const [deadAt, id] = Buffer.from(cursor, "base64url").toString().split("|");
-  if (!deadAt || !id || Number.isNaN(Date.parse(deadAt)) || !/^[0-9a-f-]{36}$/i.test(id)) {
-    throw new ApiError("bad_request", "cursor is not one this API returned; start again without it");
-  }
-  return { deadAt, id };
-};
+/** Where the previous page ended: the last dead letter's time (to the microsecond) and id. */
+const cursors = cursorCodec(z.strictObject({ at: cursorInstant, id: cursorUuid }));
 
 /**
  * The Management API's webhook operations: endpoints per project, and the
@@ -97,14 +93,17 @@ export class WebhookAdmin {
   }
 
   async listDeadLetters(projectId: string, limit: number, cursor: string | undefined) {
-    const after = cursor ? decodeCursor(cursor) : null;
+    const after = cursor ? cursors.decode(cursor) : null;
     const { rows } = await this.pool.query(
+      // The cursor keeps dead_at to the microsecond: cut to a JavaScript Date's millisecond, it would skip the dead
+      // letters that died in the same millisecond as a page's last one.
       `SELECT l.id, l.attempts, l.last_status, l.last_error, l.dead_at, d.endpoint_id,
+              to_char(l.dead_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS dead_at_exact,
               o.id AS event_id, o.event, o.dialog_id, o.project_id, o.created_at, o.data
        FROM webhook_dead_letters l JOIN webhook_deliveries d ON d.id = l.delivery_id JOIN webhook_outbox o ON o.seq = d.event_seq
        WHERE l.project_id = $1 AND ($2::timestamptz IS NULL OR (l.dead_at, l.id) < ($2, $3::uuid))
        ORDER BY l.dead_at DESC, l.id DESC LIMIT $4`,
-      [projectId, after?.deadAt ?? null, after?.id ?? null, limit + 1],
+      [projectId, after?.at ?? null, after?.id ?? null, limit + 1],
     );
     const page = rows.slice(0, limit);
     const last = page.at(-1);
@@ -129,7 +128,7 @@ export class WebhookAdmin {
           },
         }),
       ),
-      next_cursor: rows.length > limit && last ? encodeCursor(new Date(last.dead_at), last.id) : null,
+      next_cursor: rows.length > limit && last ? cursors.encode({ at: last.dead_at_exact, id: last.id }) : null,
     };
   }
 
