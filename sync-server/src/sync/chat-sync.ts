@@ -11,7 +11,7 @@ import type {
   onTokenSyncPayload,
 } from "@hocuspocus/server";
 import { type Accepted, type Decision, inspectUpdate, systemUserId, type Writer } from "@mtchat/authz";
-import type { Projector } from "@mtchat/projections";
+import { type Projector, quarantineKinds } from "@mtchat/projections";
 import {
   type AttachmentRef,
   type DocName,
@@ -210,7 +210,7 @@ export class ChatSync implements Extension {
       state.seq += 1;
       this.rememberBindings(dialogId, unbound, user.userId);
       // Logged first, applied second: the broadcast and Hocuspocus's acknowledgement follow the write.
-      this.applyLogged(state, document, decision.update, { source: "connection", connection, mtchat: canonicalOrigin });
+      await this.applyLogged(state, document, decision.update, { source: "connection", connection, mtchat: canonicalOrigin });
       if (decision.newMessageIds.length > 0) this.maybeAdvanceHead(state, document, granted.headSegment);
     });
   }
@@ -218,25 +218,27 @@ export class ChatSync implements Extension {
   /**
    * Applies an update that is already in the log. The inspector admits only
    * updates Yjs integrates whole, so this cannot fail; if it ever does, the
-   * document in memory no longer matches the log, and it is reloaded.
+   * document in memory no longer matches what a reload would build, so the
+   * logged row is quarantined (kept aside, replaced by an empty update) and
+   * the document reloaded from the log without it.
    */
-  private applyLogged(state: DocState, document: HocuspocusDocument, update: Uint8Array, origin: unknown): void {
+  private async applyLogged(state: DocState, document: HocuspocusDocument, update: Uint8Array, origin: unknown): Promise<void> {
     let failure: string | null = null;
     try {
       Y.applyUpdate(document, update, origin);
-      if (document.store.pendingStructs || document.store.pendingDs) failure = "the update left changes pending";
+      if (document.store.pendingStructs) failure = `${quarantineKinds.missingStructs}: the update left structs pending`;
+      else if (document.store.pendingDs) failure = `${quarantineKinds.missingDeletes}: the update left deletions pending`;
     } catch (error) {
-      failure = String(error);
+      failure = `${quarantineKinds.liveApplyFailed}: ${String(error)}`;
     }
     if (failure === null) return;
     const docName = formatDocName(state.name);
     this.deps.logger.error("logged_update_failed", { doc: docName, seq: state.seq, error: failure });
-    this.onApplyFailure?.(docName, state.seq, failure);
+    await this.deps.log
+      .quarantine(docName, state.seq, failure)
+      .catch((error: unknown) => this.deps.logger.error("quarantine_failed", { doc: docName, seq: state.seq, error: String(error) }));
     this.reload(document);
   }
-
-  /** Called when a logged update fails to apply live (the log's own safety net quarantines the row). */
-  onApplyFailure: ((docName: string, seq: number, reason: string) => void) | null = null;
 
   /** Drops a document from memory and sends its clients away to reconnect, so it loads afresh from the log. */
   private reload(document: HocuspocusDocument): void {
@@ -348,7 +350,7 @@ export class ChatSync implements Extension {
           .catchUp(documentName)
           .catch((error: unknown) => this.deps.logger.error("projection_failed", { doc: documentName, error: String(error) }));
         if (state.name.kind === "meta") this.deps.access.invalidate(state.name.dialogId);
-        this.applyLogged(state, document, logged, { source: "mtchat", user: userId });
+        await this.applyLogged(state, document, logged, { source: "mtchat", user: userId });
         if (writer && newMessageIds.length > 0) {
           const facts = await this.deps.access.facts(state.name.dialogId);
           if (facts) this.maybeAdvanceHead(state, document, facts.headSegment);
