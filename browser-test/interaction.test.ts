@@ -473,8 +473,10 @@ describe("MTChat interactions in Chromium", { timeout: 90_000 }, () => {
     await alice.page.getByTestId("composer").waitFor({ timeout: 20_000 });
 
     // Alice's client writes a body no composer would make: script-like links, unknown nodes with event attributes.
+    // The server refuses it (4422, outside the body schema), so it never reaches Bob; Alice's own device still
+    // renders its local copy, through the same renderer every body goes through.
     const forgedId = await alice.page.evaluate(async (id) => {
-      type Session = { send(input: { body: unknown }): string };
+      type Session = { send(input: { body: unknown }): string; refusal: { kind: string } | null };
       const demo = (window as unknown as { mtchatDemo: { client: { openDialog(id: string): Promise<Session> } } }).mtchatDemo;
       const session = await demo.client.openDialog(id);
       const link = (text: string, href: string) => ({ type: "text", text, marks: [{ type: "link", attrs: { href } }] });
@@ -503,18 +505,33 @@ describe("MTChat interactions in Chromium", { timeout: 90_000 }, () => {
       });
     }, dialogId);
 
+    await expect
+      .poll(() =>
+        alice.page.evaluate(async (id) => {
+          type Session = { refusal: { kind: string } | null };
+          const demo = (window as unknown as { mtchatDemo: { client: { openDialog(id: string): Promise<Session> } } }).mtchatDemo;
+          return (await demo.client.openDialog(id)).refusal?.kind ?? null;
+        }, dialogId),
+      )
+      .toBe("invalid_update");
+    const probeId = await sendAs("bob", dialogId, "after the forged one");
+    await message(bob.page, probeId).waitFor({ timeout: 15_000 });
+    expect(await message(bob.page, forgedId).count()).toBe(0);
+
     for (const page of [alice.page, bob.page]) {
       const markupBody = message(page, markupId).locator(".mtc-body");
       await markupBody.waitFor({ timeout: 15_000 });
       expect(await markupBody.textContent()).toBe(markup);
-      const forged = message(page, forgedId).locator(".mtc-body");
-      await forged.waitFor({ timeout: 15_000 });
-      expect(await forged.textContent()).toContain("click me or me data safe site @<img src=x onerror=alert('mention')>");
-      expect(await forged.textContent()).toContain("unknown node");
-      // Only the https link is a link; the others are their text.
-      expect(
-        await forged.locator("a").evaluateAll((anchors) => anchors.map((anchor) => [anchor.textContent, anchor.getAttribute("href")])),
-      ).toEqual([["safe site", "https://example.com/path"]]);
+      if (page === alice.page) {
+        const forged = message(page, forgedId).locator(".mtc-body");
+        await forged.waitFor({ timeout: 15_000 });
+        expect(await forged.textContent()).toContain("click me or me data safe site @<img src=x onerror=alert('mention')>");
+        expect(await forged.textContent()).toContain("unknown node");
+        // Only the https link is a link; the others are their text.
+        expect(
+          await forged.locator("a").evaluateAll((anchors) => anchors.map((anchor) => [anchor.textContent, anchor.getAttribute("href")])),
+        ).toEqual([["safe site", "https://example.com/path"]]);
+      }
       const root = page.locator(".mtc-root");
       expect(await root.locator("img, script, iframe, object, embed, b").count()).toBe(0);
       const hrefs = await root.locator("[href]").evaluateAll((nodes) => nodes.map((node) => node.getAttribute("href") ?? ""));
