@@ -128,13 +128,13 @@ export const options = {
     "MAX_PREAUTH_SOCKET_BYTES",
     positiveInt,
     1024 * 1024,
-    "Bytes one WebSocket may send for documents it has not yet authenticated (queued until then); past it the socket is closed with 4413.",
+    "Bytes one WebSocket may send before it authenticates a document, and then have queued for documents still authenticating; past it the socket is closed with 4413.",
   ),
   maxPreauthBytes: option(
     "MAX_PREAUTH_BYTES",
     positiveInt,
     64 * 1024 * 1024,
-    "Bytes all WebSockets together may have queued before authentication; past it the sockets holding most are closed with 4429.",
+    "Bytes all WebSockets together may hold before authentication (as counted for MAX_PREAUTH_SOCKET_BYTES); past it the sockets holding most are closed with 4429.",
   ),
   preauthTimeoutMs: option(
     "PREAUTH_TIMEOUT_MS",
