@@ -27,10 +27,12 @@ import { ApiKeys } from "./projects/api-keys.ts";
 import { JwtKeys } from "./projects/jwt-keys.ts";
 import { Projects } from "./projects/projects.ts";
 import { ActivityPush } from "./sync/activity-push.ts";
+import { awarenessLimits } from "./sync/awareness-policy.ts";
 import { ChatSync } from "./sync/chat-sync.ts";
 import { DialogAccess } from "./sync/dialog-access.ts";
 import { DocLog } from "./sync/doc-log.ts";
 import { createLogger, type Logger } from "./sync/logger.ts";
+import { SocketGuards } from "./sync/socket-guard.ts";
 import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
 import { Endpoints } from "./webhooks/endpoints.ts";
 import { WebhookAdmin } from "./webhooks/webhook-admin.ts";
@@ -98,7 +100,19 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       maxMessageChars: config.maxMessageChars,
     },
   );
-  const hocuspocus = new Hocuspocus({ name: "mtchat", quiet: true, extensions: [sync] });
+  const guards = new SocketGuards({
+    maxPreauthBytes: config.maxPreauthBytes,
+    maxPreauthSocketBytes: config.maxPreauthSocketBytes,
+    preauthTimeoutMs: config.preauthTimeoutMs,
+    maxAwarenessFrameBytes: awarenessLimits.maxFrameBytes,
+  });
+  const hocuspocus = new Hocuspocus({
+    name: "mtchat",
+    quiet: true,
+    extensions: [sync, guards],
+    // The guard counts more (authentication frames too) and closes first; this stays as a backstop.
+    maxUnauthenticatedQueueSize: config.maxPreauthSocketBytes,
+  });
   sync.hocuspocus = hocuspocus;
   const dialogs = new DialogService(pool, sync, access, { segmentSize: config.segmentSize });
   const worker = new ProjectionWorker(pool, projector, {
@@ -188,11 +202,41 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       if (!runSync) return;
       wss = new WebSocketServer({ noServer: true, maxPayload: config.maxUpdateBytes });
       wss.on("connection", (socket, request) => {
-        const connection = hocuspocus.handleConnection(socket, toRequest(request));
-        socket.on("message", (data: Buffer, isBinary) => {
-          if (isBinary) connection.handleMessage(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+        const hocuspocusRequest = toRequest(request);
+        const guard = guards.open(hocuspocusRequest, (code, reason) => {
+          logger.warn("socket_closed", { code, reason });
+          socket.close(code, reason);
+          // Read nothing more from it (what it still sends waits in the kernel until the socket is gone), and free
+          // what Hocuspocus queued now, not when a peer that may never answer completes the close handshake.
+          socket.pause();
+          connection.handleClose({ code, reason });
+          setTimeout(() => socket.terminate(), 1000).unref();
         });
-        socket.on("close", (code, reason) => connection.handleClose({ code, reason: reason.toString() }));
+        // Hocuspocus sends through the guard, which learns from it when an authentication was refused.
+        const connection = hocuspocus.handleConnection(
+          {
+            send: (data) => {
+              guard.sent(data);
+              socket.send(data);
+            },
+            close: (code, reason) => socket.close(code, reason),
+            get readyState() {
+              return socket.readyState;
+            },
+          },
+          hocuspocusRequest,
+        );
+        // Counted as read, before `ws` buffers them into frames: an unfinished frame is held too.
+        request.socket.prependListener("data", (chunk: Buffer) => guard.received(chunk.byteLength));
+        socket.on("message", (data: Buffer, isBinary) => {
+          if (!isBinary) return;
+          const admitted = guard.admit(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+          if (admitted) connection.handleMessage(admitted);
+        });
+        socket.on("close", (code, reason) => {
+          guard.dispose();
+          connection.handleClose({ code, reason: reason.toString() });
+        });
         socket.on("error", (error) => logger.warn("socket_error", { error: String(error) }));
       });
       http = createServer(getRequestListener(app.fetch));

@@ -53,6 +53,23 @@ export const docUntil = <T>(doc: Y.Doc, check: () => T | undefined | false, what
 const messageType = { sync: 0, awareness: 1, auth: 2, close: 7, syncStatus: 8 } as const;
 const syncType = { step1: 0, step2: 1, update: 2 } as const;
 
+/** An awareness frame for `docName`: one entry per [client id, clock, state], as providers send them. */
+export const awarenessMessage = (docName: string, states: Iterable<readonly [number, number, unknown]>): Uint8Array => {
+  const update = encoding.createEncoder();
+  const entries = [...states];
+  encoding.writeVarUint(update, entries.length);
+  for (const [clientId, clock, state] of entries) {
+    encoding.writeVarUint(update, clientId);
+    encoding.writeVarUint(update, clock);
+    encoding.writeVarString(update, JSON.stringify(state));
+  }
+  const encoder = encoding.createEncoder();
+  encoding.writeVarString(encoder, docName);
+  encoding.writeVarUint(encoder, messageType.awareness);
+  encoding.writeVarUint8Array(encoder, encoding.toUint8Array(update));
+  return encoding.toUint8Array(encoder);
+};
+
 export type RawEvent =
   | { type: "authenticated" }
   | { type: "denied"; reason: string }
@@ -110,6 +127,11 @@ export class RawClient {
       encoding.writeVarUint(encoder, kind === "update" ? syncType.update : syncType.step2);
       encoding.writeVarUint8Array(encoder, update);
     });
+  }
+
+  /** Presence for [client id, clock, state] entries, none of which need be this client's own. */
+  sendAwareness(states: Iterable<readonly [number, number, unknown]>): void {
+    this.sendRaw(awarenessMessage(this.name, states));
   }
 
   sendRaw(bytes: Uint8Array): void {

@@ -125,6 +125,24 @@ export const options = {
     "Log rows after which a document's state is snapshotted and the log compacted.",
   ),
   maxUpdateBytes: option("MAX_UPDATE_BYTES", positiveInt, 4 * 1024 * 1024, "Largest WebSocket message accepted from a client."),
+  maxPreauthSocketBytes: option(
+    "MAX_PREAUTH_SOCKET_BYTES",
+    positiveInt,
+    1024 * 1024,
+    "Bytes one WebSocket may send before it authenticates a document, and then have queued for documents still authenticating; past it the socket is closed with 4413.",
+  ),
+  maxPreauthBytes: option(
+    "MAX_PREAUTH_BYTES",
+    positiveInt,
+    64 * 1024 * 1024,
+    "Bytes all WebSockets together may hold before authentication (as counted for MAX_PREAUTH_SOCKET_BYTES); past it the sockets holding most are closed with 4429.",
+  ),
+  preauthTimeoutMs: option(
+    "PREAUTH_TIMEOUT_MS",
+    positiveInt,
+    10_000,
+    "How long a WebSocket may stay open before it authenticates a document; then it is closed with 4401.",
+  ),
   maxMessageChars: option(
     "MAX_MESSAGE_CHARS",
     positiveInt.max(1_000_000),

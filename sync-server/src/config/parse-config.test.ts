@@ -13,6 +13,9 @@ describe("configuration", () => {
     expect(() => parseConfig({ JWT_SECRET: "short" })).toThrow(/JWT_SECRET: must be at least 32 characters/);
     expect(() => parseConfig({ DATABASE_URL: "not a url", ROLES: "sync,nope" })).toThrow(/DATABASE_URL:[\s\S]*ROLES:/);
     expect(() => parseConfig({ WEBHOOK_URL: "http://127.0.0.1:9/hook" })).toThrow(/WEBHOOK_SECRET: required with WEBHOOK_URL/);
+    expect(() => parseConfig({ MAX_PREAUTH_SOCKET_BYTES: "2048", MAX_PREAUTH_BYTES: "1024" })).toThrow(
+      /MAX_PREAUTH_SOCKET_BYTES: must not exceed/,
+    );
     expect(() => parseConfig({ OUTBOUND_ALLOW_PRIVATE: "10.0.0.0/8,10/8" })).toThrow(/OUTBOUND_ALLOW_PRIVATE: "10\/8" is neither/);
   });
 

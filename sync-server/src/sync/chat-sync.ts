@@ -27,6 +27,7 @@ import { Mutex } from "async-mutex";
 import type pg from "pg";
 import * as Y from "yjs";
 import type { User, VerifyToken } from "../auth/verify-token.ts";
+import { admitAwareness } from "./awareness-policy.ts";
 import type { DialogAccess } from "./dialog-access.ts";
 import type { DocLog } from "./doc-log.ts";
 import type { Logger } from "./logger.ts";
@@ -250,23 +251,23 @@ export class ChatSync implements Extension {
       .catch((error: unknown) => this.deps.logger.error("unload_failed", { doc: document.name, error: String(error) }));
   }
 
-  /** Presence is stamped with the authenticated user; a client id claimed by one user cannot speak for another. */
-  async beforeHandleAwareness({ states, document, context }: beforeHandleAwarenessPayload<ConnectionContext>): Promise<void> {
+  /** Presence is stamped with the user and bounded (awareness-policy.ts); a client id claimed by one user cannot speak for another. */
+  async beforeHandleAwareness({ states, document, context, connection }: beforeHandleAwarenessPayload<ConnectionContext>): Promise<void> {
     if (!context) return;
     let claims = this.awarenessClaims.get(document);
     if (!claims) {
       claims = new Map();
       this.awarenessClaims.set(document, claims);
     }
-    for (const [clientId, awareness] of states) {
-      const owner = claims.get(clientId);
-      if (owner !== undefined && owner !== context.user.userId) {
-        states.delete(clientId);
-        continue;
-      }
-      claims.set(clientId, context.user.userId);
-      awareness.user = { id: context.user.userId, name: context.user.name };
-    }
+    const dropped = admitAwareness({
+      states,
+      user: context.user,
+      claims,
+      present: document.awareness.getStates(),
+      held: connection ? document.getClients(connection) : new Set(),
+    });
+    if (dropped.size > 0)
+      this.deps.logger.debug("awareness_dropped", { user: context.user.userId, doc: document.name, dropped: dropped.size });
   }
 
   async onStoreDocument({ document, documentName }: onStoreDocumentPayload): Promise<void> {
