@@ -1,20 +1,25 @@
 import { randomBytes } from "node:crypto";
+import { request } from "node:http";
 import net from "node:net";
 import type { HocuspocusProvider } from "@hocuspocus/provider";
-import { createMessage, metaDocName, segmentDocName } from "@mtchat/protocol";
+import { type Attack, attacks } from "@mtchat/authz/testing";
+import { createMessage, editMessageText, errorKinds, messagesOf, metaDocName, segmentDocName, userDocName } from "@mtchat/protocol";
 import * as encoding from "lib0/encoding";
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import WebSocket from "ws";
+import * as Y from "yjs";
 import { type ChildServer, spawnServer } from "./child-server.ts";
 import { acknowledged, awarenessMessage, openDoc, openSocket, RawClient } from "./clients.ts";
-import { callApi, type DialogData, prepareStorage, type TestEnv, tokenFor } from "./harness.ts";
+import { adminToken, callApi, type DialogData, prepareStorage, type TestEnv, tokenFor } from "./harness.ts";
 import { until } from "./wait.ts";
 
 /**
- * Attacks that try to make the server hold memory for a client's input: each
- * runs against the real service in its own process, whose RSS is read from
- * outside, and an honest client must still be served while it happens.
+ * Every hostile test against one real service in its own process, whose RSS
+ * is read from outside: hand-built Yjs updates of every class, inputs that
+ * try to make it hold memory (an honest client must still be served while
+ * they happen), bad REST input and internal destinations. After all of them,
+ * that same process must still serve, and its RSS is reported.
  */
 
 const mib = 1024 * 1024;
@@ -138,7 +143,7 @@ const range = (count: number) => Array.from({ length: count }, (_, index) => ind
 const inMib = (bytes: number) => `${(bytes / mib).toFixed(1)} MiB`;
 
 const report = (what: string, before: number, peak: number) => {
-  console.log(`[memory-caps] ${what}: RSS before ${inMib(before)}, peak ${inMib(peak)}, growth ${inMib(peak - before)}`);
+  console.log(`[hostile] ${what}: RSS before ${inMib(before)}, peak ${inMib(peak)}, growth ${inMib(peak - before)}`);
 };
 
 type Fixture = { server: ChildServer; dialogId: string };
@@ -154,6 +159,8 @@ const useChildServer = (label: string, extraEnv: Record<string, string>): Fixtur
       object_id: `order-${uuidv7()}`,
       object_type: "order",
       participants: ["alice", "bob", "mallory"].map((user_id) => ({ user_id, display_name: user_id.toUpperCase() })),
+      // "pat" matches the scope without joining: a potential participant.
+      access_scopes: [{ tenant_uid: "tenant-1", scope_level1: ["logistics"], scope_level2: [] }],
     });
     expect(created.status).toBe(201);
     fixture.dialogId = created.body.data.id;
@@ -219,7 +226,7 @@ const preauthFlood = async (fixture: Fixture, sockets: number, frames: number, c
   const codes = await closedCodes(attackers, closedAtLeast);
   const peak = sampler.stop();
   report(`${sockets} unauthenticated sockets × ${inMib(frames * 100 * 1024)}`, before, peak);
-  console.log(`[memory-caps] honest message acknowledged after ${honestMs} ms`);
+  console.log(`[hostile] honest message acknowledged after ${honestMs} ms`);
   for (const attacker of attackers) attacker.destroy();
   return { codes, growth: peak - before, honestMs };
 };
@@ -233,9 +240,141 @@ const awarenessChange = (observer: HocuspocusProvider) => (notify: () => void) =
   return () => observer.awareness?.off("change", notify);
 };
 
-describe("memory caps: a server in its own process with the default caps", () => {
+/** Sends one hand-built attack (after its legitimate setup) from a raw client; resolves with the close reason. */
+const sendAttack = async ({ server, dialogId }: Fixture, attack: Attack): Promise<string> => {
+  const potential = attack.access === "potential";
+  const user = potential ? "pat" : "mallory";
+  const docName =
+    attack.docKind === "segment"
+      ? segmentDocName(dialogId, 0)
+      : attack.docKind === "meta"
+        ? metaDocName(dialogId)
+        : userDocName("default", user);
+  const raw = await RawClient.connect(server.wsUrl, docName, await tokenFor(user, potential ? { scope_level1: ["logistics"] } : {}));
+  try {
+    await raw.handshake();
+    const ctx = { view: raw.doc, clientId: raw.doc.clientID, userId: user, victim: "alice", dialogId };
+    if (attack.setup) {
+      const statuses = raw.events.length;
+      const setup = attack.setup(ctx);
+      raw.sendUpdate(setup);
+      const answer = await raw.waitFor(
+        (event) => raw.events.indexOf(event) >= statuses && (event.type === "status" || event.type === "closed"),
+      );
+      expect(answer).toEqual({ type: "status", ok: true });
+      Y.applyUpdate(raw.doc, setup);
+      raw.doc.clientID = ctx.clientId;
+    }
+    raw.sendUpdate(attack.build(ctx));
+    const closed = await raw.waitFor((event) => event.type === "closed", 10_000);
+    return closed.type === "closed" ? closed.reason : "";
+  } finally {
+    raw.close();
+  }
+};
+
+describe("one server process under every hostile test", () => {
   // A short deadline, so the idle sockets' test is quick; the floods are closed by the byte caps well before it.
-  const fixture = useChildServer("memcaps", { PREAUTH_TIMEOUT_MS: "3000" });
+  const fixture = useChildServer("hostile", { PREAUTH_TIMEOUT_MS: "3000" });
+  let baseline = 0;
+  let peak = 0;
+  const sample = () => {
+    peak = Math.max(peak, fixture.server.rss());
+  };
+
+  test("the process at work before any attack", () => {
+    baseline = fixture.server.rss();
+    peak = baseline;
+    console.log(`[hostile] RSS at work before the attacks: ${inMib(baseline)}`);
+  });
+
+  test("every class of hand-built Yjs update is refused, and none reaches the log", async () => {
+    // An edit leaves garbage-collected ranges, which the inert struct of one attack points into.
+    const socket = openSocket(fixture.server.wsUrl);
+    try {
+      const alice = await openDoc(socket, segmentDocName(fixture.dialogId, 0), await tokenFor("alice"));
+      const own = [...messagesOf(alice.document).values()].find((entry) => entry.get("author") === "alice");
+      if (!own) throw new Error("alice has no message to edit");
+      editMessageText(own, "edited before the attacks", Date.now());
+      await acknowledged(alice);
+    } finally {
+      socket.destroy();
+    }
+    for (const attack of attacks) {
+      const reason = await sendAttack(fixture, attack);
+      expect(reason, attack.name).toMatch(new RegExp(`^${errorKinds[attack.refusal].ws} ${attack.refusal}: `));
+      sample();
+    }
+    const { rows } = await callApi<{ data: { messages: { sender_id: string; content: string }[] } }>(
+      fixture.server.httpUrl,
+      "GET",
+      `/api/v1/dialogs/${fixture.dialogId}/messages?limit=200`,
+      undefined,
+      await tokenFor("alice"),
+    ).then((response) => ({ rows: response.body.data.messages }));
+    // Only the setups' own messages by mallory, and nobody's authorship or text taken over.
+    expect(rows.filter((row) => row.sender_id !== "alice" && row.sender_id !== "mallory" && row.sender_id !== "$system")).toEqual([]);
+    expect(rows.some((row) => row.content.length > 20_000)).toBe(false);
+  });
+
+  test("REST inputs that used to answer 500 answer 4xx in the envelope", async () => {
+    const token = await tokenFor("alice");
+    const cases: [string, string, unknown?][] = [
+      ["GET", `/api/v1/dialogs?cursor=${"-".repeat(36)}`],
+      ["GET", `/api/v1/dialogs?cursor=${Buffer.from("1e21").toString("base64")}`],
+      ["GET", `/api/v1/dialogs?cursor=${Buffer.from("9223372036854775808").toString("base64")}`],
+      ["GET", "/api/v1/dialogs/by-object/%25/%00"],
+      ["POST", `/api/v1/dialogs/${fixture.dialogId}/messages`, { content: "a\u0000b" }],
+    ];
+    for (const [method, route, body] of cases) {
+      const response = await callApi<{ error?: { code: string } }>(fixture.server.httpUrl, method, route, body, token);
+      expect(response.status, route).toBeGreaterThanOrEqual(400);
+      expect(response.status, route).toBeLessThan(500);
+      expect(response.body.error?.code, route).toEqual(expect.any(String));
+    }
+    const internal = await callApi<{ error?: { code: string } }>(
+      fixture.server.httpUrl,
+      "POST",
+      "/api/v1/management/webhooks/endpoints",
+      { url: "http://169.254.169.254/latest/meta-data/" },
+      adminToken,
+    );
+    expect(internal).toMatchObject({ status: 400, body: { error: { code: "bad_request" } } });
+    sample();
+  });
+
+  test("four 25 MB JSON bodies are refused before they are read", async () => {
+    // Each declares 25 MB and streams it; the answer comes while the body is still being sent.
+    const post = () =>
+      new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+        const req = request(
+          `${fixture.server.httpUrl}/api/v1/management/dialogs`,
+          {
+            method: "POST",
+            headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json", "content-length": String(25 * mib) },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (chunk: Buffer) => chunks.push(chunk));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) }));
+          },
+        );
+        // The server closes the connection once it has answered: that is the point.
+        req.on("error", (error) => (sent ? undefined : reject(error)));
+        let sent = false;
+        const chunk = Buffer.alloc(256 * 1024, " ");
+        const pump = () => {
+          for (let index = 0; index < 100; index += 1) {
+            sent = true;
+            if (!req.write(chunk)) return;
+          }
+        };
+        pump();
+      });
+    const answers = await Promise.all([post(), post(), post(), post()]);
+    for (const answer of answers) expect(answer).toMatchObject({ status: 413, body: { error: { code: "payload_too_large" } } });
+    sample();
+  });
 
   test("sockets that never authenticate cannot each queue megabytes", async () => {
     // 30 sockets × 4.7 MiB, just under Hocuspocus's own per-socket limit of 5 MiB: 141 MiB held until its timeout.
@@ -323,7 +462,7 @@ describe("memory caps: a server in its own process with the default caps", () =>
         what: "the probe state at Bob",
       });
       const relayed = statesOf(bob, "mallory");
-      console.log(`[memory-caps] states of one 2,000-state frame relayed to Bob: ${relayed}`);
+      console.log(`[hostile] states of one 2,000-state frame relayed to Bob: ${relayed}`);
       mallory.close();
       expect(relayed).toBeLessThanOrEqual(4);
     } finally {
@@ -347,6 +486,20 @@ describe("memory caps: a server in its own process with the default caps", () =>
     } finally {
       socket.destroy();
     }
+  });
+
+  test("after every hostile test, the same process still serves an honest client", async () => {
+    const { server } = fixture;
+    expect(server.child.exitCode).toBeNull();
+    const honestMs = await honestMessage(fixture, "bob");
+    const health = await fetch(`${server.httpUrl}/health/ready`);
+    expect(health.status).toBe(200);
+    sample();
+    console.log(
+      `[hostile] the same process after every hostile test: RSS ${inMib(server.rss())} (before ${inMib(baseline)}, ` +
+        `highest sampled between tests ${inMib(peak)}); an honest message acknowledged in ${honestMs} ms`,
+    );
+    expect(honestMs).toBeLessThan(5000);
   });
 });
 
@@ -398,7 +551,7 @@ describe("memory caps: a server in its own process with a small total", () => {
     // At most 16 MiB / 900 KiB ≈ 18 sockets fit; the others are closed as they stop fitting.
     await floodIgnored(120 * 9 * 100 * 1024);
     const { codes, growth, honestMs } = await preauthFlood(fixture, 120, 9, 100);
-    console.log(`[memory-caps] closed over the total: ${codes.length} of 120`);
+    console.log(`[hostile] closed over the total: ${codes.length} of 120`);
     expect(codes.length).toBeGreaterThanOrEqual(100);
     expect(codes.every((code) => code === 4429)).toBe(true);
     expect(growth).toBeLessThan(rssBound);
