@@ -1,27 +1,14 @@
 import { randomUUID } from "node:crypto";
-import { createTestDatabase, migrate } from "@mtchat/migrations";
 import { createMessage, messagesOf, segmentDocName } from "@mtchat/protocol";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import * as Y from "yjs";
 import { applyChecked, applyDocLog } from "./apply-log.ts";
 import { Projector } from "./projector.ts";
 import { quarantineStats } from "./quarantine.ts";
+import { useTestDatabase } from "./test-database.ts";
 import { appendRow, forwardReference, missingDeletion, missingDependency, registerDialog, updateOf } from "./testing.ts";
 
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let pool: pg.Pool;
-
-beforeAll(async () => {
-  db = await createTestDatabase(adminUrl, "apply_log");
-  pool = new pg.Pool({ connectionString: db.url, max: 8 });
-  await migrate(pool);
-});
-afterAll(async () => {
-  await pool.end();
-  await db.drop();
-});
+const db = useTestDatabase("apply_log");
 
 test("applyChecked tells a good update from one Yjs throws on or that leaves structs or deletions pending", () => {
   const good = updateOf(new Y.Doc(), (doc) => createMessage(doc, { id: randomUUID(), author: "a", createdAt: 1, text: "hi" }));
@@ -34,7 +21,7 @@ test("applyChecked tells a good update from one Yjs throws on or that leaves str
 
 /** A segment whose log holds good messages with bad rows between them. */
 const poisonedSegment = async () => {
-  const dialogId = await registerDialog(pool);
+  const dialogId = await registerDialog(db.pool);
   const docName = segmentDocName(dialogId, 0);
   const writer = new Y.Doc();
   const ids: string[] = [];
@@ -42,7 +29,7 @@ const poisonedSegment = async () => {
     const id = randomUUID();
     ids.push(id);
     await appendRow(
-      pool,
+      db.pool,
       docName,
       dialogId,
       updateOf(writer, (doc) => createMessage(doc, { id, author: "alice", createdAt: 1, text })),
@@ -52,18 +39,18 @@ const poisonedSegment = async () => {
     );
   };
   await good("first");
-  const thrown = await appendRow(pool, docName, dialogId, forwardReference(1000), { userId: "mallory" });
+  const thrown = await appendRow(db.pool, docName, dialogId, forwardReference(1000), { userId: "mallory" });
   await good("second");
-  const pending = await appendRow(pool, docName, dialogId, missingDependency(2000, 3000), { userId: "mallory" });
+  const pending = await appendRow(db.pool, docName, dialogId, missingDependency(2000, 3000), { userId: "mallory" });
   await good("third");
-  const pendingDeletes = await appendRow(pool, docName, dialogId, missingDeletion(4000), { userId: "mallory" });
+  const pendingDeletes = await appendRow(db.pool, docName, dialogId, missingDeletion(4000), { userId: "mallory" });
   await good("fourth");
   return { dialogId, docName, ids, bad: { thrown, pending, pendingDeletes }, writer };
 };
 
 const quarantineOf = async (docName: string) =>
   (
-    await pool.query<{ source: string; seq: string; reason: string; user_id: string | null; update: Buffer }>(
+    await db.pool.query<{ source: string; seq: string; reason: string; user_id: string | null; update: Buffer }>(
       "SELECT source, seq, reason, user_id, update FROM doc_quarantine WHERE doc_name = $1 ORDER BY seq",
       [docName],
     )
@@ -72,7 +59,7 @@ const quarantineOf = async (docName: string) =>
 describe("bad log rows", () => {
   test("are quarantined, replaced by empty updates, audited, and the document holds every good row", async () => {
     const { docName, ids, bad } = await poisonedSegment();
-    const applied = await applyDocLog(pool, docName);
+    const applied = await applyDocLog(db.pool, docName);
     expect([...messagesOf(applied.doc).keys()].sort()).toEqual([...ids].sort());
     expect(applied.seq).toBe(7);
     expect(applied.fresh).toBe(true);
@@ -89,7 +76,7 @@ describe("bad log rows", () => {
       [bad.pendingDeletes, "row", "mallory"],
     ]);
     expect(new Uint8Array(stored[0]?.update ?? [])).toEqual(forwardReference(1000));
-    const { rows: log } = await pool.query<{ seq: string; update: Buffer }>(
+    const { rows: log } = await db.pool.query<{ seq: string; update: Buffer }>(
       "SELECT seq, update FROM doc_log WHERE doc_name = $1 AND seq = ANY($2::bigint[]) ORDER BY seq",
       [docName, Object.values(bad)],
     );
@@ -98,7 +85,7 @@ describe("bad log rows", () => {
       [0, 0],
       [0, 0],
     ]);
-    const { rows: audit } = await pool.query<{ action: string; user_id: string; detail: { seq: number; reason: string } }>(
+    const { rows: audit } = await db.pool.query<{ action: string; user_id: string; detail: { seq: number; reason: string } }>(
       "SELECT action, user_id, detail FROM audit_log WHERE doc_name = $1 ORDER BY id",
       [docName],
     );
@@ -110,17 +97,17 @@ describe("bad log rows", () => {
     applied.doc.destroy();
 
     // A second build finds nothing to quarantine and the same state.
-    const again = await applyDocLog(pool, docName);
+    const again = await applyDocLog(db.pool, docName);
     expect(again.quarantined).toEqual([]);
     expect([...messagesOf(again.doc).keys()].sort()).toEqual([...ids].sort());
     again.doc.destroy();
     expect(await quarantineOf(docName)).toHaveLength(3);
-    expect((await quarantineStats(pool)).rows).toBeGreaterThanOrEqual(3);
+    expect((await quarantineStats(db.pool)).rows).toBeGreaterThanOrEqual(3);
   });
 
   test("two builders racing quarantine each row once", async () => {
     const { docName, ids } = await poisonedSegment();
-    const [a, b] = await Promise.all([applyDocLog(pool, docName), applyDocLog(pool, docName)]);
+    const [a, b] = await Promise.all([applyDocLog(db.pool, docName), applyDocLog(db.pool, docName)]);
     for (const applied of [a, b]) {
       expect([...messagesOf(applied.doc).keys()].sort()).toEqual([...ids].sort());
       applied.doc.destroy();
@@ -129,23 +116,23 @@ describe("bad log rows", () => {
   });
 
   test("the projector commits the good rows, also when a bad row arrives after it has the document cached", async () => {
-    const dialogId = await registerDialog(pool);
+    const dialogId = await registerDialog(db.pool);
     const docName = segmentDocName(dialogId, 0);
     const writer = new Y.Doc();
-    const projector = new Projector(pool);
+    const projector = new Projector(db.pool);
     const first = randomUUID();
     await appendRow(
-      pool,
+      db.pool,
       docName,
       dialogId,
       updateOf(writer, (doc) => createMessage(doc, { id: first, author: "alice", createdAt: 1, text: "first" })),
       { messageIds: [first] },
     );
     expect(await projector.catchUp(docName)).toBe(1);
-    await appendRow(pool, docName, dialogId, forwardReference(1000));
+    await appendRow(db.pool, docName, dialogId, forwardReference(1000));
     const second = randomUUID();
     await appendRow(
-      pool,
+      db.pool,
       docName,
       dialogId,
       updateOf(writer, (doc) => createMessage(doc, { id: second, author: "alice", createdAt: 2, text: "second" })),
@@ -153,7 +140,7 @@ describe("bad log rows", () => {
     );
     // The cached document took part of the bad row: the projector rebuilds from scratch and commits the rest.
     expect(await projector.catchUp(docName)).toBe(3);
-    const { rows } = await pool.query<{ id: string; body_text: string }>(
+    const { rows } = await db.pool.query<{ id: string; body_text: string }>(
       "SELECT id, body_text FROM messages WHERE dialog_id = $1 ORDER BY seq",
       [dialogId],
     );
@@ -162,7 +149,7 @@ describe("bad log rows", () => {
       { id: second, body_text: "second" },
     ]);
     expect((await quarantineOf(docName)).map((row) => Number(row.seq))).toEqual([2]);
-    const { rows: checkpoint } = await pool.query("SELECT seq::int FROM projection_checkpoints WHERE doc_name = $1", [docName]);
+    const { rows: checkpoint } = await db.pool.query("SELECT seq::int FROM projection_checkpoints WHERE doc_name = $1", [docName]);
     expect(checkpoint).toEqual([{ seq: 3 }]);
   });
 });
@@ -170,30 +157,30 @@ describe("bad log rows", () => {
 describe("bad snapshots", () => {
   /** A segment compacted into a snapshot (its rows gone, as after projection and compaction), plus a tail row. */
   const compacted = async (state: (good: Uint8Array) => Uint8Array) => {
-    const dialogId = await registerDialog(pool);
+    const dialogId = await registerDialog(db.pool);
     const docName = segmentDocName(dialogId, 0);
     const writer = new Y.Doc();
     const kept = randomUUID();
     for (const [index, id] of [kept, randomUUID()].entries()) {
       const update = updateOf(writer, (doc) => createMessage(doc, { id, author: "alice", createdAt: 1, text: `before ${index}` }));
-      await appendRow(pool, docName, dialogId, update, { messageIds: [id] });
+      await appendRow(db.pool, docName, dialogId, update, { messageIds: [id] });
     }
-    await pool.query("INSERT INTO doc_snapshots (doc_name, dialog_id, state, upto_seq) VALUES ($1, $2, $3, 2)", [
+    await db.pool.query("INSERT INTO doc_snapshots (doc_name, dialog_id, state, upto_seq) VALUES ($1, $2, $3, 2)", [
       docName,
       dialogId,
       state(Y.encodeStateAsUpdate(writer)),
     ]);
-    await pool.query("DELETE FROM doc_log WHERE doc_name = $1 AND seq <= 2", [docName]);
+    await db.pool.query("DELETE FROM doc_log WHERE doc_name = $1 AND seq <= 2", [docName]);
     const tail = randomUUID();
     // A new client writes the tail, so it depends on nothing the snapshot might lose.
     const update = updateOf(new Y.Doc(), (doc) => createMessage(doc, { id: tail, author: "bob", createdAt: 3, text: "after" }));
-    await appendRow(pool, docName, dialogId, update, { messageIds: [tail] });
+    await appendRow(db.pool, docName, dialogId, update, { messageIds: [tail] });
     return { docName, kept, tail, writer };
   };
 
   test("a snapshot that leaves structs pending is replaced by what of it applies; the rows it compacted stay", async () => {
     const { docName, kept, tail, writer } = await compacted((good) => Y.mergeUpdates([good, missingDependency(2000, 3000)]));
-    const applied = await applyDocLog(pool, docName);
+    const applied = await applyDocLog(db.pool, docName);
     expect(applied.quarantined).toEqual([
       expect.objectContaining({
         source: "snapshot",
@@ -207,15 +194,15 @@ describe("bad snapshots", () => {
     expect(messagesOf(applied.doc).has(kept)).toBe(true);
     expect(applied.seq).toBe(3);
     applied.doc.destroy();
-    const { rows } = await pool.query<{ upto_seq: string }>("SELECT upto_seq FROM doc_snapshots WHERE doc_name = $1", [docName]);
+    const { rows } = await db.pool.query<{ upto_seq: string }>("SELECT upto_seq FROM doc_snapshots WHERE doc_name = $1", [docName]);
     expect(rows).toEqual([{ upto_seq: "2" }]);
     expect((await quarantineOf(docName)).map((row) => [row.source, Number(row.seq)])).toEqual([["snapshot", 2]]);
-    expect((await applyDocLog(pool, docName)).quarantined).toEqual([]);
+    expect((await applyDocLog(db.pool, docName)).quarantined).toEqual([]);
   });
 
   test("a snapshot Yjs throws on is replaced by what integrated before the throw, or nothing; later rows still apply", async () => {
     const { docName, tail } = await compacted(() => forwardReference(1000));
-    const applied = await applyDocLog(pool, docName);
+    const applied = await applyDocLog(db.pool, docName);
     expect(applied.quarantined).toEqual([
       expect.objectContaining({ source: "snapshot", seq: 2, compactedRows: 2, reason: expect.stringMatching(/^yjs_error/) }),
     ]);

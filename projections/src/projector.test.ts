@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { createTestDatabase, migrate } from "@mtchat/migrations";
 import {
   createMessage,
   deleteMessage,
@@ -16,25 +15,13 @@ import {
   userStateOf,
 } from "@mtchat/protocol";
 import fc from "fast-check";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect, test } from "vitest";
 import * as Y from "yjs";
 import { Projector } from "./projector.ts";
+import { useTestDatabase } from "./test-database.ts";
 import { appendRow, deletion, registerDialog, updateOf } from "./testing.ts";
 
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let pool: pg.Pool;
-
-beforeAll(async () => {
-  db = await createTestDatabase(adminUrl, "projector");
-  pool = new pg.Pool({ connectionString: db.url, max: 8 });
-  await migrate(pool);
-});
-afterAll(async () => {
-  await pool.end();
-  await db.drop();
-});
+const db = useTestDatabase("projector");
 
 /** Writes `mutate`'s update into the log and projects it; the projection must commit and reach the head. */
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -43,7 +30,7 @@ const write = async (projector: Projector, docName: string, dialogId: string, do
   const before = new Set(messagesOf(doc).keys());
   const update = updateOf(doc, mutate);
   const messageIds = [...messagesOf(doc).keys()].filter((id) => !before.has(id) && uuidPattern.test(id));
-  const seq = await appendRow(pool, docName, dialogId, update, { messageIds });
+  const seq = await appendRow(db.pool, docName, dialogId, update, { messageIds });
   expect(await projector.catchUp(docName)).toBe(seq);
 };
 
@@ -56,16 +43,16 @@ const rowsOf = async (dialogId: string) => {
     ["read_cursors", "dialog_id"],
     ["messages", "dialog_id"],
   ] as const) {
-    result[table] = (await pool.query(`SELECT * FROM ${table} WHERE ${key} = $1 ORDER BY 1, 2`, [dialogId])).rows;
+    result[table] = (await db.pool.query(`SELECT * FROM ${table} WHERE ${key} = $1 ORDER BY 1, 2`, [dialogId])).rows;
   }
   return result;
 };
 
 const wipe = async (dialogId: string) => {
   for (const table of ["access_scopes", "participants", "read_cursors", "messages", "projection_checkpoints"]) {
-    await pool.query(`DELETE FROM ${table} WHERE dialog_id = $1`, [dialogId]);
+    await db.pool.query(`DELETE FROM ${table} WHERE dialog_id = $1`, [dialogId]);
   }
-  await pool.query("DELETE FROM dialogs WHERE id = $1", [dialogId]);
+  await db.pool.query("DELETE FROM dialogs WHERE id = $1", [dialogId]);
 };
 
 // ---- hostile values: anything a Yjs document can hold, as a legacy or buggy writer would leave it ----
@@ -271,8 +258,8 @@ describe("the projection is total", () => {
         fc.array(fc.tuple(hostileString, fc.oneof(cursorSpec, fc.constant(undefined))), { maxLength: 3 }),
         fc.array(fc.tuple(fc.nat(), fc.constantFrom("edit", "delete", "react", "field")), { maxLength: 3 }),
         async (meta, participants, reads, messages, participantChanges, readChanges, messageChanges) => {
-          const projector = new Projector(pool, { maxMessageChars });
-          const dialogId = await registerDialog(pool);
+          const projector = new Projector(db.pool, { maxMessageChars });
+          const dialogId = await registerDialog(db.pool);
           const metaName = metaDocName(dialogId);
           const segmentName = segmentDocName(dialogId, 0);
           const metaDoc = new Y.Doc();
@@ -330,7 +317,7 @@ describe("the projection is total", () => {
 
           // From zero with a new projector: the same rows.
           await wipe(dialogId);
-          const cold = new Projector(pool, { maxMessageChars });
+          const cold = new Projector(db.pool, { maxMessageChars });
           await cold.catchUp(metaName);
           await cold.catchUp(segmentName);
           expect(await rowsOf(dialogId)).toEqual(warm);
@@ -354,7 +341,7 @@ describe("the projection is total", () => {
           hostileValue,
         ),
         async (userId, state) => {
-          const projector = new Projector(pool);
+          const projector = new Projector(db.pool);
           let docName: string;
           try {
             docName = userDocName("default", userId);
@@ -363,7 +350,7 @@ describe("the projection is total", () => {
           }
           if (parseDocName(docName) === null) return; // "" and over-long ids name no document either.
           const dialogId = userDocId("default", userId);
-          await pool.query(
+          await db.pool.query(
             "INSERT INTO dialog_registry (id, project_id, owner_user_id) VALUES ($1, 'default', $2) ON CONFLICT (id) DO NOTHING",
             [dialogId, userId.replaceAll("\u0000", "")],
           );
@@ -381,8 +368,8 @@ describe("the projection is total", () => {
 
 describe("values that used to stop a dialog's projection for good", () => {
   const setUp = async (options: { maxMessageChars?: number } = {}) => {
-    const projector = new Projector(pool, options);
-    const dialogId = await registerDialog(pool);
+    const projector = new Projector(db.pool, options);
+    const dialogId = await registerDialog(db.pool);
     return { projector, dialogId, metaName: metaDocName(dialogId), segmentName: segmentDocName(dialogId, 0) };
   };
 
@@ -475,7 +462,7 @@ describe("values that used to stop a dialog's projection for good", () => {
       await write(projector, segmentName, dialogId, segment, (doc) => {
         createMessage(doc, { id, author: "alice", createdAt: Date.now(), text: words });
       });
-      const { rows } = await pool.query<{ length: number; found: boolean }>(
+      const { rows } = await db.pool.query<{ length: number; found: boolean }>(
         "SELECT length(body_text) AS length, search @@ plainto_tsquery('russian', 'w0x') AS found FROM messages WHERE dialog_id = $1",
         [dialogId],
       );
@@ -500,7 +487,7 @@ describe("values that used to stop a dialog's projection for good", () => {
       }
       parent.insert(0, [new Y.XmlText("deepest")]);
     });
-    const { rows } = await pool.query<{ body: unknown }>("SELECT body FROM messages WHERE dialog_id = $1", [dialogId]);
+    const { rows } = await db.pool.query<{ body: unknown }>("SELECT body FROM messages WHERE dialog_id = $1", [dialogId]);
     expect(rows).toHaveLength(1);
     // doc + at most maxBodyDepth (24) levels of elements.
     expect(JSON.stringify(rows[0]?.body).split('"type"').length - 1).toBeLessThanOrEqual(25);
@@ -509,16 +496,16 @@ describe("values that used to stop a dialog's projection for good", () => {
     // stack (a test worker's) it overflows. Either way the projection commits: the deletion applies, or it is quarantined.
     const top = ((messagesOf(segment).get(id) as Y.Map<unknown>).get("body") as Y.XmlFragment).get(0) as Y.XmlElement;
     const item = top._item as Y.Item;
-    const seq = await appendRow(pool, segmentName, dialogId, deletion(item.id.client, item.id.clock, 1));
+    const seq = await appendRow(db.pool, segmentName, dialogId, deletion(item.id.client, item.id.clock, 1));
     expect(await projector.catchUp(segmentName)).toBe(seq);
-    const { rows: after } = await pool.query<{ deleted: boolean }>("SELECT deleted FROM messages WHERE dialog_id = $1", [dialogId]);
-    const { rows: quarantined } = await pool.query<{ reason: string }>(
+    const { rows: after } = await db.pool.query<{ deleted: boolean }>("SELECT deleted FROM messages WHERE dialog_id = $1", [dialogId]);
+    const { rows: quarantined } = await db.pool.query<{ reason: string }>(
       "SELECT reason FROM doc_quarantine WHERE doc_name = $1 AND seq = $2",
       [segmentName, seq],
     );
     expect(after).toHaveLength(1);
     if (quarantined.length > 0) expect(quarantined[0]?.reason).toMatch(/^yjs_error: RangeError/);
-    const { rows: log } = await pool.query<{ update: Buffer }>("SELECT update FROM doc_log WHERE doc_name = $1 AND seq = $2", [
+    const { rows: log } = await db.pool.query<{ update: Buffer }>("SELECT update FROM doc_log WHERE doc_name = $1 AND seq = $2", [
       segmentName,
       seq,
     ]);

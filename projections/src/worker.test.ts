@@ -1,26 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { createTestDatabase, migrate } from "@mtchat/migrations";
 import { createMessage, segmentDocName } from "@mtchat/protocol";
-import pg from "pg";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { expect, test } from "vitest";
 import * as Y from "yjs";
 import { Projector } from "./projector.ts";
+import { useTestDatabase } from "./test-database.ts";
 import { appendRow, registerDialog, updateOf } from "./testing.ts";
 import { type FailingDocument, ProjectionWorker } from "./worker.ts";
 
-const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let pool: pg.Pool;
-
-beforeAll(async () => {
-  db = await createTestDatabase(adminUrl, "worker");
-  pool = new pg.Pool({ connectionString: db.url, max: 8 });
-  await migrate(pool);
-});
-afterAll(async () => {
-  await pool.end();
-  await db.drop();
-});
+const db = useTestDatabase("worker");
 
 /** Polls the database (another connection's commits) until `check` passes. */
 const eventually = async <T>(check: () => Promise<T | false | undefined>, what: string, timeoutMs = 15_000): Promise<T> => {
@@ -37,18 +24,18 @@ const messageRow = async (dialogId: string, text: string) => {
   const doc = new Y.Doc();
   const id = randomUUID();
   const update = updateOf(doc, (d) => createMessage(d, { id, author: "alice", createdAt: Date.now(), text }));
-  await appendRow(pool, segmentDocName(dialogId, 0), dialogId, update, { messageIds: [id] });
+  await appendRow(db.pool, segmentDocName(dialogId, 0), dialogId, update, { messageIds: [id] });
   return id;
 };
 
 const projected = async (dialogId: string, id: string) =>
-  (await pool.query("SELECT 1 FROM messages WHERE dialog_id = $1 AND id = $2", [dialogId, id])).rowCount === 1;
+  (await db.pool.query("SELECT 1 FROM messages WHERE dialog_id = $1 AND id = $2", [dialogId, id])).rowCount === 1;
 
 test("a document that keeps failing is retried with backoff, listed as failing, and never holds up other documents", async () => {
-  const broken = await registerDialog(pool);
-  const healthy = await registerDialog(pool);
+  const broken = await registerDialog(db.pool);
+  const healthy = await registerDialog(db.pool);
   // Stands for any failure the projection cannot get past on its own (a bug, a constraint added by hand).
-  await pool.query(`
+  await db.pool.query(`
     CREATE FUNCTION refuse_broken() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN RAISE EXCEPTION 'this dialog''s rows are refused'; END $$;
     CREATE TRIGGER refuse_broken BEFORE INSERT OR UPDATE ON messages FOR EACH ROW
@@ -56,7 +43,7 @@ test("a document that keeps failing is retried with backoff, listed as failing, 
   `);
   const failures: (FailingDocument & { at: number })[] = [];
   const recovered: string[] = [];
-  const worker = new ProjectionWorker(pool, new Projector(pool), {
+  const worker = new ProjectionWorker(db.pool, new Projector(db.pool), {
     pollMs: 50,
     batchMs: 5,
     concurrency: 1,
@@ -102,10 +89,10 @@ test("a document that keeps failing is retried with backoff, listed as failing, 
     expect(new Set(mine.map((failure) => failure.since)).size).toBe(1);
 
     // Once the cause is gone, the next retry projects it and the document leaves the list.
-    await pool.query("DROP TRIGGER refuse_broken ON messages");
+    await db.pool.query("DROP TRIGGER refuse_broken ON messages");
     await eventually(async () => worker.failing().length === 0, "recovery");
     expect(recovered).toEqual([brokenDoc]);
-    const { rows } = await pool.query("SELECT count(*)::int AS n FROM messages WHERE dialog_id = $1", [broken]);
+    const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM messages WHERE dialog_id = $1", [broken]);
     expect(rows).toEqual([{ n: 1 }]);
   } finally {
     await worker.stop();

@@ -1,31 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { createInterface } from "node:readline";
+import type { ChildProcess } from "node:child_process";
 import { createMessage, messagesOf, readMessage, segmentDocName } from "@mtchat/protocol";
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { spawnServer } from "./child-server.ts";
 import { acknowledged, openDoc, openSocket } from "./clients.ts";
 import { callApi, type DialogData, prepareStorage, storages, type TestEnv, tokenFor } from "./harness.ts";
 import { eventually } from "./wait.ts";
-
-const repoRoot = new URL("../../", import.meta.url).pathname;
-
-/** Runs the service exactly as `npm start` does, in its own process, and reports its port. */
-const spawnServer = async (env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> => {
-  const child = spawn(process.execPath, ["--conditions=mtchat-source", "--import", "tsx", "sync-server/src/main.ts"], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env, LOG_LEVEL: "info" },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`server exited early with ${code}`)));
-    lines.on("line", (line) => {
-      const event = JSON.parse(line) as { event: string; port?: number };
-      if (event.event === "listening" && event.port) resolve(event.port);
-    });
-  });
-  return { child, port };
-};
 
 const kill = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
