@@ -16,6 +16,7 @@ import * as Y from "yjs";
 import { DocLog } from "../src/sync/doc-log.ts";
 import { acknowledged, docUntil, openDoc, RawClient } from "./clients.ts";
 import { createDialog, storages, type TestServer, tokenFor, useServer } from "./harness.ts";
+import { eventually } from "./wait.ts";
 
 /** Every message of a document as plain data, for before/after comparisons. */
 const viewOf = (doc: Y.Doc) => Object.fromEntries([...messagesOf(doc).entries()].map(([id, entry]) => [id, readMessage(id, entry)]));
@@ -27,6 +28,25 @@ const storedDoc = async (t: TestServer, docName: string) => {
   return doc;
 };
 const storedView = async (t: TestServer, docName: string) => viewOf(await storedDoc(t, docName));
+
+type HistoryRow = { id: string; sender_id: string; content: string; body: unknown; deleted: boolean; reply_to_id: string | null };
+
+/** The dialog's REST history as an honest participant reads it, once it shows every message of `expected` as it reads there. */
+const restHistory = async (t: TestServer, dialogId: string, expected: Record<string, { text: string }>) =>
+  eventually(
+    async () => {
+      const { status, body } = await t.api<{ data: { messages: HistoryRow[] } }>(
+        "GET",
+        `/api/v1/dialogs/${dialogId}/messages?limit=200`,
+        undefined,
+        await tokenFor("alice"),
+      );
+      if (status !== 200) return undefined;
+      const rows = Object.fromEntries(body.data.messages.map((row) => [row.id, row]));
+      return Object.entries(expected).every(([id, message]) => rows[id]?.content === message.text) ? rows : undefined;
+    },
+    { what: "the REST history to hold the dialog's messages" },
+  );
 
 /** The bytes a client would send for whatever `change` does to its copy. */
 const changeOf = (doc: Y.Doc, change: () => void): Uint8Array => {
@@ -96,6 +116,7 @@ describe.each(storages)("malicious clients on %s PostgreSQL", (storage) => {
     }
     const bobBefore = viewOf(bob.document);
     const storedBefore = await storedView(fixture.t, segment);
+    const historyBefore = await restHistory(fixture.t, dialogId, bobBefore);
     const targetBefore = Y.encodeStateVector(await storedDoc(fixture.t, docName));
     const metaBefore = Y.encodeStateVector(
       (await fixture.t.server.hocuspocus.openDirectConnection(metaDocName(dialogId))).document as Y.Doc,
@@ -114,6 +135,9 @@ describe.each(storages)("malicious clients on %s PostgreSQL", (storage) => {
     const { [probe]: _stored, ...storedAfter } = await storedView(fixture.t, segment);
     expect(bobAfter).toEqual(bobBefore);
     expect(storedAfter).toEqual(storedBefore);
+    // And the REST history, once projected past the probe, is what it was.
+    const { [probe]: _history, ...historyAfter } = await restHistory(fixture.t, dialogId, viewOf(bob.document));
+    expect(historyAfter).toEqual(historyBefore);
     expect(viewOf(alice.document)).toEqual(viewOf(bob.document));
     const metaAfter = Y.encodeStateVector(
       (await fixture.t.server.hocuspocus.openDirectConnection(metaDocName(dialogId))).document as Y.Doc,

@@ -377,7 +377,8 @@ describe("webhook dispatcher restarts and gives up", () => {
     const dead = await eventually(async () => (await deadLetterIds(t)).includes(id), { what: "the dead letter" });
     expect(dead).toBe(true);
     expect(await deliveryOf(t, id)).toMatchObject({ state: "dead", attempts: 3, last_status: 500 });
-    // The dialog's system message failed the same way: two dead letters, one page each.
+    // The dialog's system message failed the same way: two dead letters, one page each (once both have died).
+    await eventually(async () => ((await deadLetterIds(t)).length >= 2 ? true : undefined), { what: "both dead letters" });
     type Page = { data: { dead_letters: { event_id: string }[]; next_cursor: string | null } };
     const first = await t.api<Page>("GET", "/api/v1/management/webhooks/dead-letters?limit=1");
     expect(first.body.data.dead_letters.map((letter) => letter.event_id)).toEqual([id]);

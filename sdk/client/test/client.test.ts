@@ -292,9 +292,10 @@ describe("a dialog longer than one segment", () => {
     await changed(session, () => bob.status === "connected" && session.synced, "bob connected");
     // The projection has to hold the oldest shown message for the history to page before it.
     await eventually(async () => ((await bob.rest.history(dialog.id)).messages.length === 8 ? true : undefined));
-    // Seven messages in segments of three: the head holds at most one of them.
+    // Seven messages in segments of three: the head holds only some of them (how many depends on when the
+    // server moved the head between the sends; a segment takes up to twice its size).
     const shownBefore = session.messages().length;
-    expect(shownBefore).toBeLessThan(3);
+    expect(shownBefore).toBeLessThan(ids.length);
     expect(await session.loadOlder()).toBe(true);
     const shown = session.messages();
     expect(shown.filter((message) => message.kind === "text").map((message) => message.text)).toEqual(ids.map((_, index) => `m${index}`));
