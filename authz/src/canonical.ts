@@ -1,6 +1,6 @@
 import * as encoding from "lib0/encoding";
 import * as Y from "yjs";
-import { type Decision, deny } from "./decision.ts";
+import { type Decision, deny, denyMissing } from "./decision.ts";
 
 /**
  * An update as the server will apply it. The client's bytes are never applied
@@ -31,7 +31,7 @@ export type CanonicalUpdate = {
 
 type Struct = Y.Item | Y.GC | Y.Skip;
 
-const gap = deny("invalid_update", "the update skips changes the server has not seen; send the missing changes first");
+const gap = denyMissing("the update skips changes the server has not seen; send the missing changes first");
 
 /**
  * Decodes an update and clips it against the server's document. Refuses what a
@@ -113,7 +113,7 @@ export const integrationOrder = (doc: Y.Doc, canonical: CanonicalUpdate): Decisi
   for (const [client, list] of canonical.clients) refs.set(client, { i: 0, list });
   const state = new Map<number, number>();
   const stateOf = (client: number) => state.get(client) ?? Y.getState(doc.store, client);
-  const pending = deny("invalid_update", "the update depends on changes the server does not have; send them first");
+  const pending = denyMissing("the update depends on changes the server does not have; send them first");
 
   /** The client whose struct `struct` needs first, null when nothing is missing, or a denial. */
   const missing = (struct: Y.Item | Y.GC): number | null | typeof pending => {

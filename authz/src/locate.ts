@@ -1,5 +1,5 @@
 import * as Y from "yjs";
-import { type Denial, deny } from "./decision.ts";
+import { type Denial, deny, denyMissing } from "./decision.ts";
 
 /** Any Yjs type, as the document's own maps hold them. */
 export type AnyType = NonNullable<ReturnType<Y.Doc["share"]["get"]>>;
@@ -119,7 +119,7 @@ export class Placer {
       }
       if (!(declared instanceof Y.ID)) return deny("invalid_update", "an item has neither a parent nor neighbours");
       const found = this.find(declared);
-      if (found === null) return deny("invalid_update", "the update refers to a parent the server does not have");
+      if (found === null) return denyMissing("the update refers to a parent the server does not have");
       if (this.isGarbage(found) || !(found.struct instanceof Y.Item)) return inert;
       // Yjs takes the parent item's type; an item holding no type gives none, and the child becomes garbage.
       if (!(found.struct.content instanceof Y.ContentType)) return inert;
@@ -131,7 +131,7 @@ export class Placer {
     const left = item.origin ? this.find(item.origin) : null;
     const right = item.rightOrigin ? this.find(item.rightOrigin) : null;
     if ((item.origin && left === null) || (item.rightOrigin && right === null)) {
-      return deny("invalid_update", "the update refers to items the server does not have");
+      return denyMissing("the update refers to items the server does not have");
     }
     if ((left && this.isGarbage(left)) || (right && this.isGarbage(right))) return inert;
     const sibling = (left ?? right)?.struct as Y.Item;

@@ -17,7 +17,7 @@ import {
 import * as Y from "yjs";
 import { type BodySize, checkBodyItem, existingSize, sizeOf } from "./body-rules.ts";
 import { type CanonicalUpdate, canonicalize, encodeCanonical, integrationOrder } from "./canonical.ts";
-import { type Decision, type Denial, deny } from "./decision.ts";
+import { type Decision, type Denial, deny, denyMissing } from "./decision.ts";
 import { type AnyType, type Place, Placer, type Ref } from "./locate.ts";
 import { systemUserId, type Writer } from "./writer.ts";
 
@@ -115,7 +115,7 @@ export const inspectUpdate = (update: Uint8Array, ctx: InspectContext): Decision
     const end = last ? last.id.clock + last.length : state;
     for (const range of ranges) {
       const rangeEnd = range.clock + range.len;
-      if (rangeEnd > end) return deny("invalid_update", "the update deletes items the server does not have");
+      if (rangeEnd > end) return denyMissing("the update deletes items the server does not have");
       const known = ctx.doc.store.clients.get(client) ?? [];
       if (range.clock < state) {
         for (let index = Y.findIndexSS(known, range.clock); index < known.length; index += 1) {

@@ -24,18 +24,15 @@ export const appendRow = async (
   update: Uint8Array,
   options: { userId?: string; messageIds?: readonly string[] } = {},
 ): Promise<number> => {
-  const { rows } = await db.query<{ head_seq: string }>("SELECT head_seq FROM doc_heads WHERE doc_name = $1", [docName]);
-  const seq = Number(rows[0]?.head_seq ?? 0) + 1;
-  await db.query("SELECT mtchat_append($1, $2, $3, $4, $5, $6::bigint[], $7::uuid[])", [
+  const { rows } = await db.query<{ seq: string }>("SELECT mtchat_append($1, $2, $3, $4, $5::bigint[], $6::uuid[]) AS seq", [
     docName,
-    seq,
     dialogId,
     update,
     options.userId ?? "tester",
     [],
     options.messageIds ?? [],
   ]);
-  return seq;
+  return Number(rows[0]?.seq);
 };
 
 /** Runs `mutate` on `doc` and resolves with the update it made (empty when nothing changed). */

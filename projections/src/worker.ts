@@ -69,7 +69,9 @@ export class ProjectionWorker implements Service {
     this.stopping = false;
     this.listener = await this.pool.connect();
     this.listener.on("notification", (message) => {
-      if (message.payload) this.enqueue(message.payload);
+      // The payload is `<doc name> <seq>` (doc names hold no spaces: user ids are URI-encoded).
+      const docName = message.payload?.split(" ")[0];
+      if (docName) this.enqueue(docName);
     });
     await this.listener.query(`LISTEN ${logChannel}`);
     this.timer = setInterval(() => void this.sweep(), this.options.pollMs);

@@ -19,6 +19,7 @@ try {
 const logger = createLogger(config.logLevel);
 const server = await createChatServer(config, logger);
 await server.start();
+logger.info("started", { roles: config.roles });
 
 let stopping = false;
 const shutdown = (signal: string) => {

@@ -14,6 +14,7 @@ import { ChatService } from "./chat/chat-service.ts";
 import { DialogList } from "./chat/dialog-list.ts";
 import { SearchService } from "./chat/search-service.ts";
 import { UserStateService } from "./chat/user-state-service.ts";
+import { Cluster } from "./cluster/cluster.ts";
 import type { Config } from "./config/options.ts";
 import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
 import { FileService } from "./files/file-service.ts";
@@ -91,8 +92,10 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     logger,
   );
 
+  const runSync = config.roles.includes("sync");
+  const cluster = new Cluster(config.redisUrl, pool, logger, runSync);
   const sync = new ChatSync(
-    { pool, verifyToken, access, log, projector, logger, files },
+    { pool, verifyToken, access, log, projector, logger, files, presence: cluster.presence },
     {
       segmentSize: config.segmentSize,
       snapshotEvery: config.snapshotEvery,
@@ -109,7 +112,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const hocuspocus = new Hocuspocus({
     name: "mtchat",
     quiet: true,
-    extensions: [sync, guards],
+    extensions: [sync, guards, ...(cluster.fanout ? [cluster.fanout] : [])],
     // The guard counts more (authentication frames too) and closes first; this stays as a backstop.
     maxUnauthenticatedQueueSize: config.maxPreauthSocketBytes,
   });
@@ -123,7 +126,6 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       logger.info("projection_recovered", { doc: docName, attempts: failing.attempts, since: failing.since }),
   });
 
-  const runSync = config.roles.includes("sync");
   const runProjections = config.roles.includes("projections");
   const endpoints = new Endpoints(
     config.webhookUrl && config.webhookSecret ? { url: config.webhookUrl, secret: config.webhookSecret } : null,
@@ -137,7 +139,8 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       pollMs: config.webhookPollMs,
       notificationDelayMs: config.notificationDelaySecs * 1000,
       // Presence is per node: a user connected to another replica counts as offline here.
-      isOnline: (dialogId, userId) => runSync && sync.onlineUsers(dialogId).has(userId),
+      // Presence across the cluster (Redis); without Redis, the connections of this process.
+      isOnline: async (dialogId, userId) => (await cluster.presence.online(dialogId)).has(userId),
       // Muting is per user, in their own state document, projected into user_dialog_state; only a
       // mark by the dialog's own project counts (a same-named user elsewhere cannot mute for this one).
       isMuted: async (dialogId, userId) =>
@@ -254,6 +257,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       });
       await archiver.start();
       await activity.start();
+      await cluster.start(sync, (projectId) => jwtKeys.invalidate(projectId));
       logger.info("listening", {
         host: config.host,
         port: (http.address() as AddressInfo).port,
@@ -264,6 +268,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     async stop() {
       await archiver.stop();
       await activity.stop();
+      await cluster.stop();
       if (wss) {
         for (const client of wss.clients) client.close(1001, "server shutting down");
         wss.close();

@@ -48,7 +48,7 @@ test("the Chat API reads and writes dialogs as the token's user, through the sam
   const ids = [first];
   for (let index = 0; index < 8; index += 1) {
     const response = await t.api<{ data: Message }>("POST", `${base}/messages`, { content: `m${index}`, reply_to_id: first }, alice);
-    expect(response.status).toBe(201);
+    expect(response, JSON.stringify(response.body)).toMatchObject({ status: 201 });
     ids.push(response.body.data.id);
   }
   const deleted = await t.api<{ data: Message }>("DELETE", `${base}/messages/${ids[3]}`, undefined, alice);

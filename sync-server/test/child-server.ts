@@ -32,12 +32,15 @@ export const spawnServer = async (env: Record<string, string>): Promise<ChildSer
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  // The port from the "listening" line; a process without one (no HTTP) is up at "started".
+  let listening = 0;
   const port = await new Promise<number>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`server exited early with ${code}`)));
     lines.on("line", (line) => {
       if (!line.startsWith("{")) return;
       const event = JSON.parse(line) as { event: string; port?: number };
-      if (event.event === "listening" && event.port) resolve(event.port);
+      if (event.event === "listening" && event.port) listening = event.port;
+      if (event.event === "started") resolve(listening);
     });
   });
   const pid = child.pid as number;

@@ -18,6 +18,7 @@ import {
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import type { User } from "../auth/verify-token.ts";
+import { publishAccessChange } from "../cluster/cluster.ts";
 import type { FileService } from "../files/file-service.ts";
 import { ApiError } from "../http/errors.ts";
 import type { ChatSync } from "../sync/chat-sync.ts";
@@ -217,15 +218,19 @@ export class ChatService {
       attachments = finalized.attachments;
     }
     const id = uuidv7();
-    const written = await this.sync.userWrite(segmentDocName(dialogId, headSegment), writer, (doc) =>
-      createMessage(doc, {
-        id,
-        author: user.userId,
-        createdAt: this.now(),
-        text: input.content,
-        replyTo: input.reply_to_id ?? null,
-        attachments,
-      }),
+    const written = await this.sync.userWrite(
+      segmentDocName(dialogId, headSegment),
+      writer,
+      (doc) =>
+        createMessage(doc, {
+          id,
+          author: user.userId,
+          createdAt: this.now(),
+          text: input.content,
+          replyTo: input.reply_to_id ?? null,
+          attachments,
+        }),
+      { onlyNewMessages: true },
     );
     if (!written.ok) throw new ApiError(written.kind, written.reason);
     return this.message(dialogId, id);
@@ -296,6 +301,7 @@ export class ChatService {
     const facts = await this.access.facts(dialogId);
     if (!facts || !matchesScopes(facts.scopes, user)) {
       this.sync.closeConnections(dialogId, user.userId, new Refusal("forbidden", "you left this dialog"));
+      await publishAccessChange(this.pool, { dialog: dialogId, removed: user.userId });
     }
   }
 
@@ -313,7 +319,7 @@ export class ChatService {
   async participants(user: User, dialogId: string) {
     const { writer } = await this.writerFor(user, dialogId);
     const seesContacts = writer.access !== "potential";
-    const online = this.sync.onlineUsers(dialogId);
+    const online = await this.sync.onlineUsers(dialogId);
     const { rows } = await this.pool.query(
       `SELECT p.user_id, p.display_name, p.company, c.email, c.phone, p.role, p.joined_at, r.message_id AS last_read_message_id
        FROM participants p
@@ -332,8 +338,10 @@ export class ChatService {
   }
 
   private async systemMessage(dialogId: string, segment: number, system: Record<string, unknown>): Promise<void> {
-    await this.sync.serverWrite(segmentDocName(dialogId, segment), (doc) =>
-      createMessage(doc, { id: uuidv7(), author: systemUserId, kind: "system", createdAt: this.now(), text: "", system }),
+    await this.sync.serverWrite(
+      segmentDocName(dialogId, segment),
+      (doc) => createMessage(doc, { id: uuidv7(), author: systemUserId, kind: "system", createdAt: this.now(), text: "", system }),
+      { onlyNewMessages: true },
     );
   }
 

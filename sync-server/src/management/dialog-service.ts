@@ -14,6 +14,7 @@ import {
 } from "@mtchat/protocol";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
+import { publishAccessChange } from "../cluster/cluster.ts";
 import { ApiError } from "../http/errors.ts";
 import type { createDialogSchema, participantInputSchema } from "../http/schemas.ts";
 import type { ChatSync, ConnectionContext } from "../sync/chat-sync.ts";
@@ -112,16 +113,20 @@ export class DialogService {
       const participants = participantsOf(doc);
       for (const participant of unique.values()) participants.set(participant.user_id, entryOf(participant, createdAt));
     });
-    await this.sync.serverWrite(segmentDocName(id, 0), (doc) => {
-      createMessage(doc, {
-        id: uuidv7(),
-        author: systemUserId,
-        kind: "system",
-        createdAt,
-        text: "",
-        system: { event: "chat_created", title: input.title ?? null, created_by: input.created_by ?? null },
-      });
-    });
+    await this.sync.serverWrite(
+      segmentDocName(id, 0),
+      (doc) => {
+        createMessage(doc, {
+          id: uuidv7(),
+          author: systemUserId,
+          kind: "system",
+          createdAt,
+          text: "",
+          system: { event: "chat_created", title: input.title ?? null, created_by: input.created_by ?? null },
+        });
+      },
+      { onlyNewMessages: true },
+    );
     return this.mustDialog(projectId, id);
   }
 
@@ -149,6 +154,7 @@ export class DialogService {
     await this.sync.unloadDialog(id);
     await this.pool.query("DELETE FROM dialog_registry WHERE id = $1", [id]);
     this.access.invalidate(id);
+    await publishAccessChange(this.pool, { dialog: id });
   }
 
   async addParticipant(projectId: string, id: string, participant: ParticipantInput) {
@@ -171,8 +177,9 @@ export class DialogService {
     const facts = await this.access.facts(id);
     if (!facts?.participants.has(userId)) throw new ApiError("not_found", `${userId} is not a participant of this dialog`);
     await this.sync.serverWrite(metaDocName(id), (doc) => participantsOf(doc).delete(userId));
-    await this.pool.query("DELETE FROM participant_contacts WHERE dialog_id = $1 AND user_id = $2", [id, userId]);
     this.sync.closeConnections(id, userId, new Refusal("forbidden", "you were removed from this dialog"));
+    await publishAccessChange(this.pool, { dialog: id, removed: userId });
+    await this.pool.query("DELETE FROM participant_contacts WHERE dialog_id = $1 AND user_id = $2", [id, userId]);
   }
 
   async replaceScopes(projectId: string, id: string, scopes: AccessScope[]): Promise<AccessScope[]> {
@@ -185,6 +192,7 @@ export class DialogService {
       (context: ConnectionContext) => !facts?.participants.has(context.user.userId) && !matchesScopes(scopes, context.user),
       new Refusal("forbidden", "the dialog's access scopes no longer include you"),
     );
+    await publishAccessChange(this.pool, { dialog: id });
     return (await this.get(projectId, id)).access_scopes;
   }
 

@@ -3,6 +3,7 @@ import { createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from "jose";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import type { VerificationKeys } from "../auth/verify-token.ts";
+import { publishAccessChange } from "../cluster/cluster.ts";
 import { ApiError } from "../http/errors.ts";
 import type { OutboundGuard } from "../outbound/outbound-guard.ts";
 
@@ -99,6 +100,13 @@ export class JwtKeys {
     const { rowCount } = await this.pool.query("DELETE FROM jwt_keys WHERE id = $1 AND project_id = $2", [id, projectId]);
     this.cache.delete(projectId);
     if (!rowCount) throw new ApiError("not_found", `JWT key ${id} does not exist in this project`);
+    // Every node forgets the project's keys and verifies its live connections' tokens again.
+    await publishAccessChange(this.pool, { project: projectId });
+  }
+
+  /** Forgets the cached keys of a project (another node changed them). */
+  invalidate(projectId: string): void {
+    this.cache.delete(projectId);
   }
 
   /** The project's verification keys (none for an unknown project, which is cached too). */

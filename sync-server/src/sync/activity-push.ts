@@ -2,6 +2,7 @@ import type { Hocuspocus } from "@hocuspocus/server";
 import { projectedChannel } from "@mtchat/projections";
 import { formatActivity, userDocName } from "@mtchat/protocol";
 import type pg from "pg";
+import { Listener } from "../db/listener.ts";
 import type { Logger } from "./logger.ts";
 
 /**
@@ -12,10 +13,9 @@ import type { Logger } from "./logger.ts";
  * projects; each node pushes to the users connected to it.
  */
 export class ActivityPush {
-  private listener: pg.PoolClient | null = null;
+  private readonly listener: Listener;
   private readonly dialogs = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
-  private retry: NodeJS.Timeout | null = null;
   private stopping = false;
 
   constructor(
@@ -24,37 +24,18 @@ export class ActivityPush {
     private readonly logger: Logger,
     /** How long notifications are gathered into one push per user. */
     private readonly batchMs = 100,
-  ) {}
+  ) {
+    this.listener = new Listener(pool, {
+      channels: [projectedChannel],
+      onMessage: (_channel, dialogId) => this.queue(dialogId),
+      name: "activity_listener_lost",
+      logger,
+    });
+  }
 
   async start(): Promise<void> {
     this.stopping = false;
-    await this.listen();
-  }
-
-  /** LISTENs on a connection of its own; when it breaks, listens again a second later. */
-  private async listen(): Promise<void> {
-    const listener = await this.pool.connect();
-    listener.on("notification", (message) => {
-      if (message.payload) this.queue(message.payload);
-    });
-    listener.on("error", (error) => {
-      this.logger.warn("activity_listener_lost", { error: String(error) });
-      if (this.listener !== listener) return;
-      this.listener = null;
-      listener.release(error);
-      this.relisten();
-    });
-    try {
-      await listener.query(`LISTEN ${projectedChannel}`);
-    } catch (error) {
-      listener.release(error as Error);
-      throw error;
-    }
-    this.listener = listener;
-  }
-
-  private relisten(): void {
-    if (!this.stopping) this.retry = setTimeout(() => void this.listen().catch(() => this.relisten()), 1_000);
+    await this.listener.start();
   }
 
   private queue(dialogId: string): void {
@@ -80,7 +61,12 @@ export class ActivityPush {
         if (!this.hocuspocus.documents.has(name)) continue;
         byUserDoc.set(name, [...(byUserDoc.get(name) ?? []), row.dialog_id]);
       }
-      for (const [name, ids] of byUserDoc) this.hocuspocus.documents.get(name)?.broadcastStateless(formatActivity(ids));
+      // Straight to this node's connections: every node hears the notification and pushes to its own,
+      // so relaying through the cluster would tell each user once per node.
+      for (const [name, ids] of byUserDoc) {
+        const payload = formatActivity(ids);
+        for (const connection of this.hocuspocus.documents.get(name)?.getConnections() ?? []) connection.sendStateless(payload);
+      }
     } catch (error) {
       this.logger.warn("activity_push_failed", { error: String(error) });
     }
@@ -89,14 +75,7 @@ export class ActivityPush {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.retry) clearTimeout(this.retry);
     this.timer = null;
-    this.retry = null;
-    const listener = this.listener;
-    this.listener = null;
-    if (listener) {
-      await listener.query(`UNLISTEN ${projectedChannel}`).catch(() => undefined);
-      listener.release();
-    }
+    await this.listener.stop();
   }
 }

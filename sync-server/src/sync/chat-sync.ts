@@ -1,4 +1,5 @@
 import type {
+  afterLoadDocumentPayload,
   beforeHandleAwarenessPayload,
   beforeSyncPayload,
   connectedPayload,
@@ -6,6 +7,7 @@ import type {
   Hocuspocus,
   Document as HocuspocusDocument,
   onAuthenticatePayload,
+  onDisconnectPayload,
   onLoadDocumentPayload,
   onStoreDocumentPayload,
   onTokenSyncPayload,
@@ -27,7 +29,9 @@ import { Mutex } from "async-mutex";
 import type pg from "pg";
 import * as Y from "yjs";
 import type { User, VerifyToken } from "../auth/verify-token.ts";
+import type { Presence } from "../cluster/presence.ts";
 import { admitAwareness } from "./awareness-policy.ts";
+import { buildWrite, type WriteHow } from "./build-write.ts";
 import type { DialogAccess } from "./dialog-access.ts";
 import type { DocLog } from "./doc-log.ts";
 import type { Logger } from "./logger.ts";
@@ -43,10 +47,14 @@ export type AttachmentChecker = {
   ): Promise<Decision<{ attachments: AttachmentRef[] }>>;
 };
 
-/** What each client connection carries after authentication. */
-export type ConnectionContext = { user: User; doc: DocName };
+/** What each client connection carries after authentication; the token is kept to verify it again when keys are revoked. */
+export type ConnectionContext = { user: User; doc: DocName; token: string };
 
+/** A loaded document: the log seq its copy holds (every row up to it is applied), and its write lock. */
 type DocState = { name: DocName; seq: number; snapshotSeq: number; mutex: Mutex };
+
+/** Where rows read from the log are applied from: Hocuspocus relays nothing of them to other nodes (they read the log too). */
+const logOrigin = { source: "redis", mtchat: "log" } as const;
 
 export type ChatSyncOptions = {
   segmentSize: number;
@@ -85,6 +93,12 @@ export class ChatSync implements Extension {
   readonly extensionName = "mtchat";
   hocuspocus: Hocuspocus | null = null;
   private readonly docs = new Map<string, DocState>();
+  /** Documents being loaded: a notification that arrives meanwhile is kept for when they are. */
+  private readonly loading = new Set<string>();
+  /** The newest seq the log's notifications named, per loaded (or loading) document. */
+  private readonly heads = new Map<string, number>();
+  /** Documents catching up from the log; true when another notification came in meanwhile. */
+  private readonly catchingUp = new Map<string, boolean>();
   private readonly awarenessClaims = new WeakMap<HocuspocusDocument, Map<number, string>>();
   private readonly advancing = new Set<string>();
   /** `dialogId:clientId` → user, for client ids already bound durably: their bindings need no write. */
@@ -102,6 +116,8 @@ export class ChatSync implements Extension {
       logger: Logger;
       /** Checks uploads that messages reference; without it, messages with attachments are refused. */
       files?: AttachmentChecker;
+      /** Who is online across the cluster; the connections of this node are counted in it. */
+      presence: Presence;
     },
     private readonly options: ChatSyncOptions,
   ) {
@@ -116,7 +132,7 @@ export class ChatSync implements Extension {
     if (doc.kind === "user") {
       if (!(await this.accessTo(doc, verified.user))) throw new Refusal("forbidden", "a user's state document is theirs alone");
       await this.ensureUserDoc(doc.projectId, doc.userId);
-      return { user: verified.user, doc };
+      return { user: verified.user, doc, token };
     }
     const granted = await this.deps.access.accessOf(doc.dialogId, verified.user);
     if (!granted) throw new Refusal("forbidden", "you are not a participant of this dialog and your scopes do not match it");
@@ -126,7 +142,7 @@ export class ChatSync implements Extension {
       const fresh = await this.deps.access.accessOf(doc.dialogId, verified.user);
       if (!fresh || doc.segment > fresh.facts.headSegment) throw new Refusal("not_found", `segment ${doc.segment} does not exist yet`);
     }
-    return { user: verified.user, doc };
+    return { user: verified.user, doc, token };
   }
 
   async onTokenSync({ token, context }: onTokenSyncPayload<ConnectionContext>): Promise<void> {
@@ -137,6 +153,7 @@ export class ChatSync implements Extension {
     if (!(await this.accessTo(context.doc, verified.user))) throw new Refusal("forbidden", "you no longer have access to this dialog");
     // The connection holds this very object, so the new expiry applies to its next write.
     context.user = verified.user;
+    context.token = token;
   }
 
   /**
@@ -161,18 +178,88 @@ export class ChatSync implements Extension {
 
   async connected({ context, documentName }: connectedPayload<ConnectionContext>): Promise<void> {
     this.deps.logger.debug("connected", { user: context.user.userId, doc: documentName });
+    if (context.doc.kind !== "user") this.deps.presence.add(context.doc.dialogId, context.user.userId);
+  }
+
+  async onDisconnect({ context }: onDisconnectPayload<ConnectionContext>): Promise<void> {
+    // A connection refused before it authenticated has no context.
+    if (context?.doc && context.doc.kind !== "user") this.deps.presence.remove(context.doc.dialogId, context.user.userId);
   }
 
   async onLoadDocument({ document, documentName }: onLoadDocumentPayload): Promise<void> {
     const name = parseDocName(documentName);
     if (!name) throw new Refusal("not_found", `"${documentName}" is not a dialog document`);
-    const { updates, seq, tail } = await this.deps.log.load(documentName);
-    for (const update of updates) Y.applyUpdate(document, update);
-    this.docs.set(documentName, { name, seq, snapshotSeq: seq - tail, mutex: new Mutex() });
+    this.loading.add(documentName);
+    try {
+      const { updates, seq, tail } = await this.deps.log.load(documentName);
+      for (const update of updates) Y.applyUpdate(document, update);
+      this.docs.set(documentName, { name, seq, snapshotSeq: seq - tail, mutex: new Mutex() });
+    } finally {
+      this.loading.delete(documentName);
+    }
+  }
+
+  /** Rows another node appended while this one was loading the document are applied now. */
+  async afterLoadDocument({ documentName }: afterLoadDocumentPayload): Promise<void> {
+    const state = this.docs.get(documentName);
+    if (state && (this.heads.get(documentName) ?? 0) > state.seq) this.scheduleCatchUp(documentName);
   }
 
   async afterUnloadDocument({ documentName }: { documentName: string }): Promise<void> {
     this.docs.delete(documentName);
+    this.heads.delete(documentName);
+  }
+
+  /**
+   * The log of `docName` reached `seq` (its notification, from any node). A
+   * copy loaded here that lacks rows catches up from the log, whether or not
+   * Redis relayed them: that is how a node that missed a relay converges.
+   */
+  onLogged(docName: string, seq: number): void {
+    if (!this.docs.has(docName) && !this.loading.has(docName)) return;
+    if (seq > (this.heads.get(docName) ?? 0)) this.heads.set(docName, seq);
+    const state = this.docs.get(docName);
+    if (state && seq > state.seq) this.scheduleCatchUp(docName);
+  }
+
+  /** After the log's notifications were missed (the listener reconnected): every loaded document looks at the log. */
+  catchUpAll(): void {
+    for (const docName of this.docs.keys()) this.scheduleCatchUp(docName);
+  }
+
+  /** One catch-up at a time per document; notifications during it ask for one more. */
+  private scheduleCatchUp(docName: string): void {
+    if (this.catchingUp.has(docName)) {
+      this.catchingUp.set(docName, true);
+      return;
+    }
+    this.catchingUp.set(docName, false);
+    const run = async () => {
+      const state = this.docs.get(docName);
+      const document = this.hocuspocus?.documents.get(docName);
+      if (state && document) await state.mutex.runExclusive(() => this.catchUp(state, document));
+    };
+    void run()
+      .catch((error: unknown) => this.deps.logger.warn("catch_up_failed", { doc: docName, error: String(error) }))
+      .finally(() => {
+        const again = this.catchingUp.get(docName);
+        this.catchingUp.delete(docName);
+        if (again) this.scheduleCatchUp(docName);
+      });
+  }
+
+  /**
+   * Applies the log rows the live copy lacks (under the document's lock), so
+   * it is judged, appended to and served as the log says. Returns whether any
+   * row was applied.
+   */
+  private async catchUp(state: DocState, document: HocuspocusDocument): Promise<boolean> {
+    const read = await this.deps.log.readAfter(formatDocName(state.name), state.seq);
+    if (read.seq <= state.seq) return false;
+    // Reloading from the log quarantines a row that fails here: the loader knows each row's seq.
+    for (const update of read.updates) await this.applyLogged(state, document, update, logOrigin, null);
+    state.seq = read.seq;
+    return true;
   }
 
   async beforeSync({ type, payload, document, documentName, context, connection }: beforeSyncPayload<ConnectionContext>): Promise<void> {
@@ -189,31 +276,51 @@ export class ChatSync implements Extension {
     if (!granted) throw new Refusal("forbidden", "you no longer have access to this dialog");
     const writer: Writer = { userId: user.userId, access: granted.access };
 
-    // Under the document's lock, the next update is judged against a document that includes this one.
+    // Under the document's lock, the next update is judged against a document that includes this one. The copy
+    // may lack rows another node appended a moment ago (they are being caught up on): the judgement is sound
+    // without them, and an update that needs them is refused as "missing" until the copy has caught up.
     await state.mutex.runExclusive(async () => {
-      const decision = this.inspect(state, document, update, writer);
-      if (!decision.ok) return await this.refuse(state, writer, decision.kind, decision.reason);
-      if (decision.empty) return;
-      const files = await this.checkAttachments(state, writer, decision.attachmentRefs);
-      if (!files.ok) return await this.refuse(state, writer, files.kind, files.reason);
-      const { dialogId } = state.name;
-      const unbound = decision.newClientIds.filter((clientId) => this.bound.get(`${dialogId}:${clientId}`) !== user.userId);
-      const result = await this.deps.log.append({
-        docName: documentName,
-        dialogId,
-        seq: state.seq + 1,
-        update: decision.update,
-        userId: user.userId,
-        clientIds: unbound,
-        newMessageIds: decision.newMessageIds,
-      });
-      if (!result.ok) return await this.refuse(state, writer, result.kind, result.reason);
-      state.seq += 1;
-      this.rememberBindings(dialogId, unbound, user.userId);
-      // Logged first, applied second: the broadcast and Hocuspocus's acknowledgement follow the write.
-      await this.applyLogged(state, document, decision.update, { source: "connection", connection, mtchat: canonicalOrigin });
-      if (decision.newMessageIds.length > 0) this.maybeAdvanceHead(state, document, granted.headSegment);
+      for (let attempt = 1; ; attempt += 1) {
+        const decision = this.inspect(state, document, update, writer);
+        if (!decision.ok) {
+          // Judged against a copy that may lack another node's rows: catch up once, and judge again.
+          if (decision.missing && attempt === 1 && (await this.catchUp(state, document))) continue;
+          return await this.refuse(state, writer, decision.kind, decision.reason);
+        }
+        if (decision.empty) return;
+        const files = await this.checkAttachments(state, writer, decision.attachmentRefs);
+        if (!files.ok) return await this.refuse(state, writer, files.kind, files.reason);
+        const { dialogId } = state.name;
+        const unbound = decision.newClientIds.filter((clientId) => this.bound.get(`${dialogId}:${clientId}`) !== user.userId);
+        const result = await this.deps.log.append({
+          docName: documentName,
+          dialogId,
+          update: decision.update,
+          userId: user.userId,
+          clientIds: unbound,
+          newMessageIds: decision.newMessageIds,
+        });
+        if (!result.ok) return await this.refuse(state, writer, result.kind, result.reason);
+        this.rememberBindings(dialogId, unbound, user.userId);
+        // Logged first, applied second: the broadcast and Hocuspocus's acknowledgement follow the write.
+        await this.appended(state, document, result.seq, decision.update, { source: "connection", connection, mtchat: canonicalOrigin });
+        if (decision.newMessageIds.length > 0) this.maybeAdvanceHead(state, document, granted.headSegment);
+        return;
+      }
     });
+  }
+
+  /**
+   * Applies an update just logged at `seq`. When another node appended before
+   * it (the database gave a later seq than the next one), the copy catches up
+   * on those rows from the log afterwards: the update was judged sound against
+   * the copy as it is (see migration 0012), and Yjs merges in any order.
+   */
+  private async appended(state: DocState, document: HocuspocusDocument, seq: number, update: Uint8Array, origin: unknown): Promise<void> {
+    const next = seq === state.seq + 1;
+    await this.applyLogged(state, document, update, origin, seq);
+    if (next) state.seq = seq;
+    else this.scheduleCatchUp(formatDocName(state.name));
   }
 
   /**
@@ -223,7 +330,14 @@ export class ChatSync implements Extension {
    * logged row is quarantined (kept aside, replaced by an empty update) and
    * the document reloaded from the log without it.
    */
-  private async applyLogged(state: DocState, document: HocuspocusDocument, update: Uint8Array, origin: unknown): Promise<void> {
+  private async applyLogged(
+    state: DocState,
+    document: HocuspocusDocument,
+    update: Uint8Array,
+    origin: unknown,
+    /** The row's own seq, to quarantine it; rows read back from the log are the loader's to quarantine. */
+    seq: number | null,
+  ): Promise<void> {
     let failure: string | null = null;
     try {
       Y.applyUpdate(document, update, origin);
@@ -234,10 +348,12 @@ export class ChatSync implements Extension {
     }
     if (failure === null) return;
     const docName = formatDocName(state.name);
-    this.deps.logger.error("logged_update_failed", { doc: docName, seq: state.seq, error: failure });
-    await this.deps.log
-      .quarantine(docName, state.seq, failure)
-      .catch((error: unknown) => this.deps.logger.error("quarantine_failed", { doc: docName, seq: state.seq, error: String(error) }));
+    this.deps.logger.error("logged_update_failed", { doc: docName, seq, error: failure });
+    if (seq !== null) {
+      await this.deps.log
+        .quarantine(docName, seq, failure)
+        .catch((error: unknown) => this.deps.logger.error("quarantine_failed", { doc: docName, seq, error: String(error) }));
+    }
     this.reload(document);
   }
 
@@ -285,8 +401,8 @@ export class ChatSync implements Extension {
    * applied to the live document, so nothing a client sees can be missing from
    * the log. Resolves once the change is projected.
    */
-  async serverWrite(documentName: string, mutate: (doc: Y.Doc) => void): Promise<void> {
-    const written = await this.writeAs(documentName, null, mutate);
+  async serverWrite(documentName: string, mutate: (doc: Y.Doc) => void, how: WriteHow = {}): Promise<void> {
+    const written = await this.writeAs(documentName, null, mutate, how);
     if (!written.ok) throw new Error(`server write to ${documentName} refused: ${written.reason}`);
   }
 
@@ -295,11 +411,11 @@ export class ChatSync implements Extension {
    * clients): the update built on the copy goes through the same inspection as
    * one arriving over a WebSocket, so REST callers obey the same rules.
    */
-  userWrite(documentName: string, writer: Writer, mutate: (doc: Y.Doc) => void): Promise<Decision> {
-    return this.writeAs(documentName, writer, mutate);
+  userWrite(documentName: string, writer: Writer, mutate: (doc: Y.Doc) => void, how: WriteHow = {}): Promise<Decision> {
+    return this.writeAs(documentName, writer, mutate, how);
   }
 
-  private async writeAs(documentName: string, writer: Writer | null, mutate: (doc: Y.Doc) => void): Promise<Decision> {
+  private async writeAs(documentName: string, writer: Writer | null, mutate: (doc: Y.Doc) => void, how: WriteHow = {}): Promise<Decision> {
     const hocuspocus = this.mustHocuspocus();
     const connection = await hocuspocus.openDirectConnection(documentName, {});
     try {
@@ -308,72 +424,116 @@ export class ChatSync implements Extension {
       if (!document || !state) throw new Error(`${documentName} did not load`);
       const userId = writer?.userId ?? systemUserId;
       return await state.mutex.runExclusive(async (): Promise<Decision> => {
-        const before = Y.encodeStateVector(document);
-        const existing = new Set(messagesOf(document)._map.keys());
-        const copy = new Y.Doc();
-        Y.applyUpdate(copy, Y.encodeStateAsUpdate(document));
-        copy.clientID = writer ? this.restClientId(state.name.dialogId, writer.userId, document) : this.freshClientId(document);
-        // A deletion adds no structs, so the state vector cannot tell whether anything changed; the update event can.
-        let changed = false;
-        copy.on("update", () => {
-          changed = true;
-        });
-        mutate(copy);
-        const update = Y.encodeStateAsUpdate(copy, before);
-        const newMessageIds = [...messagesOf(copy)._map.keys()].filter((id) => !existing.has(id));
-        copy.destroy();
-        if (!changed) return { ok: true };
-        // A user's write is logged and applied in its canonical form, like a WebSocket client's.
-        let logged = update;
-        if (writer) {
-          const decision = this.inspect(state, document, update, writer);
-          if (!decision.ok) return decision;
-          const files = await this.checkAttachments(state, writer, decision.attachmentRefs);
-          if (!files.ok) return files;
-          logged = decision.update;
+        for (let attempt = 1; ; attempt += 1) {
+          const clientId = writer ? this.restClientId(state.name.dialogId, writer.userId, document) : this.freshClientId(document);
+          const built = buildWrite(document, clientId, mutate, how.onlyNewMessages === true);
+          if (!built) return { ok: true };
+          // A user's write is logged and applied in its canonical form, like a WebSocket client's.
+          let logged = built.update;
+          if (writer) {
+            const decision = this.inspect(state, document, built.update, writer);
+            if (!decision.ok) {
+              if (decision.missing && attempt === 1 && (await this.catchUp(state, document))) continue;
+              return decision;
+            }
+            const files = await this.checkAttachments(state, writer, decision.attachmentRefs);
+            if (!files.ok) return files;
+            logged = decision.update;
+          }
+          const result = await this.deps.log.append({
+            docName: documentName,
+            dialogId: state.name.dialogId,
+            update: logged,
+            userId,
+            clientIds: [clientId],
+            newMessageIds: built.newMessageIds,
+          });
+          if (!result.ok) return result;
+          // Projected (the projector reads the log) and the access cache refreshed before any
+          // client sees the change, so a client acting on it is judged by the same facts. The
+          // change is durable already: a projection that fails is retried by the worker and
+          // does not fail the write.
+          await this.deps.projector
+            .catchUp(documentName)
+            .catch((error: unknown) => this.deps.logger.error("projection_failed", { doc: documentName, error: String(error) }));
+          if (state.name.kind === "meta") this.deps.access.invalidate(state.name.dialogId);
+          await this.appended(state, document, result.seq, logged, { source: "mtchat", user: userId });
+          if (writer && built.newMessageIds.length > 0) {
+            const facts = await this.deps.access.facts(state.name.dialogId);
+            if (facts) this.maybeAdvanceHead(state, document, facts.headSegment);
+          }
+          return { ok: true };
         }
-        const result = await this.deps.log.append({
-          docName: documentName,
-          dialogId: state.name.dialogId,
-          seq: state.seq + 1,
-          update: logged,
-          userId,
-          clientIds: [copy.clientID],
-          newMessageIds,
-        });
-        if (!result.ok) return result;
-        state.seq += 1;
-        // Projected (the projector reads the log) and the access cache refreshed before any
-        // client sees the change, so a client acting on it is judged by the same facts. The
-        // change is durable already: a projection that fails is retried by the worker and
-        // does not fail the write.
-        await this.deps.projector
-          .catchUp(documentName)
-          .catch((error: unknown) => this.deps.logger.error("projection_failed", { doc: documentName, error: String(error) }));
-        if (state.name.kind === "meta") this.deps.access.invalidate(state.name.dialogId);
-        await this.applyLogged(state, document, logged, { source: "mtchat", user: userId });
-        if (writer && newMessageIds.length > 0) {
-          const facts = await this.deps.access.facts(state.name.dialogId);
-          if (facts) this.maybeAdvanceHead(state, document, facts.headSegment);
-        }
-        return { ok: true };
       });
     } finally {
       await connection.disconnect();
     }
   }
 
-  /** Users with a live connection to any of the dialog's documents on this node. */
-  onlineUsers(dialogId: string): Set<string> {
-    const online = new Set<string>();
+  /** Users with a live connection to any of the dialog's documents, on any node. */
+  onlineUsers(dialogId: string): Promise<Set<string>> {
+    return this.deps.presence.online(dialogId);
+  }
+
+  /**
+   * Someone changed who may use the dialog (on this node or another): every
+   * live connection to its documents here is judged again, and closed if its
+   * user lost access (4404 when the dialog is gone).
+   */
+  async recheckConnections(dialogId: string, removed?: string): Promise<number> {
+    this.deps.access.invalidate(dialogId);
+    // Someone who lost access for certain goes at once, before anything is read from the database.
+    if (removed) this.closeConnections(dialogId, removed, new Refusal("forbidden", "you were removed from this dialog"));
+    const facts = await this.deps.access.facts(dialogId);
+    const lost = new Map<string, Refusal>();
+    for (const context of this.contextsOf(dialogId)) {
+      if (lost.has(context.user.userId)) continue;
+      if (!facts) lost.set(context.user.userId, new Refusal("not_found", "this dialog was deleted"));
+      else if (!(await this.deps.access.accessOf(dialogId, context.user))) {
+        lost.set(context.user.userId, new Refusal("forbidden", "you no longer have access to this dialog"));
+      }
+    }
+    let closed = 0;
+    for (const [userId, refusal] of lost) closed += this.closeConnections(dialogId, userId, refusal);
+    if (!facts) await this.unloadDialog(dialogId);
+    return closed;
+  }
+
+  /** Every dialog with a live connection here is judged again (after access notifications may have been missed). */
+  async recheckAll(): Promise<void> {
+    const dialogs = new Set<string>();
+    for (const documentName of this.mustHocuspocus().documents.keys()) {
+      const name = parseDocName(documentName);
+      if (name && name.kind !== "user") dialogs.add(name.dialogId);
+    }
+    for (const dialogId of dialogs) await this.recheckConnections(dialogId);
+  }
+
+  /** A project's verification keys changed: every live connection of the project verifies its token again. */
+  async recheckTokens(projectId: string): Promise<number> {
+    let closed = 0;
+    for (const document of this.mustHocuspocus().documents.values()) {
+      for (const connection of document.getConnections()) {
+        const context = connection.context as ConnectionContext | undefined;
+        if (!context?.user || context.user.projectId !== projectId) continue;
+        const verified = await this.deps.verifyToken(context.token);
+        if (verified.ok) continue;
+        const refusal = new Refusal(verified.kind, verified.reason);
+        connection.close({ code: refusal.code, reason: refusal.reason });
+        closed += 1;
+      }
+    }
+    return closed;
+  }
+
+  private *contextsOf(dialogId: string): Generator<ConnectionContext> {
     for (const [documentName, document] of this.mustHocuspocus().documents) {
       if (parseDocName(documentName)?.dialogId !== dialogId) continue;
       for (const connection of document.getConnections()) {
         const context = connection.context as ConnectionContext | undefined;
-        if (context?.user) online.add(context.user.userId);
+        if (context?.user) yield context;
       }
     }
-    return online;
   }
 
   /** Closes every live connection of `userId` (or of everyone) to the dialog's documents. */

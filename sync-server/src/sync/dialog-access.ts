@@ -11,23 +11,35 @@ export type DialogFacts = {
   scopes: AccessScope[];
 };
 
+/** How long cached facts are trusted without a word from anyone: the safety net under the access notifications. */
+const cacheMs = 30_000;
+
 /**
  * Who may do what in each dialog, read from the projected tables and cached.
  * The server's own writes to a meta document call `invalidate` once they are
- * projected, so a removed participant is refused on their very next step.
+ * projected, and access changes made on any node reach every node's cache
+ * (`mtchat_access`), so a removed participant is refused on their very next
+ * step everywhere; entries also expire after 30 s whatever happens.
  */
 export class DialogAccess {
-  private readonly cache = new Map<string, Promise<DialogFacts | null>>();
+  private readonly cache = new Map<string, { at: number; facts: Promise<DialogFacts | null> }>();
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   facts(dialogId: string): Promise<DialogFacts | null> {
-    let facts = this.cache.get(dialogId);
-    if (!facts) {
-      facts = this.load(dialogId);
-      this.cache.set(dialogId, facts);
-      facts.catch(() => this.cache.delete(dialogId));
-    }
+    const cached = this.cache.get(dialogId);
+    if (cached && this.now() - cached.at < cacheMs) return cached.facts;
+    // Random dialog ids must not grow the cache without bound.
+    if (this.cache.size > 50_000) this.cache.clear();
+    const facts = this.load(dialogId);
+    const entry = { at: this.now(), facts };
+    this.cache.set(dialogId, entry);
+    facts.catch(() => {
+      if (this.cache.get(dialogId) === entry) this.cache.delete(dialogId);
+    });
     return facts;
   }
 

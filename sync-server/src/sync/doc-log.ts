@@ -1,13 +1,11 @@
 import { deny } from "@mtchat/authz";
-import { applyChecked, applyDocLog, type EventLogger, logQuarantined, quarantineRow } from "@mtchat/projections";
+import { applyChecked, applyDocLog, type EventLogger, logQuarantined, quarantineRow, readDocLog } from "@mtchat/projections";
 import type pg from "pg";
 import * as Y from "yjs";
 
 export type AppendEntry = {
   docName: string;
   dialogId: string;
-  /** The seq this row takes: one past the document's current head. */
-  seq: number;
   update: Uint8Array;
   userId: string;
   /** Client ids carrying new structs: each must be unbound or already this user's. */
@@ -15,18 +13,16 @@ export type AppendEntry = {
   newMessageIds: readonly string[];
 };
 
-export type AppendResult = { ok: true } | ReturnType<typeof deny>;
-
-class HeadMoved extends Error {
-  override name = "HeadMoved";
-}
+/** The seq the database gave the row, one past the head (another node may have appended since this copy caught up). */
+export type AppendResult = { ok: true; seq: number } | ReturnType<typeof deny>;
 
 /**
- * The durable log of accepted updates. `append` writes, in one round trip
- * (`mtchat_append`, migration 0002), the client-id bindings, the arrival order
- * of new messages, the log row and the document head, and notifies the
- * projection worker. The caller has not
- * applied the update yet, so a refusal here leaves no trace anywhere.
+ * The durable log of accepted updates, the source of truth every node reads.
+ * `append` writes, in one round trip (`mtchat_append`, migration 0012), the
+ * client-id bindings, the arrival order of new messages, the log row (at the
+ * seq the database gives it, one past the head) and the document head, and
+ * notifies `<doc> <seq>`. The caller has not applied the update yet, so a
+ * refusal here leaves no trace anywhere.
  */
 export class DocLog {
   /** Documents with an update quarantined since they were loaded: their live state may hold part of it, so it is never snapshotted. */
@@ -72,23 +68,27 @@ export class DocLog {
     return done;
   }
 
+  /** The log rows after `seq` (from the snapshot when compaction removed them), to bring a live copy up to the head. */
+  async readAfter(docName: string, seq: number): Promise<{ updates: Uint8Array[]; seq: number }> {
+    const read = await readDocLog(this.pool, docName, seq);
+    return { updates: read.updates, seq: read.seq };
+  }
+
   async append(entry: AppendEntry): Promise<AppendResult> {
     try {
-      await this.pool.query("SELECT mtchat_append($1, $2, $3, $4, $5, $6::bigint[], $7::uuid[])", [
+      const { rows } = await this.pool.query<{ seq: string }>("SELECT mtchat_append($1, $2, $3, $4, $5::bigint[], $6::uuid[]) AS seq", [
         entry.docName,
-        entry.seq,
         entry.dialogId,
         entry.update,
         entry.userId,
         entry.clientIds,
         entry.newMessageIds,
       ]);
-      return { ok: true };
+      return { ok: true, seq: Number(rows[0]?.seq) };
     } catch (error) {
       const code = (error as { code?: string }).code;
       const message = error instanceof Error ? error.message : String(error);
       if (code === "MT409" || code === "MT410") return deny("conflict", message);
-      if (code === "MT411") throw new HeadMoved(message);
       throw error;
     }
   }

@@ -30,7 +30,7 @@ export type DispatcherOptions = {
   pollMs: number;
   notificationDelayMs: number;
   /** True when the user has a live connection to the dialog; such a user gets no notification.pending. */
-  isOnline?: (dialogId: string, userId: string) => boolean;
+  isOnline?: (dialogId: string, userId: string) => Promise<boolean>;
   /** True when the user muted the dialog; such a user gets no notification.pending. Default: nobody is muted. */
   isMuted?: (dialogId: string, userId: string) => Promise<boolean>;
   /** How often every chain is checked for a head without a live job (a safety net; normally each transaction queues its own). */
@@ -72,7 +72,7 @@ export class WebhookDispatcher implements Service {
     });
     this.notifications = new Notifications(this.queue, {
       delayMs: options.notificationDelayMs,
-      isOnline: options.isOnline ?? (() => false),
+      isOnline: options.isOnline ?? (async () => false),
       isMuted: options.isMuted ?? (async () => false),
       log: (event, fields) => deps.logger.debug(event, fields),
     });

@@ -8,8 +8,8 @@ export type NotifyJob = { dialog_id: string; user_id: string };
 
 export type NotificationOptions = {
   delayMs: number;
-  /** True when the user has a live connection to the dialog (on this node). */
-  isOnline: (dialogId: string, userId: string) => boolean;
+  /** True when the user has a live connection to the dialog, on any node (`Presence`). */
+  isOnline: (dialogId: string, userId: string) => Promise<boolean>;
   /** True when the user muted the dialog. */
   isMuted: (dialogId: string, userId: string) => Promise<boolean>;
   log: (event: string, fields: Record<string, unknown>) => void;
@@ -91,7 +91,7 @@ export class Notifications {
       return tx.client.query("DELETE FROM webhook_pending_notifications WHERE dialog_id = $1 AND user_id = $2", [dialogId, userId]);
     };
     if (await this.options.isMuted(dialogId, userId)) return void (await close("muted"));
-    if (this.options.isOnline(dialogId, userId)) return void (await close("online"));
+    if (await this.options.isOnline(dialogId, userId)) return void (await close("online"));
     // Unread: text messages of others in the window, not deleted, after the recipient's read cursor.
     const { rows: window } = await tx.client.query(
       `SELECT m.id, m.author_id, m.kind, m.body_text, m.body, m.reply_to, m.attachments, m.created_at, m.edited_at, m.deleted, m.system, m.seq,
