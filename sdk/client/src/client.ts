@@ -4,6 +4,7 @@ import * as Y from "yjs";
 import { DialogSession } from "./dialog-session.ts";
 import { Emitter } from "./emitter.ts";
 import { clearUserData, databaseName, deleteDatabase, hasIndexedDb, persist } from "./persistence.ts";
+import { type Backoff, defaultBackoff } from "./reattach.ts";
 import { RestClient } from "./rest.ts";
 import { SyncedDoc } from "./synced-doc.ts";
 import { decodeTokenClaims, type TokenClaims, type TokenInput, TokenSource } from "./token.ts";
@@ -18,7 +19,7 @@ export type ChatClientConfig = {
   persistence?: boolean;
   /** A WebSocket implementation where there is no global one (Node: the `ws` package). */
   WebSocket?: unknown;
-  /** Reconnect backoff: first delay, cap and growth factor; each delay is jittered. */
+  /** Reconnect backoff of the socket, and of a document the server closed: first delay, cap, growth factor (jittered). */
   reconnect?: { minDelayMs?: number; maxDelayMs?: number; factor?: number };
 };
 
@@ -65,12 +66,19 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private userState: Promise<UserState> | null = null;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly persistence: boolean;
+  private readonly backoff: Backoff;
 
   constructor(readonly config: ChatClientConfig) {
     super();
     this.tokens = new TokenSource(config.token);
     this.rest = new RestClient(config.url.replace(/\/$/, ""), this.tokens);
     this.persistence = config.persistence ?? hasIndexedDb();
+    const reconnect = config.reconnect ?? {};
+    this.backoff = {
+      minDelayMs: reconnect.minDelayMs ?? defaultBackoff.minDelayMs,
+      maxDelayMs: reconnect.maxDelayMs ?? defaultBackoff.maxDelayMs,
+      factor: reconnect.factor ?? defaultBackoff.factor,
+    };
   }
 
   /** The user this client acts for, from the token (available after {@link start}). */
@@ -98,14 +106,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     }
     if (this.socket) return;
     const wsUrl = `${this.config.url.replace(/^http/, "ws").replace(/\/$/, "")}/api/v1/ws`;
-    const backoff = this.config.reconnect ?? {};
+    const backoff = this.backoff;
     this.socket = new HocuspocusProviderWebsocket({
       url: wsUrl,
       ...(this.config.WebSocket ? { WebSocketPolyfill: this.config.WebSocket } : {}),
-      delay: backoff.minDelayMs ?? 500,
-      minDelay: backoff.minDelayMs ?? 500,
-      maxDelay: backoff.maxDelayMs ?? 15_000,
-      factor: backoff.factor ?? 2,
+      delay: backoff.minDelayMs,
+      minDelay: backoff.minDelayMs,
+      maxDelay: backoff.maxDelayMs,
+      factor: backoff.factor,
       jitter: true,
       maxAttempts: 0,
       // Waiting for a dead connection's timeout would delay reconnecting after a network change.
@@ -200,6 +208,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         pendingKey: this.persistence ? `${dbName}#pending` : null,
       },
       parseDocName(name)?.kind === "meta",
+      this.backoff,
     );
     synced.on("refused", (reason) => this.emit("refused", { docName: name, ...reason }));
     synced.connect();

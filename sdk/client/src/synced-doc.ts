@@ -1,11 +1,12 @@
-import { HocuspocusProvider, type HocuspocusProviderWebsocket } from "@hocuspocus/provider";
+import { HocuspocusProvider, type HocuspocusProviderWebsocket, WebSocketStatus } from "@hocuspocus/provider";
 import { type CloseReason, parseCloseReason } from "@mtchat/protocol";
 import type { IndexeddbPersistence } from "y-indexeddb";
 import * as Y from "yjs";
 import { Emitter } from "./emitter.ts";
+import { type Backoff, backoffDelay, defaultBackoff, isRefusal } from "./reattach.ts";
 
 /**
- * - `local`: loaded from IndexedDB, not yet synced with the server;
+ * - `local`: loaded from IndexedDB, not yet synced with the server (or closed by it for a while, and coming back);
  * - `synced`: in step with the server (local changes may still be unacknowledged: see `pending`);
  * - `refused`: the server closed the document with a refusal; it stays readable and keeps local changes.
  */
@@ -48,6 +49,12 @@ export const pendingStore = (key: string): PendingStore => {
  * Items written locally (messages, by id) are "pending" until the server has
  * acknowledged every local change: the provider counts unacknowledged updates,
  * and the server acknowledges only after it authorized and logged them.
+ *
+ * Closed by the server without a refusal (it could not load or log the
+ * document, it reset it, it sheds load), the document attaches again by itself
+ * after a backoff, and the sync handshake resends whatever the server lacks.
+ * When the whole socket closes, the socket reconnects and every document still
+ * attached to it syncs again on its own.
  */
 export class SyncedDoc extends Emitter<SyncedDocEvents> {
   readonly doc: Y.Doc;
@@ -57,6 +64,11 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
   private readonly pending: Set<string>;
   refCount = 0;
   private lastTokenRetry = 0;
+  /** Transient closes since the server last acknowledged every local change: the backoff's exponent. */
+  private reattachAttempts = 0;
+  private reattachTimer: ReturnType<typeof setTimeout> | null = null;
+  private stopWaitingForSocket: (() => void) | null = null;
+  private destroyed = false;
 
   constructor(
     readonly name: string,
@@ -67,6 +79,7 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
     private readonly pendingIds: PendingStore,
     doc: Y.Doc,
     private readonly presence: boolean,
+    private readonly backoff: Backoff = defaultBackoff,
   ) {
     super();
     this.doc = doc;
@@ -80,9 +93,10 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
     onTokenRefused: () => void,
     persistence: { persistence: IndexeddbPersistence | null; doc: Y.Doc; pendingKey: string | null },
     presence: boolean,
+    backoff: Backoff = defaultBackoff,
   ): SyncedDoc {
     const store = persistence.pendingKey ? pendingStore(persistence.pendingKey) : memoryStore();
-    return new SyncedDoc(name, socket, token, onTokenRefused, persistence.persistence, store, persistence.doc, presence);
+    return new SyncedDoc(name, socket, token, onTokenRefused, persistence.persistence, store, persistence.doc, presence, backoff);
   }
 
   /** Attaches to the socket; the server's answer arrives through events. */
@@ -146,6 +160,9 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
   private settle(): void {
     const provider = this.provider;
     if (!provider || this.state !== "synced" || provider.unsyncedChanges > 0 || !provider.isAuthenticated) return;
+    // Only now does the next transient close start the backoff over: a change the server keeps closing the
+    // document on (say, 4503 while it cannot log it) is acknowledged never, so its retries slow down to the cap.
+    this.reattachAttempts = 0;
     if (this.pending.size === 0) return;
     this.pending.clear();
     this.pendingIds.save([]);
@@ -153,10 +170,15 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
   }
 
   private closed(reason: string): void {
+    if (this.destroyed) return;
     const refusal = parseCloseReason(reason);
-    if (!refusal) {
-      // The socket went away (offline, server restart): the shared socket reconnects with backoff.
+    if (!isRefusal(refusal)) {
       if (this.state === "synced") this.state = "local";
+      // The socket itself closed (offline, a server restart): it reconnects with its own backoff, and every document
+      // still attached to it authenticates and syncs again when it opens. This document alone was closed, on a live
+      // socket: nothing else would bring it back, so attach it again after a backoff of its own. (The socket marks
+      // itself disconnected before it passes its close on to the documents.)
+      if (this.socket.status === WebSocketStatus.Connected) this.reattachLater();
       this.emit("change", undefined);
       return;
     }
@@ -165,7 +187,8 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
       // host keeps signing wrong is a refusal like any other).
       this.lastTokenRetry = Date.now();
       this.onTokenRefused();
-      this.reattach();
+      this.leaveClosed();
+      this.attachAgain();
       return;
     }
     // A refusal: stop syncing this document but keep it, with every unsent change, readable.
@@ -176,11 +199,42 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
     this.emit("change", undefined);
   }
 
-  private reattach(): void {
-    const provider = this.provider;
-    if (!provider) return;
+  /**
+   * Detaches now and attaches again after the backoff. Changes made meanwhile stay in the document (the provider
+   * sends nothing while detached) and go out in the handshake: the server answers the state vector with what this
+   * document lacks and asks for what it lacks itself, unsent changes included, so each arrives once.
+   */
+  private reattachLater(): void {
     this.leaveClosed();
-    provider.attach();
+    if (this.reattachTimer) clearTimeout(this.reattachTimer);
+    const delay = backoffDelay(this.backoff, this.reattachAttempts);
+    this.reattachAttempts += 1;
+    this.reattachTimer = setTimeout(() => {
+      this.reattachTimer = null;
+      this.attachAgain();
+    }, delay);
+  }
+
+  /** Attaches the (detached) provider, now if the socket is open or opening, else when it opens. */
+  private attachAgain(): void {
+    const provider = this.provider;
+    if (!provider || this.destroyed || this.state === "refused") return;
+    if (this.socket.status !== WebSocketStatus.Disconnected) {
+      provider.attach();
+      return;
+    }
+    // Attaching to a closed socket would restart its reconnect loop from the shortest delay; join it when it opens
+    // instead (its own `open` handler has run by then, so the attach authenticates at once).
+    if (this.stopWaitingForSocket) return;
+    const onOpen = () => {
+      this.stopWaitingForSocket?.();
+      this.attachAgain();
+    };
+    this.socket.on("open", onOpen);
+    this.stopWaitingForSocket = () => {
+      this.socket.off("open", onOpen);
+      this.stopWaitingForSocket = null;
+    };
   }
 
   /**
@@ -214,6 +268,10 @@ export class SyncedDoc extends Emitter<SyncedDocEvents> {
   }
 
   destroy(): void {
+    this.destroyed = true;
+    if (this.reattachTimer) clearTimeout(this.reattachTimer);
+    this.reattachTimer = null;
+    this.stopWaitingForSocket?.();
     this.provider?.destroy();
     this.provider = null;
     void this.persistence?.destroy();

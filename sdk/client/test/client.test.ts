@@ -1,3 +1,4 @@
+import { metaDocName } from "@mtchat/protocol";
 import { describe, expect, test } from "vitest";
 import WebSocket from "ws";
 import { createDialog, tokenFor, useServer } from "../../../sync-server/test/harness.ts";
@@ -25,6 +26,30 @@ const clientFor = async (userId: string) => {
 
 const changed = <T>(session: DialogSession, check: () => T | undefined | false, what: string) =>
   until(check, (notify) => session.on("change", notify), { what });
+
+type CloseEvent = { code: number; reason: string };
+type ServerConnection = { context: unknown; close(event: CloseEvent): void; webSocket: { close(code?: number, reason?: string): void } };
+
+/** The server's live connections of a user to some documents (Hocuspocus keeps one per document and socket). */
+const connectionsOf = (userId: string, docNames: string[]): ServerConnection[] =>
+  [...fixture.t.server.hocuspocus.documents.values()]
+    .filter((document) => docNames.includes(document.name))
+    .flatMap((document) => [...document.connections.keys()] as ServerConnection[])
+    .filter((connection) => (connection.context as { user?: { userId?: string } } | undefined)?.user?.userId === userId);
+
+/** The dialog's documents open on the server: its meta document first, then its segments. */
+const docNamesOf = (dialogId: string) =>
+  [...fixture.t.server.hocuspocus.documents.keys()]
+    .filter((name) => name === metaDocName(dialogId) || name.startsWith(`${metaDocName(dialogId)}/seg/`))
+    .sort();
+
+/** How many messages with this text the REST history holds, once the projection has one. */
+const inHistory = (client: ChatClient, dialogId: string, text: string) =>
+  eventually(async () => {
+    const page = await client.rest.history(dialogId);
+    const count = page.messages.filter((message) => message.content === text).length;
+    return count > 0 ? count : undefined;
+  });
 
 describe("client core", () => {
   test("a rich message goes out pending, is acknowledged, arrives live, and read cursors show who has seen it", async () => {
@@ -125,6 +150,80 @@ describe("client core", () => {
     await changed(session, () => session.messages().find((message) => message.id === id)?.pending === false, "acknowledged after retry");
     expect(session.refusal).toBeNull();
     carol.destroy();
+  });
+
+  test("closed by the server without a refusal, a dialog reattaches by itself and what was written meanwhile arrives once", async () => {
+    const dialog = await createDialog(fixture.t, ["alice", "bob"]);
+    const { client: alice } = await clientFor("alice");
+    const { client: bob } = await clientFor("bob");
+    const refusals: string[] = [];
+    alice.on("refused", (refusal) => refusals.push(refusal.kind));
+    const aliceDialog = await alice.openDialog(dialog.id);
+    const bobDialog = await bob.openDialog(dialog.id);
+    await changed(aliceDialog, () => aliceDialog.synced, "alice synced");
+    await changed(bobDialog, () => bobDialog.synced, "bob synced");
+    const docNames = docNamesOf(dialog.id);
+
+    // A document closed on a live socket (the server could not load or log it, reset it, or is shedding load):
+    // nothing but the client brings it back. The socket itself closing is the provider's to reopen (1001 last).
+    const closes: [string, (connection: ServerConnection) => void][] = [
+      ["4503 unavailable", (connection) => connection.close({ code: 4503, reason: "4503 unavailable: reconnect" })],
+      ["4429 rate_limited", (connection) => connection.close({ code: 4429, reason: "4429 rate_limited: slow down" })],
+      // What Hocuspocus itself sends when a hook throws something else than a close event (its ResetConnection).
+      ["Reset Connection", (connection) => connection.close({ code: 4205, reason: "Reset Connection" })],
+      ["1001 socket close", (connection) => connection.webSocket.close(1001, "server shutting down")],
+    ];
+    for (const [what, close] of closes) {
+      const connections = connectionsOf("alice", docNames);
+      expect(connections, what).toHaveLength(2);
+      for (const connection of what.startsWith("1001") ? connections.slice(0, 1) : connections) close(connection);
+      await changed(aliceDialog, () => !aliceDialog.synced, `alice detached (${what})`);
+
+      const text = `written while detached (${what})`;
+      const id = aliceDialog.send({ body: text });
+      expect(aliceDialog.messages().find((message) => message.id === id)?.pending).toBe(true);
+      await changed(
+        aliceDialog,
+        () => aliceDialog.synced && aliceDialog.messages().find((message) => message.id === id)?.pending === false,
+        `reattached and acknowledged (${what})`,
+      );
+      await changed(bobDialog, () => bobDialog.messages().find((message) => message.id === id), `bob receives it (${what})`);
+      expect(
+        bobDialog.messages().filter((message) => message.text === text),
+        what,
+      ).toHaveLength(1);
+      expect(await inHistory(bob, dialog.id, text), what).toBe(1);
+      expect(connectionsOf("alice", docNames), what).toHaveLength(2);
+    }
+    expect(refusals).toEqual([]);
+    expect(aliceDialog.refusal).toBeNull();
+    alice.destroy();
+    bob.destroy();
+  });
+
+  test("a refusal is not retried: the document stays closed, with what was written, until the user retries", async () => {
+    const dialog = await createDialog(fixture.t, ["alice", "bob"]);
+    const { client: alice } = await clientFor("alice");
+    const session = await alice.openDialog(dialog.id);
+    await changed(session, () => session.synced, "alice synced");
+    const docNames = docNamesOf(dialog.id);
+    const [segment] = connectionsOf("alice", docNames.slice(1));
+    // Alice is still a participant: an attach would succeed, so any retry would show as a new connection.
+    segment?.close({ code: 4403, reason: "4403 forbidden: you may not write here" });
+    await changed(session, () => session.refusal ?? undefined, "the refusal");
+    expect(session.refusal).toMatchObject({ code: 4403, kind: "forbidden" });
+    const id = session.send({ body: "kept, not sent" });
+
+    // Several times the longest reconnect delay (200 ms here): a retry loop would have attached again by now.
+    // (A fixed wait: nothing happens that an event could announce.)
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(connectionsOf("alice", docNames.slice(1))).toHaveLength(0);
+    expect(connectionsOf("alice", docNames.slice(0, 1))).toHaveLength(1);
+    expect(session.messages().find((message) => message.id === id)?.pending).toBe(true);
+
+    session.retry();
+    await changed(session, () => session.messages().find((message) => message.id === id)?.pending === false, "sent after retry");
+    alice.destroy();
   });
 
   test("a refused forgery is dropped by reloading from the server; the user's own unsent text comes back", async () => {

@@ -1,0 +1,314 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { HocuspocusProvider } from "@hocuspocus/provider";
+import { createMessage, messagesOf, segmentDocName } from "@mtchat/protocol";
+import { v7 as uuidv7 } from "uuid";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { parse } from "yaml";
+import { acknowledged, docUntil, openDoc, openSocket } from "../../sync-server/test/clients.ts";
+import { callApi, prepareStorage, startServer, type TestEnv, type TestServer, tokenFor } from "../../sync-server/test/harness.ts";
+import { eventually } from "../../sync-server/test/wait.ts";
+
+/**
+ * The scale-out layout: `docker-compose config` (no Docker engine needed) must accept docker-compose.yml and give
+ * the structure README's "Scaling out" describes; HAProxy must accept deploy/haproxy.cfg, and with its settings carry
+ * chat WebSockets to two real replicas. `.ci/run` installs both tools when they are missing.
+ */
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const run = promisify(execFile);
+
+const secrets = {
+  POSTGRES_PASSWORD: "pg0123456789abcdef",
+  REDIS_PASSWORD: "redis0123456789abcdef",
+  ADMIN_API_TOKEN: "admin-token-0123456789",
+  JWT_SECRET: "jwt-secret-0123456789abcdef0123456789abcdef",
+};
+
+type Service = {
+  image?: string;
+  build?: unknown;
+  deploy?: { replicas?: number };
+  environment?: Record<string, string | null> | string[];
+  healthcheck?: { test?: string[] | string; disable?: boolean };
+  depends_on?: Record<string, { condition?: string }> | string[];
+  ports?: unknown[];
+  volumes?: (string | { source?: string; target?: string; type?: string })[];
+  restart?: string;
+};
+
+/** `docker-compose config` with only PATH, HOME and `env`: no developer's `.env` or COMPOSE_* variables leak in. */
+let emptyEnvFile: Promise<string> | null = null;
+const composeConfig = async (env: Record<string, string>) => {
+  emptyEnvFile ??= mkdtemp(path.join(tmpdir(), "mtchat-compose-")).then(async (directory) => {
+    const file = path.join(directory, "empty.env");
+    await writeFile(file, "");
+    return file;
+  });
+  return run("docker-compose", ["--env-file", await emptyEnvFile, "-f", path.join(root, "docker-compose.yml"), "config"], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? tmpdir(), ...env },
+  });
+};
+
+afterAll(async () => {
+  if (emptyEnvFile) await rm(path.dirname(await emptyEnvFile), { recursive: true, force: true });
+});
+
+const environmentOf = (service: Service): Record<string, string> => {
+  const env = service.environment ?? {};
+  if (Array.isArray(env)) return Object.fromEntries(env.map((entry) => [entry.split("=")[0], entry.slice(entry.indexOf("=") + 1)]));
+  return Object.fromEntries(Object.entries(env).map(([key, value]) => [key, value ?? ""]));
+};
+
+const conditionOf = (service: Service, dependency: string) => {
+  const dependsOn = service.depends_on ?? {};
+  return Array.isArray(dependsOn) ? (dependsOn.includes(dependency) ? "service_started" : undefined) : dependsOn[dependency]?.condition;
+};
+
+const sourcesOf = (service: Service) =>
+  (service.volumes ?? []).map((volume) => (typeof volume === "string" ? volume.split(":")[0] : volume.source));
+
+describe("docker-compose.yml", () => {
+  let services: Record<string, Service>;
+  beforeAll(async () => {
+    const { stdout } = await composeConfig(secrets);
+    services = (parse(stdout) as { services: Record<string, Service> }).services;
+  });
+  const appServices = () => Object.entries(services).filter(([, service]) => environmentOf(service).ROLES !== undefined);
+
+  test("each required secret comes from the environment: without it, config names it and fails", async () => {
+    for (const name of Object.keys(secrets)) {
+      const { [name as keyof typeof secrets]: _left, ...rest } = secrets;
+      const failed = await composeConfig(rest).then(
+        () => null,
+        (error: { stderr: string }) => error,
+      );
+      expect(failed, `config without ${name}`).not.toBeNull();
+      expect(failed?.stderr).toContain(`set ${name}`);
+    }
+    const file = await readFile(path.join(root, "docker-compose.yml"), "utf8");
+    for (const value of Object.values(secrets)) expect(file).not.toContain(value);
+  });
+
+  test("two sync replicas behind the balancer, the worker roles as their own services", () => {
+    expect(environmentOf(services.sync ?? {}).ROLES).toBe("sync");
+    expect(services.sync?.deploy?.replicas).toBe(2);
+    // Replicas cannot share a host port: only the balancer publishes one.
+    expect(services.sync?.ports ?? []).toEqual([]);
+    expect(environmentOf(services.sync ?? {}).HOST).toBe("0.0.0.0");
+    expect(Object.fromEntries(appServices().map(([name, service]) => [name, environmentOf(service).ROLES]))).toEqual({
+      sync: "sync",
+      projections: "projections",
+      webhooks: "webhooks",
+    });
+    const lb = services.lb ?? {};
+    expect(lb.image).toMatch(/^haproxy:/);
+    expect(sourcesOf(lb).some((source) => source?.endsWith("deploy/haproxy.cfg"))).toBe(true);
+    expect(lb.ports).toHaveLength(1);
+    expect(conditionOf(lb, "sync")).toBe("service_healthy");
+    expect(
+      Object.entries(services)
+        .filter(([, service]) => (service.ports ?? []).length > 0)
+        .map(([name]) => name),
+    ).toEqual(["lb"]);
+  });
+
+  test("every app service reaches PostgreSQL and Redis, waits for them, and is health-checked on /health/ready", () => {
+    expect(services.postgres?.image).toMatch(/^postgres:/);
+    expect(services.redis?.image).toMatch(/^redis:/);
+    for (const [name, service] of appServices()) {
+      const env = environmentOf(service);
+      expect(env.DATABASE_URL, name).toBe(`postgres://chat:${secrets.POSTGRES_PASSWORD}@postgres:5432/chat`);
+      expect(env.REDIS_URL, name).toBe(`redis://:${secrets.REDIS_PASSWORD}@redis:6379`);
+      expect(env.PORT, name).toBe("8080");
+      expect(env.ADMIN_API_TOKEN, name).toBe(secrets.ADMIN_API_TOKEN);
+      expect(env.JWT_SECRET, name).toBe(secrets.JWT_SECRET);
+      expect(conditionOf(service, "postgres"), name).toBe("service_healthy");
+      expect(conditionOf(service, "redis"), name).toBe("service_healthy");
+      expect(JSON.stringify(service.healthcheck?.test), name).toContain("http://127.0.0.1:8080/health/ready");
+    }
+  });
+
+  test("every long-running service has a health check; dependencies are installed once, before the app starts", () => {
+    for (const [name, service] of Object.entries(services)) {
+      if (name === "deps") continue;
+      expect(service.healthcheck?.test, name).toBeDefined();
+      expect(service.healthcheck?.disable, name).not.toBe(true);
+    }
+    // A one-shot job (its exit status is its health): the replicas would race each other installing.
+    expect(services.deps?.restart ?? "no").toBe("no");
+    for (const [name, service] of appServices()) expect(conditionOf(service, "deps"), name).toBe("service_completed_successfully");
+  });
+
+  test("code is bind-mounted only while there is no Dockerfile", () => {
+    const dockerfile = existsSync(path.join(root, "Dockerfile"));
+    for (const [name, service] of [...appServices(), ["deps", services.deps ?? {}] as const]) {
+      const mountsCode = sourcesOf(service).includes(root);
+      if (dockerfile) expect({ name, mountsCode, build: service.build !== undefined }).toEqual({ name, mountsCode: false, build: true });
+      else expect({ name, mountsCode, image: service.image }).toEqual({ name, mountsCode: true, image: "node:22-bookworm-slim" });
+    }
+  });
+});
+
+const haproxyConfig = path.join(root, "deploy", "haproxy.cfg");
+
+/** The lines of one section of an HAProxy config (without comments and blank lines). */
+const section = (config: string, header: string) => {
+  const lines = config.split("\n");
+  const start = lines.findIndex((line) => line.trim() === header);
+  const end = lines.findIndex((line, index) => index > start && /^\S/.test(line) && !line.startsWith("#"));
+  return lines
+    .slice(start + 1, end === -1 ? undefined : end)
+    .map((line) => line.trim())
+    .filter((line) => line !== "" && !line.startsWith("#"));
+};
+
+describe("deploy/haproxy.cfg", () => {
+  test("HAProxy accepts it; it balances HTTP (WebSocket upgrades included) over the sync service's replicas", async () => {
+    const { stdout } = await run("haproxy", ["-c", "-f", haproxyConfig]);
+    expect(stdout).toContain("valid");
+    const config = await readFile(haproxyConfig, "utf8");
+    const defaults = section(config, "defaults");
+    // HTTP mode forwards `Connection: Upgrade` and tunnels after the 101; without `timeout tunnel` an idle chat
+    // socket would be cut at `timeout client`.
+    expect(defaults).toContain("mode http");
+    expect(config).not.toMatch(/^\s*mode tcp/m);
+    const tunnel = defaults.find((line) => line.startsWith("timeout tunnel"));
+    expect(tunnel).toBeDefined();
+    const [, amount, unit] = /^timeout tunnel (\d+)(ms|s|m|h|d)?$/.exec(tunnel ?? "") ?? [];
+    const seconds = Number(amount) * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }[(unit ?? "ms") as "ms"];
+    expect(seconds).toBeGreaterThanOrEqual(600);
+
+    expect(section(config, "frontend chat")).toEqual(["bind :8080", "default_backend sync"]);
+    const backend = section(config, "backend sync");
+    expect(backend).toContain("http-check send meth GET uri /health/ready ver HTTP/1.1 hdr Host sync");
+    expect(backend.find((line) => line.startsWith("server-template"))).toMatch(/ sync:8080$/);
+    expect(backend.find((line) => line.startsWith("default-server"))).toMatch(/resolvers docker/);
+    expect(section(config, "resolvers docker")).toContain("nameserver dns 127.0.0.11:53");
+  });
+
+  describe("in front of two real replicas", () => {
+    let env: TestEnv;
+    const replicas: TestServer[] = [];
+    let haproxy: ChildProcess | null = null;
+    let directory = "";
+    let lbUrl = "";
+    let healthUrl = "";
+
+    const freePort = () =>
+      new Promise<number>((resolve, reject) => {
+        const probe = createServer();
+        probe.once("error", reject);
+        probe.listen(0, "127.0.0.1", () => {
+          const { port } = probe.address() as { port: number };
+          probe.close(() => resolve(port));
+        });
+      });
+
+    beforeAll(async () => {
+      env = await prepareStorage("external", "deploy_haproxy");
+      // Two sync processes on one database, as the compose replicas are (one also projects, which REST needs).
+      replicas.push(await startServer({ ...env.env, ROLES: "sync,projections" }));
+      replicas.push(await startServer({ ...env.env, ROLES: "sync" }));
+      const [chatPort, healthPort] = [await freePort(), await freePort()];
+      // The file as it is, but for where the replicas are: loopback ports instead of Docker's DNS, and a stats page
+      // that says which replicas HAProxy has seen pass their checks.
+      const config = (await readFile(haproxyConfig, "utf8"))
+        .replace(/^(\s*default-server .*?) resolvers docker init-addr none$/m, "$1")
+        .replace(
+          /^(\s*)server-template .*$/m,
+          replicas.map((replica, index) => `$1server sync-${index + 1} 127.0.0.1:${replica.server.port()}`).join("\n"),
+        )
+        .replace("bind :8080", `bind 127.0.0.1:${chatPort}`)
+        .replace("bind :8404", `bind 127.0.0.1:${healthPort}\n  stats enable\n  stats uri /stats`);
+      expect(config).toContain("server sync-2 127.0.0.1:");
+      directory = await mkdtemp(path.join(tmpdir(), "mtchat-haproxy-"));
+      await writeFile(path.join(directory, "haproxy.cfg"), config);
+      haproxy = spawn("haproxy", ["-db", "-f", path.join(directory, "haproxy.cfg")], { stdio: ["ignore", "ignore", "pipe"] });
+      let exited: string | null = null;
+      let stderr = "";
+      haproxy.stderr?.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      haproxy.once("exit", (code) => {
+        exited = `haproxy exited with ${code}: ${stderr}`;
+      });
+      lbUrl = `http://127.0.0.1:${chatPort}`;
+      healthUrl = `http://127.0.0.1:${healthPort}`;
+      // Both replicas pass HAProxy's /health/ready check.
+      await eventually(
+        async () => {
+          if (exited) throw new Error(exited);
+          const csv = await fetch(`${healthUrl}/stats;csv`).then(
+            (response) => response.text(),
+            () => "",
+          );
+          const up = csv.split("\n").filter((line) => /^sync,sync-\d,/.test(line) && line.split(",")[17] === "UP");
+          return up.length === 2 ? true : undefined;
+        },
+        { what: "both replicas UP in HAProxy", timeoutMs: 20_000 },
+      );
+    });
+
+    const stopped = new Set<number>();
+    const stopReplica = async (index: number) => {
+      if (stopped.has(index)) return;
+      stopped.add(index);
+      await replicas[index]?.stop();
+    };
+
+    afterAll(async () => {
+      haproxy?.kill("SIGTERM");
+      for (const index of replicas.keys()) await stopReplica(index);
+      await env?.cleanup();
+      if (directory) await rm(directory, { recursive: true, force: true });
+    });
+
+    test("WebSockets and REST go through it to both replicas; a replica's clients come back through it when it stops", async () => {
+      expect((await fetch(`${healthUrl}/health`)).status).toBe(200);
+      expect((await fetch(`${lbUrl}/health/ready`)).status).toBe(200);
+      const dialog = await callApi<{ data: { id: string } }>(lbUrl, "POST", "/api/v1/management/dialogs", {
+        object_id: `order-${uuidv7()}`,
+        object_type: "order",
+        participants: [
+          { user_id: "alice", display_name: "Alice" },
+          { user_id: "bob", display_name: "Bob" },
+        ],
+      });
+      expect(dialog.status).toBe(201);
+      const docName = segmentDocName(dialog.body.data.id, 0);
+      const wsUrl = `${lbUrl.replace(/^http/, "ws")}/api/v1/ws`;
+      const connections = () => replicas.map((replica) => replica.server.hocuspocus.getConnectionsCount());
+
+      // leastconn: the second socket goes to the replica the first one did not take.
+      const sockets = [openSocket(wsUrl), openSocket(wsUrl)] as const;
+      const alice = await openDoc(sockets[0], docName, () => tokenFor("alice"));
+      const aliceOnSecond = connections()[1] === 1;
+      const bob = await openDoc(sockets[1], docName, () => tokenFor("bob"));
+      expect(connections()).toEqual([1, 1]);
+      const send = (provider: HocuspocusProvider, author: string, text: string) => {
+        const id = uuidv7();
+        createMessage(provider.document, { id, author, createdAt: Date.now(), text });
+        return id;
+      };
+      send(alice, "alice", "through the balancer");
+      await acknowledged(alice);
+
+      // The second replica stops (its sockets are closed with 1001). Its client reconnects through the balancer,
+      // which sends it to the first replica, and what it wrote meanwhile is logged there and reaches the other user.
+      const [moving, movingUser, staying] = aliceOnSecond ? [alice, "alice", bob] : [bob, "bob", alice];
+      await stopReplica(1);
+      const id = send(moving, movingUser, "written while its replica went away");
+      await acknowledged(moving);
+      expect(connections()[0]).toBe(2);
+      await docUntil(staying.document, () => messagesOf(staying.document).has(id), "the message on the other client");
+      for (const socket of sockets) socket.destroy();
+    });
+  });
+});
