@@ -52,3 +52,33 @@ BEGIN
   RETURN v_seq;
 END
 $$;
+
+-- Group commit: the appends a node gathered while its previous batch was in
+-- flight, in one round trip and one commit. Each entry is appended as by
+-- mtchat_append, in order; an entry refused with MT409 or MT410 is reported
+-- for that entry alone (its changes undone) and the others go on. Entries of
+-- one document take consecutive seqs in the order given.
+CREATE FUNCTION mtchat_append_many(
+  p_docs text[], p_dialogs uuid[], p_updates bytea[], p_users text[], p_clients jsonb, p_messages jsonb
+) RETURNS TABLE (ord integer, seq bigint, code text, message text) LANGUAGE plpgsql AS $$
+DECLARE
+  v_clients bigint[];
+  v_messages uuid[];
+BEGIN
+  FOR i IN 1 .. cardinality(p_docs) LOOP
+    ord := i;
+    v_clients := ARRAY(SELECT jsonb_array_elements_text(p_clients -> (i - 1))::bigint);
+    v_messages := ARRAY(SELECT jsonb_array_elements_text(p_messages -> (i - 1))::uuid);
+    BEGIN
+      seq := mtchat_append(p_docs[i], p_dialogs[i], p_updates[i], p_users[i], v_clients, v_messages);
+      code := NULL;
+      message := NULL;
+    EXCEPTION WHEN SQLSTATE 'MT409' OR SQLSTATE 'MT410' THEN
+      seq := NULL;
+      code := SQLSTATE;
+      message := SQLERRM;
+    END;
+    RETURN NEXT;
+  END LOOP;
+END
+$$;

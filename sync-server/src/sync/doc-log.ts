@@ -16,6 +16,11 @@ export type AppendEntry = {
 /** The seq the database gave the row, one past the head (another node may have appended since this copy caught up). */
 export type AppendResult = { ok: true; seq: number } | ReturnType<typeof deny>;
 
+/** Appends gathered into one round trip at most. */
+const maxBatch = 256;
+/** Batches written at once: a second one overlaps the first's commit; more would only queue in PostgreSQL. */
+const maxBatchesInFlight = 2;
+
 /**
  * The durable log of accepted updates, the source of truth every node reads.
  * `append` writes, in one round trip (`mtchat_append`, migration 0012), the
@@ -74,22 +79,55 @@ export class DocLog {
     return { updates: read.updates, seq: read.seq };
   }
 
-  async append(entry: AppendEntry): Promise<AppendResult> {
+  /**
+   * Appends one update. Appends arriving while earlier ones are in flight are
+   * gathered and written together (`mtchat_append_many`): one round trip and
+   * one commit for the lot, so the database's cost per update falls as the
+   * load rises, and an idle server adds no wait. Each caller still resolves
+   * only once its own row is committed.
+   */
+  append(entry: AppendEntry): Promise<AppendResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ entry, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private readonly pending: { entry: AppendEntry; resolve: (result: AppendResult) => void; reject: (error: unknown) => void }[] = [];
+  private inFlight = 0;
+
+  private pump(): void {
+    while (this.inFlight < maxBatchesInFlight && this.pending.length > 0) {
+      const batch = this.pending.splice(0, maxBatch);
+      this.inFlight += 1;
+      void this.write(batch).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+  }
+
+  private async write(batch: typeof this.pending): Promise<void> {
     try {
-      const { rows } = await this.pool.query<{ seq: string }>("SELECT mtchat_append($1, $2, $3, $4, $5::bigint[], $6::uuid[]) AS seq", [
-        entry.docName,
-        entry.dialogId,
-        entry.update,
-        entry.userId,
-        entry.clientIds,
-        entry.newMessageIds,
-      ]);
-      return { ok: true, seq: Number(rows[0]?.seq) };
+      const { rows } = await this.pool.query<{ ord: number; seq: string | null; code: string | null; message: string | null }>(
+        "SELECT ord, seq, code, message FROM mtchat_append_many($1::text[], $2::uuid[], $3::bytea[], $4::text[], $5::jsonb, $6::jsonb)",
+        [
+          batch.map(({ entry }) => entry.docName),
+          batch.map(({ entry }) => entry.dialogId),
+          batch.map(({ entry }) => Buffer.from(entry.update.buffer, entry.update.byteOffset, entry.update.byteLength)),
+          batch.map(({ entry }) => entry.userId),
+          JSON.stringify(batch.map(({ entry }) => entry.clientIds)),
+          JSON.stringify(batch.map(({ entry }) => entry.newMessageIds)),
+        ],
+      );
+      for (const row of rows) {
+        const waiting = batch[row.ord - 1];
+        if (!waiting) continue;
+        if (row.seq !== null) waiting.resolve({ ok: true, seq: Number(row.seq) });
+        else waiting.resolve(deny("conflict", row.message ?? "refused"));
+      }
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      const message = error instanceof Error ? error.message : String(error);
-      if (code === "MT409" || code === "MT410") return deny("conflict", message);
-      throw error;
+      for (const { reject } of batch) reject(error);
     }
   }
 
