@@ -11,12 +11,13 @@ import WebSocket from "ws";
 import * as Y from "yjs";
 import { authzBench } from "./authz.ts";
 import { adminToken, adminUrl, benchToken, cpuOf, percentile, secret, spawnServer } from "./bench-kit.ts";
+import { memoryBench } from "./memory.ts";
 import { openBench } from "./open.ts";
 import { searchBench } from "./search.ts";
 import { webhookBench, webhookTableHead } from "./webhooks.ts";
 
 // `npm run bench -- authz open` runs only those parts; no arguments runs all.
-const parts = ["load", "authz", "open", "search", "webhooks"] as const;
+const parts = ["load", "authz", "open", "search", "webhooks", "memory"] as const;
 const chosen = process.argv.slice(2);
 const unknown = chosen.filter((part) => !(parts as readonly string[]).includes(part));
 if (unknown.length > 0) throw new Error(`unknown bench part(s) ${unknown.join(", ")}; choose from ${parts.join(", ")}`);
@@ -164,6 +165,7 @@ const authzRows = want("authz") ? authzBench() : [];
 const openRows = want("open") ? await openBench() : [];
 const searchRows = want("search") ? await searchBench() : [];
 const webhookRows = want("webhooks") ? await webhookBench() : [];
+const memoryRows = want("memory") ? await memoryBench() : [];
 
 const table = (header: string, rows: string[]) => (rows.length > 0 ? ["", header, header.replace(/[^|]+/g, " --- "), ...rows] : []);
 process.stdout.write(
@@ -177,6 +179,7 @@ process.stdout.write(
     ...table("| open a dialog (meta + head segment, real provider) | latency |", openRows),
     ...table("| search | latency (HTTP, 300 queries, limit 20) |", searchRows),
     ...(webhookRows.length > 0 ? [...webhookTableHead, ...webhookRows] : []),
+    ...table("| memory (RSS growth, settled) | full service | raw Hocuspocus | ratio |", memoryRows),
     "",
   ].join("\n"),
 );
