@@ -1,6 +1,14 @@
 import { randomUUID } from "node:crypto";
-import type pg from "pg";
+import pg from "pg";
 import PgBoss from "pg-boss";
+
+/**
+ * Held while pg-boss is set up (its schema installed or migrated, the queues
+ * created): replicas starting together on an empty database would otherwise
+ * deadlock in pg-boss's create_queue, which alters the shared job table.
+ * Any number; it only has to differ from the service's other advisory locks.
+ */
+const setupLock = 7_283_514_002;
 
 /** The dispatcher's pg-boss queues. */
 export const queues = { deliver: "webhook-deliver", notify: "webhook-notify" } as const;
@@ -82,19 +90,35 @@ export class JobQueue {
     this.stopping = false;
     const boss = new PgBoss({ connectionString: this.connectionString, max: 4, schedule: false, application_name: "mtchat-webhooks" });
     boss.on("error", (error) => this.options.onError(error));
-    await boss.start();
-    // Job-level retries are for a dispatcher that failed mid-job (the database went away,
-    // the process died); delivery retries are scheduled by the dispatcher itself.
-    for (const name of Object.values(queues)) {
-      await boss.createQueue(name, {
-        name,
-        retryLimit: 20,
-        retryDelay: 5,
-        retryBackoff: true,
-        expireInSeconds: this.options.expireInSeconds,
-      });
-    }
+    await this.whileLocked(async () => {
+      await boss.start();
+      // Job-level retries are for a dispatcher that failed mid-job (the database went away,
+      // the process died); delivery retries are scheduled by the dispatcher itself.
+      for (const name of Object.values(queues)) {
+        await boss.createQueue(name, {
+          name,
+          retryLimit: 20,
+          retryDelay: 5,
+          retryBackoff: true,
+          expireInSeconds: this.options.expireInSeconds,
+        });
+      }
+    });
     this.boss = boss;
+  }
+
+  /** Runs `work` holding the set-up lock, on a connection of its own; the lock goes with the session if this process dies. */
+  private async whileLocked(work: () => Promise<void>): Promise<void> {
+    const client = new pg.Client({ connectionString: this.connectionString, application_name: "mtchat-webhooks-setup" });
+    client.on("error", (error) => this.options.onError(error));
+    await client.connect();
+    try {
+      await client.query("SELECT pg_advisory_lock($1)", [setupLock]);
+      await work();
+    } finally {
+      // Ending the session releases the lock as well.
+      await client.end().catch(() => undefined);
+    }
   }
 
   /** Stops fetching, waits for jobs in flight, then closes pg-boss. */
