@@ -16,6 +16,7 @@ import { SearchService } from "./chat/search-service.ts";
 import { UserStateService } from "./chat/user-state-service.ts";
 import type { Config } from "./config/options.ts";
 import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
+import { survivePoolErrors } from "./db/unavailable.ts";
 import { FileService } from "./files/file-service.ts";
 import { storageFromConfig } from "./files/storage-from-config.ts";
 import { createApp } from "./http/app.ts";
@@ -70,7 +71,9 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     ? null
     : await startEmbeddedPostgres({ dataDir: path.resolve(config.dataDir, "postgres"), log: (line) => logger.debug("postgres", { line }) });
   const pool = new pg.Pool({ connectionString: config.databaseUrl ?? embedded?.url, max: 20 });
-  pool.on("error", (error) => logger.error("pool_error", { error: String(error) }));
+  // Idle connections the database drops are reported here; checked-out ones fail their own queries.
+  pool.on("error", (error) => logger.warn("pool_error", { error: String(error) }));
+  survivePoolErrors(pool);
   const applied = await migrate(pool);
   if (applied.length > 0) logger.info("migrated", { versions: applied });
 
@@ -121,6 +124,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       logger.error("projection_failed", { doc: docName, error: String(error), attempts: failing.attempts, retry_at: failing.retryAt }),
     onRecovered: (docName, failing) =>
       logger.info("projection_recovered", { doc: docName, attempts: failing.attempts, since: failing.since }),
+    onListenerLost: (error) => logger.warn("projection_listener_lost", { error: String(error) }),
   });
 
   const runSync = config.roles.includes("sync");
