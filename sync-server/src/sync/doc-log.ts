@@ -2,6 +2,7 @@ import { deny } from "@mtchat/authz";
 import { applyChecked, applyDocLog, type EventLogger, logQuarantined, quarantineRow } from "@mtchat/projections";
 import type pg from "pg";
 import * as Y from "yjs";
+import type { Metrics } from "../metrics.ts";
 
 export type AppendEntry = {
   docName: string;
@@ -35,6 +36,8 @@ export class DocLog {
   constructor(
     private readonly pool: pg.Pool,
     private readonly logger?: EventLogger,
+    /** Counts the rows appended. */
+    private readonly metrics?: Pick<Metrics, "appends">,
   ) {}
 
   /**
@@ -83,6 +86,7 @@ export class DocLog {
         entry.clientIds,
         entry.newMessageIds,
       ]);
+      this.metrics?.appends.inc();
       return { ok: true };
     } catch (error) {
       const code = (error as { code?: string }).code;

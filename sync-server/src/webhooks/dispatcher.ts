@@ -1,6 +1,7 @@
 import { type Service, webhooksChannel } from "@mtchat/projections";
 import pg from "pg";
 import { survivePoolErrors } from "../db/unavailable.ts";
+import type { Metrics } from "../metrics.ts";
 import type { OutboundGuard } from "../outbound/outbound-guard.ts";
 import type { Logger } from "../sync/logger.ts";
 import {
@@ -64,7 +65,14 @@ export class WebhookDispatcher implements Service {
   private relistenTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly deps: { connectionString: string; endpoints: Endpoints; outbound: Pick<OutboundGuard, "fetch">; logger: Logger },
+    private readonly deps: {
+      connectionString: string;
+      endpoints: Endpoints;
+      outbound: Pick<OutboundGuard, "fetch">;
+      logger: Logger;
+      /** Counts delivery attempts by outcome. */
+      metrics?: Pick<Metrics, "deliveries">;
+    },
     private readonly options: DispatcherOptions,
   ) {
     this.queue = new JobQueue(asyncCommitUrl(deps.connectionString), {
@@ -247,6 +255,7 @@ export class WebhookDispatcher implements Service {
         return true;
       }
       const outcome = await this.attempt(delivery);
+      this.deps.metrics?.deliveries.inc({ outcome: outcome.kind });
       logger.debug("webhook_attempt", { delivery: delivery.id, event: delivery.event_id, outcome: outcome.kind });
       if (outcome.kind === "dead") {
         logger.warn("webhook_dead_letter", {
