@@ -16,7 +16,7 @@ import { SearchService } from "./chat/search-service.ts";
 import { UserStateService } from "./chat/user-state-service.ts";
 import type { Config } from "./config/options.ts";
 import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
-import { survivePoolErrors } from "./db/unavailable.ts";
+import { isDatabaseUnavailable, survivePoolErrors } from "./db/unavailable.ts";
 import { FileService } from "./files/file-service.ts";
 import { storageFromConfig } from "./files/storage-from-config.ts";
 import { createApp } from "./http/app.ts";
@@ -181,8 +181,11 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     }),
     metrics,
   };
-  const onError = (error: unknown) =>
-    logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  const onError = (error: unknown) => {
+    // A database that went away is reported by readiness and answered with 503; one line, not a stack per request.
+    if (isDatabaseUnavailable(error)) logger.warn("request_unavailable", { error: String(error) });
+    else logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  };
   const app = createApp({
     dialogs,
     chat: new ChatService(pool, sync, access, Date.now, files),
@@ -254,8 +257,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         const connection = hocuspocus.handleConnection(
           {
             send: (data) => {
-              guard.sent(data);
-              socket.send(data);
+              if (guard.sent(data)) socket.send(data);
             },
             close: (code, reason) => socket.close(code, reason),
             get readyState() {

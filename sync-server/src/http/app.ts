@@ -8,12 +8,14 @@ import type { DialogList } from "../chat/dialog-list.ts";
 import type { SearchService } from "../chat/search-service.ts";
 import type { UserStateService } from "../chat/user-state-service.ts";
 import { inputProblem } from "../db/storable.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import type { FileService } from "../files/file-service.ts";
 import { filesRoute } from "../files/local-storage.ts";
 import type { DialogService } from "../management/dialog-service.ts";
 import type { ApiKeys } from "../projects/api-keys.ts";
 import type { JwtKeys } from "../projects/jwt-keys.ts";
 import type { Projects } from "../projects/projects.ts";
+import { Refusal } from "../sync/refusal.ts";
 import type { WebhookAdmin } from "../webhooks/webhook-admin.ts";
 import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import { adminAuth, type ManagementVariables } from "./admin-auth.ts";
@@ -125,11 +127,20 @@ export const createApp = (deps: AppDeps) => {
 
   app.onError((error, c) => {
     if (error instanceof ApiError) return sendError(c, error.kind, error.message);
+    // A write the sync extension refused (its hooks speak in refusals), e.g. `unavailable` while the database is away.
+    if (error instanceof Refusal) {
+      if (error.kind === "unavailable") c.header("Retry-After", "1");
+      return sendError(c, error.kind, error.message);
+    }
     if (error instanceof HTTPException && error.status === 415) {
       return sendError(c, "unsupported_media_type", "send the body as Content-Type: application/json");
     }
     if (error instanceof HTTPException && error.status < 500) return sendError(c, "bad_request", `${error.message}; send a JSON object`);
     deps.onError(error);
+    if (isDatabaseUnavailable(error)) {
+      c.header("Retry-After", "1");
+      return sendError(c, "unavailable", "the database is unreachable; nothing was changed, retry shortly");
+    }
     return sendError(c, "internal", "something went wrong on our side; the request was not completed");
   });
   app.notFound((c) => sendError(c, "not_found", `no route for ${c.req.method} ${c.req.path}`));

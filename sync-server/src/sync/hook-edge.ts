@@ -1,4 +1,5 @@
 import type { Extension, HookName } from "@hocuspocus/server";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import type { Metrics } from "../metrics.ts";
 import { Refusal } from "./refusal.ts";
 
@@ -37,9 +38,13 @@ const refusingHooks = new Set<HookName>(["onAuthenticate", "onTokenSync", "onLoa
 type Hook = (payload: unknown) => Promise<unknown>;
 
 /**
- * Wraps the sync extension where Hocuspocus calls it, and counts each
- * refusal of the hooks that answer a client, by kind and hook. Nothing else
- * changes: the wrapped extension's own code still runs, with itself as `this`.
+ * Wraps the sync extension where Hocuspocus calls it. In the hooks that
+ * answer a client, a database that cannot be reached becomes a refusal of
+ * kind `unavailable` (4503; the socket guard then closes the whole socket, so
+ * the client reconnects and sends again), instead of Hocuspocus's generic
+ * reset or "permission-denied", which the SDK cannot tell from a real denial.
+ * Each refusal is counted by kind and hook. Nothing else changes: the wrapped
+ * extension's own code still runs, with itself as `this`.
  */
 export const hookEdge = (inner: Extension, metrics?: Pick<Metrics, "refusals">): Extension => {
   const outer: Record<string, unknown> = { extensionName: inner.extensionName, priority: inner.priority };
@@ -55,8 +60,15 @@ export const hookEdge = (inner: Extension, metrics?: Pick<Metrics, "refusals">):
       try {
         return await call(payload);
       } catch (error) {
-        if (error instanceof Refusal) metrics?.refusals.inc({ kind: error.kind, hook: name });
-        throw error;
+        const refusal =
+          error instanceof Refusal
+            ? error
+            : isDatabaseUnavailable(error)
+              ? new Refusal("unavailable", "the database is unreachable; nothing was applied, reconnect and send it again")
+              : null;
+        if (!refusal) throw error;
+        metrics?.refusals.inc({ kind: refusal.kind, hook: name });
+        throw refusal;
       }
     };
   }
