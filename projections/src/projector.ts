@@ -24,6 +24,8 @@ export type ProjectorOptions = {
   /** Longest `body_text` written (MAX_MESSAGE_CHARS); longer text is cut, the body is kept whole. */
   maxMessageChars?: number;
   logger?: EventLogger;
+  /** Each projected row's lag (append to commit, ms), e.g. for a metrics histogram. */
+  observeLag?: (ms: number) => void;
 };
 
 /** One `update_quarantined` error line per quarantined update: loud, since data left the document. */
@@ -51,6 +53,7 @@ export class Projector {
   private readonly cacheSize: number;
   private readonly maxMessageChars: number;
   private readonly logger: EventLogger | undefined;
+  private readonly observeLag: ((ms: number) => void) | undefined;
   private readonly lags: number[] = [];
   private lagCursor = 0;
 
@@ -61,6 +64,7 @@ export class Projector {
     this.cacheSize = options.cacheSize ?? 500;
     this.maxMessageChars = options.maxMessageChars ?? defaultMaxMessageChars;
     this.logger = options.logger;
+    this.observeLag = options.observeLag;
   }
 
   /** Projects everything logged for `docName` so far; resolves with the seq reached. */
@@ -92,6 +96,7 @@ export class Projector {
     const now = Date.now();
     for (const row of rows) {
       const lag = Math.max(0, now - row.at);
+      this.observeLag?.(lag);
       if (this.lags.length < lagSamples) this.lags.push(lag);
       else this.lags[this.lagCursor++ % lagSamples] = lag;
     }

@@ -98,3 +98,38 @@ test("a document that keeps failing is retried with backoff, listed as failing, 
     await worker.stop();
   }
 });
+
+test("a LISTEN connection the database cuts is replaced by itself, and what was logged meanwhile is projected", async () => {
+  const dialogId = await registerDialog(db.pool);
+  const lost: unknown[] = [];
+  // No sweeps to speak of: only the notifications (and the catch-up after listening again) can project.
+  const worker = new ProjectionWorker(db.pool, new Projector(db.pool), {
+    pollMs: 600_000,
+    batchMs: 5,
+    onListenerLost: (error) => lost.push(error),
+  });
+  await worker.start();
+  try {
+    const first = await messageRow(dialogId, "before the cut");
+    await eventually(() => projected(dialogId, first), "a message projected on its notification");
+    // What a restart of PostgreSQL does to every connection; before, the listener's `error` event had no handler and ended the process.
+    const { rows } = await db.pool.query<{ cut: boolean }>(
+      `SELECT pg_terminate_backend(pid) AS cut FROM pg_stat_activity
+       WHERE datname = current_database() AND query = 'LISTEN mtchat_log' AND pid <> pg_backend_pid()`,
+    );
+    expect(rows).toEqual([{ cut: true }]);
+    const during = await messageRow(dialogId, "while it listens again");
+    await eventually(async () => lost.length === 1, "the lost listener reported");
+    await eventually(() => projected(dialogId, during), "the message logged meanwhile projected by the catch-up");
+    await eventually(async () => {
+      const { rows: listening } = await db.pool.query(
+        "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN mtchat_log'",
+      );
+      return listening.length === 1;
+    }, "one listener again");
+    const after = await messageRow(dialogId, "after the new LISTEN");
+    await eventually(() => projected(dialogId, after), "a message projected on its notification again");
+  } finally {
+    await worker.stop();
+  }
+});

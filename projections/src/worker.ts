@@ -18,6 +18,8 @@ export type WorkerOptions = {
   onError?: (docName: string, error: unknown, failing: FailingDocument) => void;
   /** A document that had failed projected again. */
   onRecovered?: (docName: string, failing: FailingDocument) => void;
+  /** The LISTEN connection broke (the database went away); the worker listens again by itself. */
+  onListenerLost?: (error: unknown) => void;
   now?: () => number;
 };
 
@@ -55,6 +57,7 @@ export class ProjectionWorker implements Service {
   private stopping = false;
   private batchTimer: NodeJS.Timeout | null = null;
   private retryTimer: { at: number; timer: NodeJS.Timeout } | null = null;
+  private relistenTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
 
   constructor(
@@ -67,25 +70,71 @@ export class ProjectionWorker implements Service {
 
   async start(): Promise<void> {
     this.stopping = false;
-    this.listener = await this.pool.connect();
-    this.listener.on("notification", (message) => {
+    await this.listen();
+    this.timer = setInterval(() => void this.sweep(), this.options.pollMs);
+    await this.sweep();
+  }
+
+  /** LISTENs on a connection of its own, which it gives back when the connection breaks. */
+  private async listen(): Promise<void> {
+    const listener = await this.pool.connect();
+    listener.on("notification", (message) => {
       // The payload is `<doc name> <seq>` (doc names hold no spaces: user ids are URI-encoded).
       const docName = message.payload?.split(" ")[0];
       if (docName) this.enqueue(docName);
     });
-    await this.listener.query(`LISTEN ${logChannel}`);
-    this.timer = setInterval(() => void this.sweep(), this.options.pollMs);
-    await this.sweep();
+    listener.on("error", (error) => {
+      // Only the current listener is ours to release: after stop() it is already back in the pool.
+      if (this.listener !== listener) return;
+      this.listener = null;
+      listener.release(error);
+      this.options.onListenerLost?.(error);
+      this.relisten(250);
+    });
+    try {
+      await listener.query(`LISTEN ${logChannel}`);
+    } catch (error) {
+      listener.release(error as Error);
+      throw error;
+    }
+    if (this.stopping) {
+      listener.release();
+      return;
+    }
+    this.listener = listener;
+  }
+
+  /**
+   * Listens again, with backoff (up to 5 s) while the database is away; once
+   * it answers, what was missed is swept and documents that failed meanwhile
+   * are tried at once instead of at their backoff.
+   */
+  private relisten(delayMs: number): void {
+    if (this.stopping) return;
+    this.relistenTimer = setTimeout(() => {
+      this.relistenTimer = null;
+      this.listen().then(
+        () => {
+          for (const failure of this.failures.values()) if (!failure.running) failure.retryAt = Math.min(failure.retryAt, this.now());
+          this.scheduleRetry();
+          void this.sweep();
+        },
+        () => this.relisten(Math.min(delayMs * 2, 5000)),
+      );
+    }, delayMs);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (this.listener) {
-      await this.listener.query(`UNLISTEN ${logChannel}`).catch(() => undefined);
-      this.listener.release();
+    if (this.relistenTimer) clearTimeout(this.relistenTimer);
+    this.relistenTimer = null;
+    const listener = this.listener;
+    if (listener) {
       this.listener = null;
+      await listener.query(`UNLISTEN ${logChannel}`).catch(() => undefined);
+      listener.release();
     }
     this.queued.clear();
     if (this.batchTimer) clearTimeout(this.batchTimer);

@@ -17,12 +17,15 @@ import { UserStateService } from "./chat/user-state-service.ts";
 import { Cluster } from "./cluster/cluster.ts";
 import type { Config } from "./config/options.ts";
 import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
+import { isDatabaseUnavailable, survivePoolErrors } from "./db/unavailable.ts";
 import { FileService } from "./files/file-service.ts";
 import { storageFromConfig } from "./files/storage-from-config.ts";
 import { createApp } from "./http/app.ts";
 import { demoSetup, registerDemoRoutes } from "./http/demo-routes.ts";
+import { createOpsApp, type HealthDeps } from "./http/health-routes.ts";
 import { createLimiter } from "./http/rate-limit.ts";
 import { DialogService } from "./management/dialog-service.ts";
+import { createMetrics, type Metrics, outboxDepthReader, watchOnScrape } from "./metrics.ts";
 import { OutboundGuard } from "./outbound/outbound-guard.ts";
 import { ApiKeys } from "./projects/api-keys.ts";
 import { JwtKeys } from "./projects/jwt-keys.ts";
@@ -32,6 +35,7 @@ import { awarenessLimits } from "./sync/awareness-policy.ts";
 import { ChatSync } from "./sync/chat-sync.ts";
 import { DialogAccess } from "./sync/dialog-access.ts";
 import { DocLog } from "./sync/doc-log.ts";
+import { hookEdge } from "./sync/hook-edge.ts";
 import { createLogger, type Logger } from "./sync/logger.ts";
 import { SocketGuards } from "./sync/socket-guard.ts";
 import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
@@ -49,6 +53,7 @@ export type ChatServer = Service & {
   readonly hocuspocus: Hocuspocus;
   readonly archiver: AutoArchiver;
   readonly files: FileService;
+  readonly metrics: Metrics;
 };
 
 /** Hocuspocus wants a Fetch API Request; it reads headers and the URL from it. */
@@ -63,21 +68,30 @@ const toRequest = (request: IncomingMessage): Request => {
 
 /**
  * Assembles the service from its configuration: the database (embedded when
- * DATABASE_URL is unset), migrations, the sync server on one HTTP server with
- * the REST API, and the projection worker. `start()` serves; `stop()` drains.
+ * DATABASE_URL is unset), migrations, and the parts its roles name: the sync
+ * server on one HTTP server with the REST API, the projection worker, the
+ * webhook dispatcher. A process without the sync role serves only health and
+ * metrics on its port. `start()` serves; `stop()` drains.
  */
 export const createChatServer = async (config: Config, logger: Logger = createLogger(config.logLevel)): Promise<ChatServer> => {
   const embedded = config.databaseUrl
     ? null
     : await startEmbeddedPostgres({ dataDir: path.resolve(config.dataDir, "postgres"), log: (line) => logger.debug("postgres", { line }) });
   const pool = new pg.Pool({ connectionString: config.databaseUrl ?? embedded?.url, max: 20 });
-  pool.on("error", (error) => logger.error("pool_error", { error: String(error) }));
+  // Idle connections the database drops are reported here; checked-out ones fail their own queries.
+  pool.on("error", (error) => logger.warn("pool_error", { error: String(error) }));
+  survivePoolErrors(pool);
   const applied = await migrate(pool);
   if (applied.length > 0) logger.info("migrated", { versions: applied });
 
-  const projector = new Projector(pool, { maxMessageChars: config.maxMessageChars, logger });
+  const metrics = createMetrics();
+  const projector = new Projector(pool, {
+    maxMessageChars: config.maxMessageChars,
+    logger,
+    observeLag: (ms) => metrics.projectionLag.observe(ms / 1000),
+  });
   const access = new DialogAccess(pool);
-  const log = new DocLog(pool, logger);
+  const log = new DocLog(pool, logger, metrics);
   const apiKeys = new ApiKeys(pool);
   // Calls to URLs a project chose (webhook endpoints, JWKS URLs) go through this; the operator's own do not.
   const outbound = new OutboundGuard(config.outboundAllowPrivate ?? []);
@@ -112,7 +126,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const hocuspocus = new Hocuspocus({
     name: "mtchat",
     quiet: true,
-    extensions: [sync, guards, ...(cluster.fanout ? [cluster.fanout] : [])],
+    extensions: [hookEdge(sync, metrics), guards, ...(cluster.fanout ? [cluster.fanout] : [])],
     // The guard counts more (authentication frames too) and closes first; this stays as a backstop.
     maxUnauthenticatedQueueSize: config.maxPreauthSocketBytes,
   });
@@ -124,6 +138,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       logger.error("projection_failed", { doc: docName, error: String(error), attempts: failing.attempts, retry_at: failing.retryAt }),
     onRecovered: (docName, failing) =>
       logger.info("projection_recovered", { doc: docName, attempts: failing.attempts, since: failing.since }),
+    onListenerLost: (error) => logger.warn("projection_listener_lost", { error: String(error) }),
   });
 
   const runProjections = config.roles.includes("projections");
@@ -131,7 +146,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     config.webhookUrl && config.webhookSecret ? { url: config.webhookUrl, secret: config.webhookSecret } : null,
   );
   const webhooks = new WebhookDispatcher(
-    { connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, outbound, logger },
+    { connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, outbound, logger, metrics },
     {
       retry: { maxAttempts: config.webhookMaxAttempts, baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs },
       timeoutMs: config.webhookTimeoutMs,
@@ -154,6 +169,26 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     },
   );
 
+  const runWebhooks = config.roles.includes("webhooks");
+  let wss: WebSocketServer | null = null;
+  watchOnScrape(metrics, {
+    ...(runSync ? { connections: () => wss?.clients.size ?? 0, documents: () => hocuspocus.documents.size } : {}),
+    ...(runProjections ? { failingProjections: () => worker.failing().length } : {}),
+    ...(runWebhooks ? { outboxDepth: outboxDepthReader(pool) } : {}),
+  });
+  const health: HealthDeps = {
+    readiness: [{ name: "postgres", check: () => isMigrated(pool), problem: "the database is unreachable or not migrated" }],
+    healthDetail: async () => ({
+      projection: runProjections ? { failing: worker.failing(), lag: projector.lagSummary() } : null,
+      quarantine: await quarantineStats(pool).catch(() => null),
+    }),
+    metrics,
+  };
+  const onError = (error: unknown) => {
+    // A database that went away is reported by readiness and answered with 503; one line, not a stack per request.
+    if (isDatabaseUnavailable(error)) logger.warn("request_unavailable", { error: String(error) });
+    else logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  };
   const app = createApp({
     dialogs,
     chat: new ChatService(pool, sync, access, Date.now, files),
@@ -174,20 +209,19 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       user: createLimiter(pool, "user", config.rateLimitUser, config.rateLimitWindowS),
       key: createLimiter(pool, "key", config.rateLimitKey, config.rateLimitWindowS),
     },
-    ready: () => isMigrated(pool),
-    healthDetail: async () => ({
-      projection: runProjections ? { failing: worker.failing(), lag: projector.lagSummary() } : null,
-      quarantine: await quarantineStats(pool).catch(() => null),
-    }),
-    onError: (error) => logger.error("request_failed", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+    health,
+    onError,
   });
   if (demo) registerDemoRoutes(app, demo, dialogs);
   const archiver = new AutoArchiver(pool, sync, logger, config.archiveAfterSecs);
   const activity = new ActivityPush(pool, hocuspocus, logger);
-  const runWebhooks = config.roles.includes("webhooks");
 
   let http: HttpServer | null = null;
-  let wss: WebSocketServer | null = null;
+  const listen = (server: HttpServer) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(config.port, config.host, () => resolve());
+    });
 
   return {
     name: "chat-server",
@@ -197,12 +231,19 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     hocuspocus,
     files,
     archiver,
+    metrics,
     port: () => (http?.address() as AddressInfo | null)?.port ?? 0,
 
     async start() {
       if (runProjections) await worker.start();
       if (runWebhooks) await webhooks.start();
-      if (!runSync) return;
+      if (!runSync) {
+        // Workers answer probes and scrapes on PORT, like the sync role does.
+        http = createServer(getRequestListener(createOpsApp({ ...health, onError }).fetch));
+        await listen(http);
+        logger.info("listening", { host: config.host, port: (http.address() as AddressInfo).port, roles: config.roles });
+        return;
+      }
       wss = new WebSocketServer({ noServer: true, maxPayload: config.maxUpdateBytes });
       wss.on("connection", (socket, request) => {
         const hocuspocusRequest = toRequest(request);
@@ -219,8 +260,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         const connection = hocuspocus.handleConnection(
           {
             send: (data) => {
-              guard.sent(data);
-              socket.send(data);
+              if (guard.sent(data)) socket.send(data);
             },
             close: (code, reason) => socket.close(code, reason),
             get readyState() {
@@ -251,10 +291,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         }
         wss?.handleUpgrade(request, socket, head, (ws) => wss?.emit("connection", ws, request));
       });
-      await new Promise<void>((resolve, reject) => {
-        http?.once("error", reject);
-        http?.listen(config.port, config.host, () => resolve());
-      });
+      await listen(http);
       await archiver.start();
       await activity.start();
       await cluster.start(sync, (projectId) => jwtKeys.invalidate(projectId));
@@ -262,6 +299,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         host: config.host,
         port: (http.address() as AddressInfo).port,
         database: embedded ? "embedded" : "external",
+        roles: config.roles,
       });
     },
 

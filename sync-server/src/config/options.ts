@@ -67,7 +67,12 @@ const defaultUploadMimeTypes = [
 ];
 
 export const options = {
-  port: option("PORT", port, 8080, "TCP port for the HTTP API and the WebSocket endpoint (0 picks a free port)."),
+  port: option(
+    "PORT",
+    port,
+    8080,
+    "TCP port for the HTTP API and the WebSocket endpoint; without the sync role, for health and metrics only (0 picks a free port).",
+  ),
   host: option("HOST", z.string().min(1), "127.0.0.1", "Address to listen on; the default keeps the service on loopback."),
   databaseUrl: option(
     "DATABASE_URL",
@@ -109,7 +114,7 @@ export const options = {
     "ROLES",
     csv.pipe(z.array(z.enum(["sync", "projections", "webhooks"])).min(1)),
     ["sync", "projections", "webhooks"],
-    "Which parts this process runs, comma-separated: sync (HTTP + WebSocket), projections (the worker) and webhooks (the dispatcher).",
+    "Which parts this process runs, comma-separated: sync (HTTP API + WebSocket), projections (the worker) and webhooks (the dispatcher). Every process serves /health, /health/ready and /metrics on PORT.",
   ),
   archiveAfterSecs: option(
     "ARCHIVE_AFTER_SECS",

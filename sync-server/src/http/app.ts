@@ -1,5 +1,4 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
-import type { FailingDocument, LagSummary, QuarantineStats } from "@mtchat/projections";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -9,12 +8,14 @@ import type { DialogList } from "../chat/dialog-list.ts";
 import type { SearchService } from "../chat/search-service.ts";
 import type { UserStateService } from "../chat/user-state-service.ts";
 import { inputProblem } from "../db/storable.ts";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import type { FileService } from "../files/file-service.ts";
 import { filesRoute } from "../files/local-storage.ts";
 import type { DialogService } from "../management/dialog-service.ts";
 import type { ApiKeys } from "../projects/api-keys.ts";
 import type { JwtKeys } from "../projects/jwt-keys.ts";
 import type { Projects } from "../projects/projects.ts";
+import { Refusal } from "../sync/refusal.ts";
 import type { WebhookAdmin } from "../webhooks/webhook-admin.ts";
 import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import { adminAuth, type ManagementVariables } from "./admin-auth.ts";
@@ -22,6 +23,7 @@ import { registerChatRoutes } from "./chat-routes.ts";
 import { registerDialogRoutes } from "./dialog-routes.ts";
 import { ApiError, errorBody, sendError } from "./errors.ts";
 import { registerFileRoutes } from "./file-routes.ts";
+import { type HealthDeps, registerHealthRoutes } from "./health-routes.ts";
 import { registerProjectRoutes } from "./project-routes.ts";
 import { type Limiter, managementCaller, rateLimit, userCaller } from "./rate-limit.ts";
 import {
@@ -61,51 +63,9 @@ export type AppDeps = {
   maxMessageChars: number;
   /** Per-caller budgets; null when off. */
   limits: { user: Limiter | null; key: Limiter | null };
-  /** True when the database answers and every migration is applied. */
-  ready: () => Promise<boolean>;
-  /** What `GET /health/detail` reports: this process's failing projections (null without the projections role) and quarantined updates. */
-  healthDetail?: () => Promise<HealthDetail>;
+  /** Readiness checks, the health detail and the metrics registry (see health-routes.ts). */
+  health: HealthDeps;
   onError: (error: unknown) => void;
-};
-
-export type HealthDetail = {
-  projection: { failing: FailingDocument[]; lag: LagSummary } | null;
-  /** Null when the database could not be asked. */
-  quarantine: QuarantineStats | null;
-};
-
-/** The health detail in the API's snake_case. */
-const healthDetailBody = async (detail: (() => Promise<HealthDetail>) | undefined) => {
-  let found: HealthDetail | null = null;
-  let unavailable: string | null = null;
-  try {
-    found = detail ? await detail() : null;
-  } catch (error) {
-    unavailable = error instanceof Error ? error.message : String(error);
-  }
-  const failing = found?.projection?.failing ?? [];
-  const projection = found?.projection;
-  const quarantine = found?.quarantine;
-  if (found && !quarantine) unavailable = "the database did not answer";
-  return {
-    status: failing.length > 0 || unavailable !== null ? "degraded" : "ok",
-    projection: projection
-      ? {
-          failing: failing.map((doc) => ({
-            doc_name: doc.docName,
-            error: doc.error,
-            since: doc.since,
-            attempts: doc.attempts,
-            retry_at: doc.retryAt,
-          })),
-          lag_ms: { p50: projection.lag.p50Ms, p99: projection.lag.p99Ms, max: projection.lag.maxMs, samples: projection.lag.count },
-        }
-      : null,
-    quarantine: quarantine
-      ? { rows: quarantine.rows, snapshots: quarantine.snapshots, documents: quarantine.documents, latest_at: quarantine.latestAt }
-      : null,
-    ...(unavailable !== null ? errorBody("unavailable", `the detail could not be read: ${unavailable}`) : {}),
-  };
 };
 
 type Env = { Variables: ManagementVariables & { user: User } };
@@ -167,11 +127,20 @@ export const createApp = (deps: AppDeps) => {
 
   app.onError((error, c) => {
     if (error instanceof ApiError) return sendError(c, error.kind, error.message);
+    // A write the sync extension refused (its hooks speak in refusals), e.g. `unavailable` while the database is away.
+    if (error instanceof Refusal) {
+      if (error.kind === "unavailable") c.header("Retry-After", "1");
+      return sendError(c, error.kind, error.message);
+    }
     if (error instanceof HTTPException && error.status === 415) {
       return sendError(c, "unsupported_media_type", "send the body as Content-Type: application/json");
     }
     if (error instanceof HTTPException && error.status < 500) return sendError(c, "bad_request", `${error.message}; send a JSON object`);
     deps.onError(error);
+    if (isDatabaseUnavailable(error)) {
+      c.header("Retry-After", "1");
+      return sendError(c, "unavailable", "the database is unreachable; nothing was changed, retry shortly");
+    }
     return sendError(c, "internal", "something went wrong on our side; the request was not completed");
   });
   app.notFound((c) => sendError(c, "not_found", `no route for ${c.req.method} ${c.req.path}`));
@@ -191,14 +160,7 @@ export const createApp = (deps: AppDeps) => {
     return Number(c.req.header("content-length") ?? 0) > deps.maxJsonBodyBytes ? tooLarge(c) : next();
   });
 
-  app.get("/health", (c) => c.json({ status: "ok" }));
-  // Always 200, like /health: `status` says "degraded" while a document's projection keeps failing.
-  app.get("/health/detail", async (c) => c.json(await healthDetailBody(deps.healthDetail)));
-  app.get("/health/ready", async (c) =>
-    (await deps.ready().catch(() => false))
-      ? c.json({ status: "ready" })
-      : c.json({ status: "not_ready", ...errorBody("unavailable", "the database is unreachable or not migrated") }, 503),
-  );
+  registerHealthRoutes(app, deps.health);
 
   app.use("/api/v1/management/*", adminAuth(deps.adminApiToken, deps.apiKeys));
   app.use("/api/v1/management/*", rateLimit(deps.limits.key, managementCaller));

@@ -2,6 +2,7 @@ import { deny } from "@mtchat/authz";
 import { applyChecked, applyDocLog, type EventLogger, logQuarantined, quarantineRow, readDocLog } from "@mtchat/projections";
 import type pg from "pg";
 import * as Y from "yjs";
+import type { Metrics } from "../metrics.ts";
 
 export type AppendEntry = {
   docName: string;
@@ -36,6 +37,8 @@ export class DocLog {
   constructor(
     private readonly pool: pg.Pool,
     private readonly logger?: EventLogger,
+    /** Counts the rows appended. */
+    private readonly metrics?: Pick<Metrics, "appends">,
   ) {}
 
   /**
@@ -123,6 +126,7 @@ export class DocLog {
       for (const row of rows) {
         const waiting = batch[row.ord - 1];
         if (!waiting) continue;
+        if (row.seq !== null) this.metrics?.appends.inc();
         if (row.seq !== null) waiting.resolve({ ok: true, seq: Number(row.seq) });
         else waiting.resolve(deny("conflict", row.message ?? "refused"));
       }

@@ -198,4 +198,40 @@ describe("socket guard", () => {
     const garbage = new Uint8Array([0xff, 0xff, 0xff]);
     expect(socket().guard.admit(garbage)).toBe(garbage);
   });
+
+  test("a document closed or refused as unavailable closes the socket with 4503 instead, so the client reconnects; other closes pass", async () => {
+    const { socket } = setUp();
+    const closeFrame = (address: string, reason: string) => frame(address, 7, 0, (encoder) => encoding.writeVarString(encoder, reason));
+    const denied = (address: string, reason: string) =>
+      frame(address, 2, 0, (encoder) => {
+        encoding.writeVarUint(encoder, 1);
+        encoding.writeVarString(encoder, reason);
+      });
+    const flush = () => new Promise<void>((resolve) => queueMicrotask(resolve));
+
+    const first = socket("first");
+    await first.authenticate("dialog/a");
+    expect(first.guard.sent(closeFrame("dialog/a", "provider_initiated"))).toBe(true);
+    expect(first.guard.sent(closeFrame("dialog/a", "4403 forbidden: you were removed from this dialog"))).toBe(true);
+    expect(first.guard.sent(sync("dialog/a", 5))).toBe(true);
+    await flush();
+    expect(first.closed).toEqual([]);
+    expect(first.guard.sent(closeFrame("dialog/a", "4503 unavailable: the database is unreachable"))).toBe(false);
+    await flush();
+    expect(first.closed).toEqual([{ code: 4503, reason: "unavailable: the database is unreachable" }]);
+    // Closed: nothing more is looked at.
+    expect(first.guard.sent(closeFrame("dialog/a", "4503 unavailable: again"))).toBe(true);
+
+    const second = socket("second");
+    expect(second.guard.sent(denied("dialog/b", "4503 unavailable: the project's token keys could not be loaded"))).toBe(false);
+    await flush();
+    expect(second.closed).toEqual([{ code: 4503, reason: "unavailable: the project's token keys could not be loaded" }]);
+
+    // A WebSocket close reason holds 123 bytes; a longer message is cut rather than making `ws` throw.
+    const third = socket("third");
+    expect(third.guard.sent(closeFrame("dialog/c", `4503 unavailable: ${"é".repeat(200)}`))).toBe(false);
+    await flush();
+    expect(Buffer.byteLength(third.closed[0]?.reason ?? "")).toBeLessThanOrEqual(123);
+    expect(third.closed[0]?.reason).toMatch(/^unavailable: é+…$/);
+  });
 });

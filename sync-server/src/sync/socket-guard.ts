@@ -1,5 +1,5 @@
 import type { connectedPayload, Extension } from "@hocuspocus/server";
-import { type ErrorKind, errorKinds } from "@mtchat/protocol";
+import { type ErrorKind, errorKinds, parseCloseReason } from "@mtchat/protocol";
 import * as decoding from "lib0/decoding";
 
 /**
@@ -14,7 +14,9 @@ import * as decoding from "lib0/decoding";
  * Socket-level closes carry the error kind in the close code and a reason
  * that is not a per-document refusal (`"rate_limited: …"`, without the code in
  * front), so the SDK reconnects with backoff instead of giving up on its
- * documents.
+ * documents. For the same reason a per-document refusal of kind `unavailable`
+ * (the database is away, a document is reloading) is not sent as one: the
+ * socket is closed with 4503 instead, and the client comes back and sends again.
  */
 export type SocketGuardOptions = {
   /** Bytes all sockets together may have queued before authentication; past it the largest holders are closed. */
@@ -31,7 +33,7 @@ export type SocketGuardOptions = {
 export type CloseSocket = (code: number, reason: string) => void;
 
 // Hocuspocus's frame layout: the document's address (its name, or name\0session), then the message type.
-const messageType = { awareness: 1, auth: 2 } as const;
+const messageType = { awareness: 1, auth: 2, close: 7 } as const;
 const authPermissionDenied = 1;
 
 type Peeked = { address: string; documentName: string; type: number; decoder: decoding.Decoder };
@@ -46,6 +48,26 @@ const peek = (data: Uint8Array): Peeked | null => {
   } catch {
     return null;
   }
+};
+
+/** The message type of an outgoing frame, skipping the address without decoding it (every frame sent passes here). */
+const peekType = (data: Uint8Array): { type: number; decoder: decoding.Decoder } | null => {
+  try {
+    const decoder = decoding.createDecoder(data);
+    const addressLength = decoding.readVarUint(decoder);
+    decoder.pos += addressLength;
+    return { type: decoding.readVarUint(decoder), decoder };
+  } catch {
+    return null;
+  }
+};
+
+/** A WebSocket close reason holds at most 123 bytes of UTF-8; `ws` throws on a longer one. */
+const clipReason = (reason: string): string => {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let clipped = reason.slice(0, 120);
+  while (Buffer.byteLength(`${clipped}…`) > 123) clipped = clipped.slice(0, -1);
+  return `${clipped}…`;
 };
 
 const mib = (bytes: number) => `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`;
@@ -185,16 +207,33 @@ export class SocketGuard {
     return data.byteOffset === 0 && data.buffer.byteLength === bytes ? data : new Uint8Array(data);
   }
 
-  /** Sees each outgoing frame: a refused authentication means Hocuspocus has dropped that document's queue. */
-  sent(data: unknown): void {
-    if (this.pending.size === 0 || !(data instanceof Uint8Array)) return;
-    const frame = peek(data);
-    if (!frame || frame.type !== messageType.auth || !this.pending.has(frame.address)) return;
+  /**
+   * Sees each outgoing frame before it is sent; false when it must not be sent.
+   * A refused authentication means Hocuspocus has dropped that document's
+   * queue. A document closed, or its authentication refused, as `unavailable`
+   * closes the socket instead: the SDK gives up on a document refused on its
+   * own, but reconnects a socket and sends what is unacknowledged again.
+   */
+  sent(data: unknown): boolean {
+    if (this.closed || !(data instanceof Uint8Array)) return true;
+    const frame = peekType(data);
+    if (!frame || (frame.type !== messageType.close && frame.type !== messageType.auth)) return true;
     try {
-      if (decoding.readVarUint(frame.decoder) === authPermissionDenied) this.release(frame.address);
+      if (frame.type === messageType.auth && decoding.readVarUint(frame.decoder) !== authPermissionDenied) return true;
+      const refusal = parseCloseReason(decoding.readVarString(frame.decoder));
+      if (refusal?.kind === "unavailable") {
+        // After Hocuspocus has finished closing the document, not in the middle of it.
+        queueMicrotask(() => this.close("unavailable", refusal.message));
+        return false;
+      }
+      if (frame.type === messageType.auth) {
+        const peeked = peek(data);
+        if (peeked) this.release(peeked.address);
+      }
     } catch {
-      // Not an authentication reply after all.
+      // Not a frame of that kind after all.
     }
+    return true;
   }
 
   /** The document at `address` authenticated; its queued frames are now the connection's. */
@@ -229,7 +268,7 @@ export class SocketGuard {
   close(kind: ErrorKind, message: string): void {
     if (this.closed) return;
     this.dispose();
-    this.closeSocket(errorKinds[kind].ws, `${kind}: ${message}`);
+    this.closeSocket(errorKinds[kind].ws, clipReason(`${kind}: ${message}`));
   }
 
   private release(address: string): void {

@@ -1,5 +1,7 @@
 import { type Service, webhooksChannel } from "@mtchat/projections";
 import pg from "pg";
+import { survivePoolErrors } from "../db/unavailable.ts";
+import type { Metrics } from "../metrics.ts";
 import type { OutboundGuard } from "../outbound/outbound-guard.ts";
 import type { Logger } from "../sync/logger.ts";
 import {
@@ -60,9 +62,17 @@ export class WebhookDispatcher implements Service {
   private stopping = false;
   private pumping: Promise<void> | null = null;
   private pumpAgain = false;
+  private relistenTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly deps: { connectionString: string; endpoints: Endpoints; outbound: Pick<OutboundGuard, "fetch">; logger: Logger },
+    private readonly deps: {
+      connectionString: string;
+      endpoints: Endpoints;
+      outbound: Pick<OutboundGuard, "fetch">;
+      logger: Logger;
+      /** Counts delivery attempts by outcome. */
+      metrics?: Pick<Metrics, "deliveries">;
+    },
     private readonly options: DispatcherOptions,
   ) {
     this.queue = new JobQueue(asyncCommitUrl(deps.connectionString), {
@@ -83,6 +93,7 @@ export class WebhookDispatcher implements Service {
     // A pool of its own: deliveries in flight hold no connection of the sync server's, and commits here are asynchronous.
     const pool = new pg.Pool({ connectionString: asyncCommitUrl(this.deps.connectionString), max: this.options.concurrency + 4 });
     pool.on("error", (error) => this.deps.logger.error("webhook_pool_error", { error: String(error) }));
+    survivePoolErrors(pool);
     this.pool = pool;
     await this.queue.start();
     this.queue.consume<DeliveryJob>(queues.deliver, this.options.concurrency, (job) => this.deliver(job));
@@ -95,7 +106,7 @@ export class WebhookDispatcher implements Service {
     await this.sweep();
   }
 
-  /** LISTENs on a connection of its own; if that connection breaks, the next sweep listens again. */
+  /** LISTENs on a connection of its own; if that connection breaks, it listens again with backoff (and the sweep does too). */
   private async listen(): Promise<void> {
     const listener = await this.mustPool().connect();
     listener.on("notification", (message) => {
@@ -108,6 +119,7 @@ export class WebhookDispatcher implements Service {
       if (this.listener !== listener) return;
       this.listener = null;
       listener.release(error);
+      this.relisten(250);
     });
     try {
       await listener.query(`LISTEN ${webhooksChannel}`);
@@ -115,13 +127,33 @@ export class WebhookDispatcher implements Service {
       listener.release(error as Error);
       throw error;
     }
+    // Stopped meanwhile, or the sweep and a relisten both listened: one listener is enough.
+    if (this.stopping || this.listener) {
+      listener.release();
+      return;
+    }
     this.listener = listener;
+  }
+
+  /** Listens again while the database is away (backoff up to 5 s); once back, fans out what the outbox gathered. */
+  private relisten(delayMs: number): void {
+    if (this.stopping || this.relistenTimer) return;
+    this.relistenTimer = setTimeout(() => {
+      this.relistenTimer = null;
+      if (this.stopping || this.listener) return;
+      this.listen().then(
+        () => this.pump(),
+        () => this.relisten(Math.min(delayMs * 2, 5000)),
+      );
+    }, delayMs);
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    if (this.relistenTimer) clearTimeout(this.relistenTimer);
+    this.relistenTimer = null;
     const listener = this.listener;
     if (listener) {
       await listener.query(`UNLISTEN ${webhooksChannel}`).catch(() => undefined);
@@ -223,6 +255,7 @@ export class WebhookDispatcher implements Service {
         return true;
       }
       const outcome = await this.attempt(delivery);
+      this.deps.metrics?.deliveries.inc({ outcome: outcome.kind });
       logger.debug("webhook_attempt", { delivery: delivery.id, event: delivery.event_id, outcome: outcome.kind });
       if (outcome.kind === "dead") {
         logger.warn("webhook_dead_letter", {

@@ -1,6 +1,17 @@
 import { randomUUID } from "node:crypto";
-import type pg from "pg";
+import pg from "pg";
 import PgBoss from "pg-boss";
+import { isDatabaseUnavailable } from "../db/unavailable.ts";
+
+/**
+ * Held while pg-boss is set up (its schema installed or migrated, the queues
+ * created): replicas starting together on an empty database would otherwise
+ * deadlock in pg-boss's create_queue, which alters the shared job table.
+ * Any number; it only has to differ from the service's other advisory locks.
+ */
+const setupLock = 7_283_514_002;
+/** Longest pause between attempts while the database is away. */
+const maxBackoffMs = 5000;
 
 /** The dispatcher's pg-boss queues. */
 export const queues = { deliver: "webhook-deliver", notify: "webhook-notify" } as const;
@@ -82,19 +93,35 @@ export class JobQueue {
     this.stopping = false;
     const boss = new PgBoss({ connectionString: this.connectionString, max: 4, schedule: false, application_name: "mtchat-webhooks" });
     boss.on("error", (error) => this.options.onError(error));
-    await boss.start();
-    // Job-level retries are for a dispatcher that failed mid-job (the database went away,
-    // the process died); delivery retries are scheduled by the dispatcher itself.
-    for (const name of Object.values(queues)) {
-      await boss.createQueue(name, {
-        name,
-        retryLimit: 20,
-        retryDelay: 5,
-        retryBackoff: true,
-        expireInSeconds: this.options.expireInSeconds,
-      });
-    }
+    await this.whileLocked(async () => {
+      await boss.start();
+      // Job-level retries are for a dispatcher that failed mid-job (the database went away,
+      // the process died); delivery retries are scheduled by the dispatcher itself.
+      for (const name of Object.values(queues)) {
+        await boss.createQueue(name, {
+          name,
+          retryLimit: 20,
+          retryDelay: 5,
+          retryBackoff: true,
+          expireInSeconds: this.options.expireInSeconds,
+        });
+      }
+    });
     this.boss = boss;
+  }
+
+  /** Runs `work` holding the set-up lock, on a connection of its own; the lock goes with the session if this process dies. */
+  private async whileLocked(work: () => Promise<void>): Promise<void> {
+    const client = new pg.Client({ connectionString: this.connectionString, application_name: "mtchat-webhooks-setup" });
+    client.on("error", (error) => this.options.onError(error));
+    await client.connect();
+    try {
+      await client.query("SELECT pg_advisory_lock($1)", [setupLock]);
+      await work();
+    } finally {
+      // Ending the session releases the lock as well.
+      await client.end().catch(() => undefined);
+    }
   }
 
   /** Stops fetching, waits for jobs in flight, then closes pg-boss. */
@@ -141,6 +168,7 @@ export class JobQueue {
     const boss = this.mustBoss();
     const signal = this.signalOf(name);
     const active = new Set<Promise<void>>();
+    let failures = 0;
     while (!this.stopping) {
       if (active.size >= concurrency) {
         await Promise.race(active);
@@ -148,7 +176,18 @@ export class JobQueue {
       }
       // Cleared before the fetch, so a wake-up that comes while it runs is not lost.
       signal.woken = false;
-      const jobs = await boss.fetch<T>(name, { batchSize: concurrency - active.size });
+      let jobs: Job<T>[];
+      try {
+        jobs = await boss.fetch<T>(name, { batchSize: concurrency - active.size });
+        failures = 0;
+      } catch (error) {
+        // pg-boss 10 returns no jobs when its query fails; should a fetch ever throw (the database away), the loop
+        // waits and fetches again rather than ending for good, with an unhandled rejection that ends the process.
+        this.options.onError(error);
+        failures += 1;
+        if (!this.stopping) await this.sleep(signal, Math.min(250 * 2 ** failures, maxBackoffMs));
+        continue;
+      }
       if (jobs.length === 0) {
         if (!signal.woken && !this.stopping) await this.sleep(signal);
         continue;
@@ -166,7 +205,27 @@ export class JobQueue {
       if (!(await handle(job))) await boss.complete(name, job.id);
     } catch (error) {
       this.options.onError(error);
-      await boss.fail(name, job.id, { message: String(error) }).catch((failure: unknown) => this.options.onError(failure));
+      await this.fail(boss, name, job.id, error);
+    }
+  }
+
+  /**
+   * Records a failed job. While the database is away this is tried again
+   * (until it answers or the queue stops), so the job is retried after
+   * pg-boss's retry delay once it is back, not only when it expires.
+   */
+  private async fail(boss: PgBoss, name: QueueName, id: string, error: unknown): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await boss.fail(name, id, { message: String(error) });
+        return;
+      } catch (failure) {
+        if (this.stopping || !isDatabaseUnavailable(failure)) {
+          this.options.onError(failure);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, maxBackoffMs)));
+      }
     }
   }
 
@@ -179,10 +238,10 @@ export class JobQueue {
     return signal;
   }
 
-  /** Until woken or the poll interval passes. */
-  private sleep(signal: Signal): Promise<void> {
+  /** Until woken or `ms` (the poll interval) passes. */
+  private sleep(signal: Signal, ms = this.options.pollMs): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, this.options.pollMs);
+      const timer = setTimeout(done, ms);
       function done() {
         clearTimeout(timer);
         signal.resolve = null;
