@@ -181,6 +181,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     healthDetail: async () => ({
       projection: runProjections ? { failing: worker.failing(), lag: projector.lagSummary() } : null,
       quarantine: await quarantineStats(pool).catch(() => null),
+      cluster: cluster.status(),
     }),
     metrics,
   };

@@ -87,6 +87,12 @@ export class Cluster {
     this.presence.start();
   }
 
+  /** For the health detail: whether this node is clustered, and whether Redis answers (without it the log still carries changes). */
+  status(): { node: string; redis: "not configured" | "connected" | "unavailable" } {
+    if (!this.redis) return { node: this.nodeId, redis: "not configured" };
+    return { node: this.nodeId, redis: this.redis.status === "ready" ? "connected" : "unavailable" };
+  }
+
   async stop(): Promise<void> {
     await this.listener?.stop();
     await this.presence.stop();
