@@ -98,7 +98,8 @@ export type AppliedLog = {
 export const applyDocLog = async (db: Queryable, docName: string, options: ApplyLogOptions = {}): Promise<AppliedLog> => {
   const quarantined: Quarantined[] = [];
   let from = options.from;
-  let stuck = 0;
+  /** The seq another builder quarantined first; the same seq failing twice in a row is a bug, a later one is progress. */
+  let stuck: number | null = null;
   for (;;) {
     const read = await readDocLog(db, docName, from ? from.seq : 0);
     const fresh = from === undefined;
@@ -145,8 +146,9 @@ export const applyDocLog = async (db: Queryable, docName: string, options: Apply
       done = await quarantineRow(db, docName, seq, bad.reason);
       if (done) quarantined.push({ docName, seq, source: "row", reason: bad.reason });
     }
-    // Nothing changed (another process quarantined or compacted it first): read again; the same failure twice is a bug.
-    stuck = done ? 0 : stuck + 1;
-    if (stuck > 1) throw new Error(`${docName}: seq ${seq} cannot be applied and could not be quarantined (${bad.reason})`);
+    // Nothing changed (another process quarantined or compacted it first): read again. Racing builders may each
+    // find a later row already done by the other; only the same seq failing twice in a row is a bug.
+    if (!done && stuck === seq) throw new Error(`${docName}: seq ${seq} cannot be applied and could not be quarantined (${bad.reason})`);
+    stuck = done ? null : seq;
   }
 };

@@ -21,7 +21,9 @@ export const benchToken = (userId: string) =>
  * line, for numbers the server reports itself (projection lag on shutdown).
  */
 export const spawnServer = async (script: string, env: Record<string, string>) => {
-  const child = spawn(process.execPath, ["--conditions=mtchat-source", "--import", "tsx", script], {
+  // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the servers (Node refuses --cpu-prof in NODE_OPTIONS).
+  const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "");
+  const child = spawn(process.execPath, [...extra, "--conditions=mtchat-source", "--import", "tsx", script], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],

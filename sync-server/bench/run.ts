@@ -24,10 +24,12 @@ if (unknown.length > 0) throw new Error(`unknown bench part(s) ${unknown.join(",
 const want = (part: (typeof parts)[number]) => chosen.length === 0 || chosen.includes(part);
 
 type Scenario = { rooms: number; members: number; rate: number; seconds: number };
-const scenarios: Scenario[] = [
-  { rooms: 50, members: 10, rate: 500, seconds: 8 },
-  { rooms: 200, members: 5, rate: 1000, seconds: 8 },
-];
+/** LOAD_SCENARIOS=50x10@500,200x5@1000:60 picks rooms × members @ rate (: seconds, default 8). */
+const scenarios: Scenario[] = (process.env.LOAD_SCENARIOS ?? "50x10@500,200x5@1000").split(",").map((spec) => {
+  const match = /^(\d+)x(\d+)@(\d+)(?::(\d+))?$/.exec(spec.trim());
+  if (!match) throw new Error(`LOAD_SCENARIOS: "${spec}" is not rooms x members @ rate [: seconds], e.g. 50x10@500:8`);
+  return { rooms: Number(match[1]), members: Number(match[2]), rate: Number(match[3]), seconds: Number(match[4] ?? 8) };
+});
 const ticks = 100; // USER_HZ on Linux
 
 /** CPU seconds used so far by every PostgreSQL process on the machine (the bench is the only load). */
