@@ -75,6 +75,8 @@ export type RawEvent =
   | { type: "denied"; reason: string }
   | { type: "closed"; reason: string }
   | { type: "status"; ok: boolean }
+  /** The server's state arrived (its sync step 2) and is in `doc`. */
+  | { type: "synced" }
   | { type: "socket-closed"; code: number };
 
 /**
@@ -118,7 +120,8 @@ export class RawClient {
       encoding.writeVarUint(encoder, syncType.step1);
       encoding.writeVarUint8Array(encoder, Y.encodeStateVector(this.doc));
     });
-    await this.waitFor((event) => event.type === "status" || event.type === "closed");
+    // The server's own step 1 (a "status" here) may come before its answer to ours: wait for the state itself.
+    await this.waitFor((event) => event.type === "synced" || event.type === "closed" || event.type === "socket-closed");
   }
 
   sendUpdate(update: Uint8Array, kind: "update" | "step2" = "update"): void {
@@ -180,6 +183,7 @@ export class RawClient {
     } else if (type === messageType.sync || type === 4) {
       const sync = decoding.readVarUint(decoder);
       if (sync === syncType.step2 || sync === syncType.update) Y.applyUpdate(this.doc, decoding.readVarUint8Array(decoder), "server");
+      if (sync === syncType.step2) this.push({ type: "synced" });
       if (sync === syncType.step1) this.push({ type: "status", ok: true });
     }
   }
