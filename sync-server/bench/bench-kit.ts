@@ -42,6 +42,10 @@ export const spawnServer = async (script: string, env: Record<string, string>) =
   return { child, port, events };
 };
 
+/** The full service (every role) on database `databaseUrl`, with the bench's credentials; `env` adds or overrides options. */
+export const spawnService = (databaseUrl: string, env: Record<string, string> = {}) =>
+  spawnServer("sync-server/src/main.ts", { DATABASE_URL: databaseUrl, PORT: "0", JWT_SECRET: secret, ADMIN_API_TOKEN: adminToken, ...env });
+
 /** CPU seconds (user + system) a process has used so far. */
 export const cpuOf = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];

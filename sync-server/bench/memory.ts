@@ -7,7 +7,7 @@ import { metaDocName, segmentDocName } from "@mtchat/protocol";
 import * as encoding from "lib0/encoding";
 import WebSocket from "ws";
 import * as Y from "yjs";
-import { adminToken, adminUrl, benchToken, secret, spawnServer } from "./bench-kit.ts";
+import { adminToken, adminUrl, benchToken, spawnServer, spawnService } from "./bench-kit.ts";
 
 const rssOf = (pid: number) => Number(/^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
 
@@ -66,13 +66,7 @@ export const memoryBench = async (connections = 1000, documents = 200): Promise<
   raw.child.kill("SIGTERM");
 
   const db = await createTestDatabase(adminUrl, "bench_memory");
-  const ours = await spawnServer("sync-server/src/main.ts", {
-    DATABASE_URL: db.url,
-    PORT: "0",
-    JWT_SECRET: secret,
-    ADMIN_API_TOKEN: adminToken,
-    LOG_LEVEL: "warn",
-  });
+  const ours = await spawnService(db.url, { LOG_LEVEL: "warn" });
   const pid = ours.child.pid as number;
   const api = async (body: unknown) => {
     const response = await fetch(`http://127.0.0.1:${ours.port}/api/v1/management/dialogs`, {

@@ -10,7 +10,7 @@ import { v7 as uuidv7 } from "uuid";
 import WebSocket from "ws";
 import * as Y from "yjs";
 import { authzBench } from "./authz.ts";
-import { adminToken, adminUrl, benchToken, cpuOf, percentile, secret, spawnServer } from "./bench-kit.ts";
+import { adminToken, adminUrl, benchToken, cpuOf, percentile, spawnServer, spawnService } from "./bench-kit.ts";
 import { memoryBench } from "./memory.ts";
 import { openBench } from "./open.ts";
 import { searchBench } from "./search.ts";
@@ -120,14 +120,7 @@ for (const scenario of want("load") ? scenarios : []) {
   raw.child.kill("SIGTERM");
 
   const db = await createTestDatabase(adminUrl, "bench");
-  const ours = await spawnServer("sync-server/src/main.ts", {
-    DATABASE_URL: db.url,
-    PORT: "0",
-    JWT_SECRET: secret,
-    ADMIN_API_TOKEN: adminToken,
-    LOG_LEVEL: "info",
-    SEGMENT_SIZE: "100000",
-  });
+  const ours = await spawnService(db.url, { LOG_LEVEL: "info", SEGMENT_SIZE: "100000" });
   const ourRooms: Room[] = [];
   for (let i = 0; i < scenario.rooms; i += 1) {
     const members = Array.from({ length: scenario.members }, (_, m) => `user-${i}-${m}`);
