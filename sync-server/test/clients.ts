@@ -3,11 +3,13 @@ import * as decoding from "lib0/decoding";
 import * as encoding from "lib0/encoding";
 import WebSocket from "ws";
 import * as Y from "yjs";
+// The SDK's own fix, from its source: the SDK's index needs the DOM, which the server's tests do not have.
+import { quietWebSocket } from "../../sdk/client/src/quiet-socket.ts";
 import { until } from "./wait.ts";
 
 /** A real SDK-style client: one shared socket, one provider per document. */
 export const openSocket = (wsUrl: string) =>
-  new HocuspocusProviderWebsocket({ url: wsUrl, WebSocketPolyfill: WebSocket, delay: 50, maxDelay: 500, minDelay: 10 });
+  new HocuspocusProviderWebsocket({ url: wsUrl, WebSocketPolyfill: quietWebSocket(WebSocket), delay: 50, maxDelay: 500, minDelay: 10 });
 
 export const openDoc = async (
   socket: HocuspocusProviderWebsocket,

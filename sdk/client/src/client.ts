@@ -4,6 +4,7 @@ import * as Y from "yjs";
 import { DialogSession } from "./dialog-session.ts";
 import { Emitter } from "./emitter.ts";
 import { clearUserData, databaseName, deleteDatabase, hasIndexedDb, persist } from "./persistence.ts";
+import { quietWebSocket } from "./quiet-socket.ts";
 import { type Backoff, defaultBackoff } from "./reattach.ts";
 import { RestClient } from "./rest.ts";
 import { SyncedDoc } from "./synced-doc.ts";
@@ -109,7 +110,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const backoff = this.backoff;
     this.socket = new HocuspocusProviderWebsocket({
       url: wsUrl,
-      ...(this.config.WebSocket ? { WebSocketPolyfill: this.config.WebSocket } : {}),
+      ...(this.config.WebSocket ? { WebSocketPolyfill: quietWebSocket(this.config.WebSocket) } : {}),
       delay: backoff.minDelayMs,
       minDelay: backoff.minDelayMs,
       maxDelay: backoff.maxDelayMs,

@@ -5,6 +5,7 @@ export { type ChatMessage, type DialogEvents, DialogSession, messageFromApi, typ
 export { Emitter } from "./emitter.ts";
 export { dayKey, formatSize } from "./format.ts";
 export { clearUserData, databaseName } from "./persistence.ts";
+export { quietWebSocket } from "./quiet-socket.ts";
 export {
   ApiError,
   type ApiMessage,
