@@ -4,6 +4,7 @@ import { v7 as uuidv7 } from "uuid";
 import { describe, expect, test } from "vitest";
 import WebSocket from "ws";
 import * as Y from "yjs";
+import { quietWebSocket } from "../../sdk/client/src/quiet-socket.ts";
 import { acknowledged, docUntil, openDoc, openSocket } from "./clients.ts";
 import { createDialog, seedSegments, startServer, type TestServer, tokenFor, useServer } from "./harness.ts";
 
@@ -18,7 +19,7 @@ const countingSocket = (url: string) => {
       });
     }
   }
-  return { socket: new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: Counting }), counter };
+  return { socket: new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: quietWebSocket(Counting) }), counter };
 };
 
 /** Opens a dialog the way a client does: the meta document, then the head segment it names. */
