@@ -42,9 +42,20 @@ export const spawnServer = async (script: string, env: Record<string, string>) =
   return { child, port, events };
 };
 
-/** The full service (every role) on database `databaseUrl`, with the bench's credentials; `env` adds or overrides options. */
+/**
+ * The full service (every role) on database `databaseUrl`, with the bench's
+ * credentials; `env` adds or overrides options. It logs at info, whatever
+ * `env` says: the "listening" line that reports its port is an info line.
+ */
 export const spawnService = (databaseUrl: string, env: Record<string, string> = {}) =>
-  spawnServer("sync-server/src/main.ts", { DATABASE_URL: databaseUrl, PORT: "0", JWT_SECRET: secret, ADMIN_API_TOKEN: adminToken, ...env });
+  spawnServer("sync-server/src/main.ts", {
+    DATABASE_URL: databaseUrl,
+    PORT: "0",
+    JWT_SECRET: secret,
+    ADMIN_API_TOKEN: adminToken,
+    ...env,
+    LOG_LEVEL: "info",
+  });
 
 /** CPU seconds (user + system) a process has used so far. */
 export const cpuOf = (pid: number) => {

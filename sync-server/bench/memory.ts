@@ -66,7 +66,7 @@ export const memoryBench = async (connections = 1000, documents = 200): Promise<
   raw.child.kill("SIGTERM");
 
   const db = await createTestDatabase(adminUrl, "bench_memory");
-  const ours = await spawnService(db.url, { LOG_LEVEL: "warn" });
+  const ours = await spawnService(db.url);
   const pid = ours.child.pid as number;
   const api = async (body: unknown) => {
     const response = await fetch(`http://127.0.0.1:${ours.port}/api/v1/management/dialogs`, {

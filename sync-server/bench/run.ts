@@ -120,7 +120,7 @@ for (const scenario of want("load") ? scenarios : []) {
   raw.child.kill("SIGTERM");
 
   const db = await createTestDatabase(adminUrl, "bench");
-  const ours = await spawnService(db.url, { LOG_LEVEL: "info", SEGMENT_SIZE: "100000" });
+  const ours = await spawnService(db.url, { SEGMENT_SIZE: "100000" });
   const ourRooms: Room[] = [];
   for (let i = 0; i < scenario.rooms; i += 1) {
     const members = Array.from({ length: scenario.members }, (_, m) => `user-${i}-${m}`);

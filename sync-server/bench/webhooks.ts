@@ -13,7 +13,7 @@ import pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import WebSocket from "ws";
 import * as Y from "yjs";
-import { adminToken, adminUrl, benchToken, cpuOf, percentile, secret, spawnServer } from "./bench-kit.ts";
+import { adminToken, adminUrl, benchToken, cpuOf, percentile, spawnService } from "./bench-kit.ts";
 
 const webhookSecret = "bench-webhook-secret-0123456789";
 
@@ -78,13 +78,7 @@ const runScenario = async (scenario: Scenario): Promise<string> => {
     if (!lags.has(id)) lags.set(id, arrivedAt - sentAt);
   });
   const db = await createTestDatabase(adminUrl, "bench_webhooks");
-  const service = await spawnServer("sync-server/src/main.ts", {
-    DATABASE_URL: db.url,
-    PORT: "0",
-    JWT_SECRET: secret,
-    ADMIN_API_TOKEN: adminToken,
-    // "listening" is an info line, and it is how the port is learned.
-    LOG_LEVEL: "info",
+  const service = await spawnService(db.url, {
     WEBHOOK_URL: receiver.url,
     WEBHOOK_SECRET: webhookSecret,
     NOTIFICATION_DELAY_SECS: "3600",
