@@ -97,8 +97,8 @@ export class ChatSync implements Extension {
   private readonly loading = new Set<string>();
   /** The newest seq the log's notifications named, per loaded (or loading) document. */
   private readonly heads = new Map<string, number>();
-  /** Documents catching up from the log; true when another notification came in meanwhile. */
-  private readonly catchingUp = new Map<string, boolean>();
+  /** Documents catching up from the log: "again" or "force" when another catch-up was asked for meanwhile. */
+  private readonly catchingUp = new Map<string, "running" | "again" | "force">();
   private readonly awarenessClaims = new WeakMap<HocuspocusDocument, Map<number, string>>();
   private readonly advancing = new Set<string>();
   /** `dialogId:clientId` → user, for client ids already bound durably: their bindings need no write. */
@@ -224,27 +224,37 @@ export class ChatSync implements Extension {
 
   /** After the log's notifications were missed (the listener reconnected): every loaded document looks at the log. */
   catchUpAll(): void {
-    for (const docName of this.docs.keys()) this.scheduleCatchUp(docName);
+    for (const docName of this.docs.keys()) this.scheduleCatchUp(docName, true);
   }
 
-  /** One catch-up at a time per document; notifications during it ask for one more. */
-  private scheduleCatchUp(docName: string): void {
-    if (this.catchingUp.has(docName)) {
-      this.catchingUp.set(docName, true);
+  /**
+   * One catch-up at a time per document; notifications during it ask for one
+   * more. A catch-up reads the log only when a notification told of a row the
+   * copy lacks: most notifications are of this node's own appends, which the
+   * copy has by the time the catch-up holds the document's lock. `force` reads
+   * the log whatever the notifications said (they may have been missed).
+   */
+  private scheduleCatchUp(docName: string, force = false): void {
+    const queued = this.catchingUp.get(docName);
+    if (queued !== undefined) {
+      this.catchingUp.set(docName, queued === "force" || force ? "force" : "again");
       return;
     }
-    this.catchingUp.set(docName, false);
+    this.catchingUp.set(docName, "running");
     const run = async () => {
       const state = this.docs.get(docName);
       const document = this.hocuspocus?.documents.get(docName);
-      if (state && document) await state.mutex.runExclusive(() => this.catchUp(state, document));
+      if (!state || !document) return;
+      await state.mutex.runExclusive(async () => {
+        if (force || (this.heads.get(docName) ?? 0) > state.seq) await this.catchUp(state, document);
+      });
     };
     void run()
       .catch((error: unknown) => this.deps.logger.warn("catch_up_failed", { doc: docName, error: String(error) }))
       .finally(() => {
         const again = this.catchingUp.get(docName);
         this.catchingUp.delete(docName);
-        if (again) this.scheduleCatchUp(docName);
+        if (again !== "running") this.scheduleCatchUp(docName, again === "force");
       });
   }
 
@@ -320,7 +330,12 @@ export class ChatSync implements Extension {
     const next = seq === state.seq + 1;
     await this.applyLogged(state, document, update, origin, seq);
     if (next) state.seq = seq;
-    else this.scheduleCatchUp(formatDocName(state.name));
+    else {
+      // The log holds at least this row: the rows before it, which another node appended, are read now.
+      const docName = formatDocName(state.name);
+      if (seq > (this.heads.get(docName) ?? 0)) this.heads.set(docName, seq);
+      this.scheduleCatchUp(docName);
+    }
   }
 
   /**

@@ -84,10 +84,11 @@ export class DocLog {
 
   /**
    * Appends one update. Appends arriving while earlier ones are in flight are
-   * gathered and written together (`mtchat_append_many`): one round trip and
-   * one commit for the lot, so the database's cost per update falls as the
-   * load rises, and an idle server adds no wait. Each caller still resolves
-   * only once its own row is committed.
+   * gathered and written together (`mtchat_append_many`, set-based since
+   * migration 0014): one round trip, a few statements and one commit for the
+   * lot, so the database's cost per update falls as the load rises, and an
+   * idle server adds no wait. Each caller still resolves only once its own
+   * row is committed.
    */
   append(entry: AppendEntry): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
