@@ -64,7 +64,7 @@ const lastMessageOf = (view: Y.Doc, author: string): string => {
  * 1 of the attack needs, a field entry directly before the client's next clock.
  */
 const messageEndingWith =
-  (last: "author" | "kind" | "replyTo" | "attachments") =>
+  (last: "author" | "kind" | "replyTo" | "attachments", { mention = false } = {}) =>
   (ctx: AttackContext): Uint8Array => {
     const doc = fork(ctx);
     return changeOf(doc, () => {
@@ -83,6 +83,12 @@ const messageEndingWith =
         const paragraph = new Y.XmlElement("paragraph");
         paragraph.insert(0, [new Y.XmlText("mine")]);
         body.insert(0, [paragraph]);
+        if (mention) {
+          const element = new Y.XmlElement("mention");
+          paragraph.insert(0, [element]);
+          element.setAttribute("id", ctx.userId);
+          element.setAttribute("label", ctx.userId);
+        }
         entry.set("reactions", new Y.Map());
         for (const [key, value] of [...fields.filter(([key]) => key !== last), ...fields.filter(([key]) => key === last)]) {
           if (key === "attachments" && last !== "attachments") continue;
@@ -103,6 +109,26 @@ const clipInto = (value: unknown) => (ctx: AttackContext) => {
   const body = itemOf(ctx.view, lastMessageOf(ctx.view, ctx.userId), "body");
   return rawUpdate([
     { client: ctx.clientId, clock: state - 1, structs: [{ kind: "item", parent: body.id, content: new Y.ContentAny(["x", value]) }] },
+  ]);
+};
+
+/**
+ * The same clipped struct, declaring a place the body's schema accepts: the
+ * `label` attribute of the attacker's own mention. Judged where its bytes say,
+ * it is a harmless edit of the attacker's own body; Yjs makes it the value of
+ * the field entry before it.
+ */
+const clipIntoMentionLabel = (value: unknown) => (ctx: AttackContext) => {
+  const state = Y.getState(ctx.view.store, ctx.clientId);
+  const body = itemOf(ctx.view, lastMessageOf(ctx.view, ctx.userId), "body").content.getContent()[0] as Y.XmlFragment;
+  const mention = (body.get(0) as Y.XmlElement).get(0) as Y.XmlElement;
+  if (!mention._item) throw new Error("the message has no mention");
+  return rawUpdate([
+    {
+      client: ctx.clientId,
+      clock: state - 1,
+      structs: [{ kind: "item", parent: mention._item.id, parentSub: "label", content: new Y.ContentAny(["x", value]) }],
+    },
   ]);
 };
 
@@ -176,6 +202,14 @@ export const attacks: Attack[] = [
     access: "member",
     setup: messageEndingWith("author"),
     build: (ctx) => clipInto(ctx.victim)(ctx),
+    refusal: "forbidden",
+  },
+  {
+    name: "clipped struct declaring the attacker's own mention label rewrites an accepted message's author",
+    docKind: "segment",
+    access: "member",
+    setup: messageEndingWith("author", { mention: true }),
+    build: (ctx) => clipIntoMentionLabel(ctx.victim)(ctx),
     refusal: "forbidden",
   },
   {
