@@ -168,18 +168,21 @@ export class Projector {
     }
   }
 
-  /** Locks the document's checkpoint row (creating it at 0); null when the dialog no longer exists. */
+  /**
+   * Locks the document's checkpoint row (creating it at 0); null when the
+   * dialog no longer exists. One round trip: the registry row is share-locked
+   * (the dialog cannot be deleted under the projection), and the no-op update
+   * locks the checkpoint, which serializes catch-ups of one document.
+   */
   private async lockCheckpoint(client: pg.PoolClient, docName: string, dialogId: string): Promise<number | null> {
-    const { rows: exists } = await client.query("SELECT 1 FROM dialog_registry WHERE id = $1 FOR KEY SHARE", [dialogId]);
-    if (exists.length === 0) return null;
-    await client.query(
-      "INSERT INTO projection_checkpoints (doc_name, dialog_id, seq) VALUES ($1, $2, 0) ON CONFLICT (doc_name) DO NOTHING",
+    const { rows } = await client.query<{ seq: string }>(
+      `INSERT INTO projection_checkpoints AS c (doc_name, dialog_id, seq)
+         SELECT $1, r.id, 0 FROM dialog_registry r WHERE r.id = $2 FOR KEY SHARE
+       ON CONFLICT (doc_name) DO UPDATE SET seq = c.seq
+       RETURNING c.seq`,
       [docName, dialogId],
     );
-    const { rows } = await client.query<{ seq: string }>("SELECT seq FROM projection_checkpoints WHERE doc_name = $1 FOR UPDATE", [
-      docName,
-    ]);
-    return rows[0] ? Number(rows[0].seq) : 0;
+    return rows[0] ? Number(rows[0].seq) : null;
   }
 
   private remember(docName: string, cached: Cached): void {
