@@ -56,10 +56,11 @@ const unclaimedStallSecs = 10;
  * one. A process that dies mid-delivery (SIGKILL, a crash, its PostgreSQL
  * session cut) leaves its deliveries claimed by an owner whose lock is gone
  * (see claims.ts); the reaper of any dispatcher, run at start and every
- * `reapMs`, gives them new jobs, so they are sent again within a few seconds
- * of a restart, or at once by a dispatcher still running. The receiver may
- * then see those events twice, with the same X-Webhook-Id; nothing else is
- * repeated, and a chain's order holds (its head is what was in flight).
+ * `reapMs`, gives them new jobs, so they are sent again within a few
+ * seconds of a restart, or of the death if another dispatcher is running. The
+ * receiver may then see those events twice, with the same X-Webhook-Id;
+ * nothing else is repeated, and a chain's order holds (its head is what was in
+ * flight).
  */
 export class WebhookDispatcher implements Service {
   readonly name = "webhooks";
