@@ -144,18 +144,25 @@ export type DeliveryRow = {
 };
 
 /**
- * The pending delivery a job is for: the one whose `job_id` is the job's id.
- * A job owns at most one at a time, and may pass itself on down the chain
- * (see recordOutcome), so a job pg-boss retries after a crash finds where it was.
+ * Claims the pending delivery a job is for (the one whose `job_id` is the
+ * job's id) for `owner`, and loads it. A job owns at most one at a time, and
+ * may pass itself on down the chain (see recordOutcome), so a job pg-boss
+ * retries after a crash finds where it was. The claim marks who is sending it
+ * (see claims.ts); it is made on the owner lock's own connection.
  */
-export const loadDelivery = async (db: Pick<pg.Pool, "query">, jobId: string): Promise<DeliveryRow | null> => {
+export const loadDelivery = async (db: Pick<pg.ClientBase, "query">, jobId: string, owner: number): Promise<DeliveryRow | null> => {
   const { rows } = await db.query<DeliveryRow>(
-    `SELECT d.id, d.state, d.job_id, d.attempts, d.endpoint_id, d.chain_key,
+    `WITH claimed AS (
+       UPDATE webhook_deliveries SET claimed_by = $2
+       WHERE id = (SELECT id FROM webhook_deliveries WHERE job_id = $1 AND state = 'pending' ORDER BY id LIMIT 1)
+         AND job_id = $1 AND state = 'pending'
+       RETURNING id, state, job_id, attempts, endpoint_id, chain_key, event_seq
+     )
+     SELECT d.id, d.state, d.job_id, d.attempts, d.endpoint_id, d.chain_key,
             (SELECT min(p.id) FROM webhook_deliveries p WHERE p.chain_key = d.chain_key AND p.state = 'pending') AS head,
             o.id AS event_id, o.event, o.project_id, o.data, o.created_at
-     FROM webhook_deliveries d JOIN webhook_outbox o ON o.seq = d.event_seq
-     WHERE d.job_id = $1 AND d.state = 'pending' ORDER BY d.id LIMIT 1`,
-    [jobId],
+     FROM claimed d JOIN webhook_outbox o ON o.seq = d.event_seq`,
+    [jobId, owner],
   );
   return rows[0] ?? null;
 };
@@ -168,10 +175,11 @@ export type Outcome =
 
 /**
  * Records an attempt made by job `jobId`, then sees to the chain's next head:
- * with `keepGoing`, a head that is already due is handed to the same job
- * (resolves true: the caller delivers it next, which saves a job per event
- * when a chain has a backlog); otherwise it gets a job of its own. The
- * `job_id` guard makes a stale job (one the delivery no longer waits for)
+ * with `handOffTo` (an owner id), a head that is already due is handed to the
+ * same job, claimed for that owner (resolves true: the caller delivers it
+ * next, which saves a job per event when a chain has a backlog); otherwise it
+ * gets a job of its own. The `job_id` guard makes a stale job (one the
+ * delivery no longer waits for, say because the reaper took it for orphaned)
  * change nothing.
  */
 export const recordOutcome = async (
@@ -180,7 +188,7 @@ export const recordOutcome = async (
   delivery: DeliveryRow,
   jobId: string,
   outcome: Outcome,
-  keepGoing: boolean,
+  handOffTo: number | null,
 ): Promise<boolean> => {
   await lockChains(tx, [delivery.chain_key]);
   const done = () => queue.complete(tx, queues.deliver, jobId);
@@ -189,14 +197,15 @@ export const recordOutcome = async (
   let finished = false;
   if (outcome.kind === "delivered") {
     const { rowCount } = await tx.client.query(
-      `UPDATE webhook_deliveries SET state = 'delivered', attempts = $3, last_status = $4, last_error = NULL, delivered_at = now(), job_id = NULL
+      `UPDATE webhook_deliveries SET state = 'delivered', attempts = $3, last_status = $4, last_error = NULL, delivered_at = now(), job_id = NULL,
+           claimed_by = NULL
        WHERE id = $1 AND job_id = $2`,
       [...guard, outcome.status],
     );
     finished = rowCount === 1;
   } else if (outcome.kind === "retry") {
     const { rowCount } = await tx.client.query(
-      `UPDATE webhook_deliveries SET attempts = $3, last_status = $4, last_error = $5, next_attempt_at = $6, job_id = NULL
+      `UPDATE webhook_deliveries SET attempts = $3, last_status = $4, last_error = $5, next_attempt_at = $6, job_id = NULL, claimed_by = NULL
        WHERE id = $1 AND job_id = $2`,
       [...guard, outcome.status, outcome.error, outcome.at],
     );
@@ -207,7 +216,7 @@ export const recordOutcome = async (
     }
   } else {
     const { rowCount } = await tx.client.query(
-      `UPDATE webhook_deliveries SET state = 'dead', attempts = $3, last_status = $4, last_error = $5, job_id = NULL
+      `UPDATE webhook_deliveries SET state = 'dead', attempts = $3, last_status = $4, last_error = $5, job_id = NULL, claimed_by = NULL
        WHERE id = $1 AND job_id = $2`,
       [...guard, outcome.status, outcome.error],
     );
@@ -221,12 +230,12 @@ export const recordOutcome = async (
     }
     finished = rowCount === 1;
   }
-  if (finished && keepGoing) {
+  if (finished && handOffTo !== null) {
     const { rowCount } = await tx.client.query(
-      `UPDATE webhook_deliveries SET job_id = $2
+      `UPDATE webhook_deliveries SET job_id = $2, claimed_by = $3
        WHERE id = (SELECT id FROM webhook_deliveries WHERE chain_key = $1 AND state = 'pending' ORDER BY id LIMIT 1)
          AND job_id IS NULL AND next_attempt_at <= now()`,
-      [delivery.chain_key, jobId],
+      [delivery.chain_key, jobId, handOffTo],
     );
     if (rowCount === 1) return true;
   }
@@ -238,7 +247,10 @@ export const recordOutcome = async (
 /** A job for a delivery that is not its chain's head (a replayed dead letter went first): it steps back. */
 export const yieldHead = async (tx: Tx, queue: JobQueue, delivery: DeliveryRow, jobId: string): Promise<void> => {
   await lockChains(tx, [delivery.chain_key]);
-  await tx.client.query("UPDATE webhook_deliveries SET job_id = NULL WHERE id = $1 AND job_id = $2", [delivery.id, jobId]);
+  await tx.client.query("UPDATE webhook_deliveries SET job_id = NULL, claimed_by = NULL WHERE id = $1 AND job_id = $2", [
+    delivery.id,
+    jobId,
+  ]);
   await queueHeads(tx, queue, [delivery.chain_key]);
   await queue.complete(tx, queues.deliver, jobId);
 };

@@ -19,6 +19,7 @@ import {
   recordOutcome,
   yieldHead,
 } from "./chains.ts";
+import { OwnerLock, reap } from "./claims.ts";
 import type { Endpoints } from "./endpoints.ts";
 import { postEvent, webhookBody } from "./http-delivery.ts";
 import { asyncCommitUrl, type Job, JobQueue, queues, transaction } from "./job-queue.ts";
@@ -37,28 +38,40 @@ export type DispatcherOptions = {
   isMuted?: (dialogId: string, userId: string) => Promise<boolean>;
   /** How often every chain is checked for a head without a live job (a safety net; normally each transaction queues its own). */
   sweepMs?: number;
+  /** How often deliveries left by a dispatcher that died mid-delivery are looked for and resumed. */
+  reapMs?: number;
 };
 
 const fanOutBatch = 500;
 /** A job going down a chain's backlog gives its slot back after this many, so other chains get their turn. */
 const maxDeliveriesPerJob = 50;
+/** A job active this long whose delivery nobody claimed was fetched by a process that died before claiming (a live one claims at once). */
+const unclaimedStallSecs = 10;
 
 /**
  * Moves outbox rows to delivery jobs and delivers them (see chains.ts for the
  * ordering). It wakes on the outbox's NOTIFY, and sweeps at start and every
  * `sweepMs` for anything a notification missed. `stop()` stops taking jobs and
  * waits for the deliveries in flight, so a restart neither loses nor repeats
- * one; a process that dies mid-delivery leaves an active job that pg-boss
- * retries once it expires (the receiver may then see that event twice, with
- * the same X-Webhook-Id).
+ * one. A process that dies mid-delivery (SIGKILL, a crash, its PostgreSQL
+ * session cut) leaves its deliveries claimed by an owner whose lock is gone
+ * (see claims.ts); the reaper of any dispatcher, run at start and every
+ * `reapMs`, gives them new jobs, so they are sent again within a few
+ * seconds of a restart, or of the death if another dispatcher is running. The
+ * receiver may then see those events twice, with the same X-Webhook-Id;
+ * nothing else is repeated, and a chain's order holds (its head is what was in
+ * flight).
  */
 export class WebhookDispatcher implements Service {
   readonly name = "webhooks";
   private readonly queue: JobQueue;
   private readonly notifications: Notifications;
+  private readonly ownerLock: OwnerLock;
   private pool: pg.Pool | null = null;
   private listener: pg.PoolClient | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private reapTimer: NodeJS.Timeout | null = null;
+  private reaping: Promise<void> | null = null;
   private stopping = false;
   private pumping: Promise<void> | null = null;
   private pumpAgain = false;
@@ -80,6 +93,7 @@ export class WebhookDispatcher implements Service {
       pollMs: options.pollMs,
       onError: (error) => deps.logger.error("webhook_queue_error", { error: String(error) }),
     });
+    this.ownerLock = new OwnerLock(asyncCommitUrl(deps.connectionString), deps.logger);
     this.notifications = new Notifications(this.queue, {
       delayMs: options.notificationDelayMs,
       isOnline: options.isOnline ?? (async () => false),
@@ -95,6 +109,8 @@ export class WebhookDispatcher implements Service {
     pool.on("error", (error) => this.deps.logger.error("webhook_pool_error", { error: String(error) }));
     survivePoolErrors(pool);
     this.pool = pool;
+    // Held before the first claim, released after the last delivery in flight is recorded.
+    await this.ownerLock.start();
     await this.queue.start();
     this.queue.consume<DeliveryJob>(queues.deliver, this.options.concurrency, (job) => this.deliver(job));
     this.queue.consume<NotifyJob>(queues.notify, 2, async (job) => {
@@ -103,6 +119,8 @@ export class WebhookDispatcher implements Service {
     });
     await this.listen();
     this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs ?? 30_000);
+    this.reapTimer = setInterval(() => void this.reap(), this.options.reapMs ?? 2000);
+    await this.reap();
     await this.sweep();
   }
 
@@ -152,6 +170,8 @@ export class WebhookDispatcher implements Service {
     this.stopping = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
+    if (this.reapTimer) clearInterval(this.reapTimer);
+    this.reapTimer = null;
     if (this.relistenTimer) clearTimeout(this.relistenTimer);
     this.relistenTimer = null;
     const listener = this.listener;
@@ -164,7 +184,9 @@ export class WebhookDispatcher implements Service {
       }
     }
     await this.pumping;
+    await this.reaping;
     await this.queue.stop();
+    await this.ownerLock.stop();
     await this.pool?.end();
     this.pool = null;
   }
@@ -205,6 +227,22 @@ export class WebhookDispatcher implements Service {
     }).catch((error: unknown) => this.deps.logger.error("webhook_requeue_failed", { chain, error: String(error) }));
   }
 
+  /** Resumes deliveries a dead dispatcher left claimed (see claims.ts); one run at a time. */
+  private reap(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    this.reaping ??= reap(this.mustPool(), this.queue, unclaimedStallSecs)
+      .then(
+        (resumed) => {
+          if (resumed.length > 0) this.deps.logger.info("webhook_deliveries_resumed", { deliveries: resumed.map((orphan) => orphan.id) });
+        },
+        (error: unknown) => this.deps.logger.error("webhook_reap_failed", { error: String(error) }),
+      )
+      .finally(() => {
+        this.reaping = null;
+      });
+    return this.reaping;
+  }
+
   /**
    * The safety net: outbox rows not fanned out, heads with no job, and heads
    * long overdue whose job pg-boss no longer runs (it gave up after repeated
@@ -230,7 +268,10 @@ export class WebhookDispatcher implements Service {
         await lockFanOut(tx);
         await lockChains(tx, [...chains, ...lost.map((head) => head.chain_key)]);
         for (const head of lost) {
-          await tx.client.query("UPDATE webhook_deliveries SET job_id = NULL WHERE id = $1 AND job_id = $2", [head.id, head.job_id]);
+          await tx.client.query("UPDATE webhook_deliveries SET job_id = NULL, claimed_by = NULL WHERE id = $1 AND job_id = $2", [
+            head.id,
+            head.job_id,
+          ]);
         }
         await queueHeads(tx, this.queue, [...chains, ...lost.map((head) => head.chain_key)]);
       });
@@ -247,7 +288,7 @@ export class WebhookDispatcher implements Service {
     const pool = this.mustPool();
     const { logger } = this.deps;
     for (let round = 1; ; round += 1) {
-      const delivery = await loadDelivery(pool, job.id);
+      const delivery = await this.ownerLock.claim((db, owner) => loadDelivery(db, job.id, owner));
       // Delivered, dead-lettered, removed, or now waiting for another job: nothing to do.
       if (!delivery) return false;
       if (delivery.head !== delivery.id) {
@@ -265,9 +306,9 @@ export class WebhookDispatcher implements Service {
           error: outcome.error,
         });
       }
-      // A stopping dispatcher gives the next head a job of its own, for whoever runs next.
-      const keepGoing = !this.stopping && round < maxDeliveriesPerJob;
-      const next = await transaction(pool, (tx) => recordOutcome(tx, this.queue, delivery, job.id, outcome, keepGoing));
+      // A stopping dispatcher gives the next head a job of its own, for whoever runs next; so does one without an owner lock.
+      const handOffTo = !this.stopping && round < maxDeliveriesPerJob ? this.ownerLock.owner : null;
+      const next = await transaction(pool, (tx) => recordOutcome(tx, this.queue, delivery, job.id, outcome, handOffTo));
       if (!next) return true;
     }
   }

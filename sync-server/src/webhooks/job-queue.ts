@@ -16,6 +16,8 @@ const maxBackoffMs = 5000;
 /** The dispatcher's pg-boss queues. */
 export const queues = { deliver: "webhook-deliver", notify: "webhook-notify" } as const;
 export type QueueName = (typeof queues)[keyof typeof queues];
+/** pg-boss's job table (its default schema), which the reaper reads to find jobs whose process died before claiming. */
+export const jobTable = "pgboss.job";
 
 /** A transaction in progress, with work to do once it has committed (waking consumers for the jobs it queued). */
 export type Tx = { client: pg.PoolClient; afterCommit(run: () => void): void };
@@ -152,6 +154,11 @@ export class JobQueue {
   /** Completes a job inside `tx`, so the job is done exactly when the work it did commits. */
   async complete(tx: Tx, name: QueueName, id: string): Promise<void> {
     await this.mustBoss().complete(name, id, {}, { db: inTransaction(tx.client) });
+  }
+
+  /** Cancels a job inside `tx` (whatever its state short of done), so pg-boss never runs or retries it. */
+  async cancel(tx: Tx, name: QueueName, id: string): Promise<void> {
+    await this.mustBoss().cancel(name, id, { db: inTransaction(tx.client) });
   }
 
   async getJobState(name: QueueName, id: string): Promise<string | null> {

@@ -1,0 +1,183 @@
+import { randomInt } from "node:crypto";
+import pg from "pg";
+import type { Logger } from "../sync/logger.ts";
+import { lockChains, queueHeads } from "./chains.ts";
+import { type JobQueue, jobTable, queues, transaction } from "./job-queue.ts";
+
+/**
+ * Who is sending a delivery. Each dispatcher process holds a session advisory
+ * lock (`claimNamespace`, owner) on a connection of its own, with an owner id
+ * drawn at random, and a delivery it is sending carries that id in
+ * `claimed_by` until its outcome is recorded. PostgreSQL drops the lock with
+ * the session, so the moment a dispatcher dies (or its session is cut) its
+ * claims are visibly orphaned, and any dispatcher's reaper hands those
+ * deliveries new jobs: a killed process's deliveries resume within seconds
+ * instead of when pg-boss expires its jobs.
+ *
+ * Claims are made through the lock's own connection, so a claim commits only
+ * while its owner's lock is held. An owner id is never taken again once its
+ * lock is lost: the connection comes back under a fresh one, and whatever the
+ * old one claimed is left to the reaper.
+ */
+export const claimNamespace = 7_283_515;
+/** Longest pause between attempts to take the lock again while the database is away. */
+const maxBackoffMs = 5000;
+/**
+ * PostgreSQL probes the lock's connection after 10 s of quiet: a dispatcher
+ * whose machine vanished (no FIN, no RST) loses its lock in about 25 s, not
+ * after the kernel's default two hours.
+ */
+const keepalives = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3";
+
+const withKeepalives = (connectionString: string): string => {
+  const url = new URL(connectionString);
+  const options = url.searchParams.get("options");
+  url.searchParams.set("options", `${options ? `${options} ` : ""}${keepalives}`);
+  return url.toString();
+};
+
+export class OwnerLock {
+  private readonly connectionString: string;
+  private client: pg.Client | null = null;
+  private ownerId: number | null = null;
+  private stopping = false;
+  private retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    connectionString: string,
+    private readonly logger: Logger,
+  ) {
+    this.connectionString = withKeepalives(connectionString);
+  }
+
+  /** The owner id claims are made under now; null while the lock is being taken again. */
+  get owner(): number | null {
+    return this.ownerId;
+  }
+
+  async start(): Promise<void> {
+    this.stopping = false;
+    await this.take();
+  }
+
+  /** Ends the session, which releases the lock; call it once nothing is in flight. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const client = this.client;
+    this.client = null;
+    this.ownerId = null;
+    await client?.end().catch(() => undefined);
+  }
+
+  /** Runs `work` on the lock's connection under the current owner id; throws while there is none. */
+  async claim<T>(work: (db: pg.Client, owner: number) => Promise<T>): Promise<T> {
+    const { client, ownerId } = this;
+    if (!client || ownerId === null) throw new Error("the webhook dispatcher lost its owner lock and is taking a new one");
+    return work(client, ownerId);
+  }
+
+  private async take(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.connectionString, application_name: "mtchat-webhooks-owner" });
+    // Attached before connecting: a connection that breaks later must never raise an unhandled 'error'.
+    client.on("error", (error) => this.lost(client, error));
+    client.on("end", () => this.lost(client, new Error("the owner lock's connection ended")));
+    let owner: number;
+    try {
+      await client.connect();
+      for (;;) {
+        // Positive, so pg_locks shows it as it is (objid is unsigned).
+        owner = randomInt(1, 2 ** 31 - 1);
+        const { rows } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS ok", [claimNamespace, owner]);
+        if (rows[0]?.ok) break;
+      }
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.stopping) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    this.ownerId = owner;
+    this.logger.info("webhook_owner_lock_taken", { owner });
+  }
+
+  private lost(client: pg.Client, error: Error): void {
+    // Only the current connection matters: others are ending on purpose (stop, a failed take).
+    if (this.client !== client) return;
+    this.logger.warn("webhook_owner_lock_lost", { owner: this.ownerId, error: String(error) });
+    this.client = null;
+    this.ownerId = null;
+    client.end().catch(() => undefined);
+    this.retake(250);
+  }
+
+  private retake(delayMs: number): void {
+    if (this.stopping || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.stopping || this.client) return;
+      this.take().catch((error: unknown) => {
+        this.logger.debug("webhook_owner_lock_retry", { error: String(error) });
+        this.retake(Math.min(delayMs * 2, maxBackoffMs));
+      });
+    }, delayMs);
+  }
+}
+
+/** A pending delivery whose sender is gone, with the claim and job it was left with. */
+type Orphan = { id: string; chain_key: string; job_id: string; claimed_by: number | null };
+
+/**
+ * Pending deliveries nobody alive is sending: claimed by an owner whose lock
+ * no session holds, or unclaimed while their job has been active for more
+ * than `stallSecs` (the process died between fetching the job and claiming).
+ * A live dispatcher claims within milliseconds of fetching, and a job handed
+ * down a chain carries the claim with it, so neither matches a live one.
+ */
+export const orphans = async (db: Pick<pg.Pool, "query">, stallSecs: number): Promise<Orphan[]> => {
+  const { rows } = await db.query<Orphan>(
+    `WITH live AS (
+       SELECT l.objid::bigint AS owner FROM pg_locks l
+       WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         AND l.classid = $1::oid AND l.objsubid = 2 AND l.granted
+     )
+     SELECT d.id, d.chain_key, d.job_id, d.claimed_by FROM webhook_deliveries d
+     WHERE d.claimed_by IS NOT NULL AND d.state = 'pending' AND d.job_id IS NOT NULL
+       AND d.claimed_by NOT IN (SELECT owner FROM live)
+     UNION ALL
+     SELECT d.id, d.chain_key, d.job_id, NULL FROM ${jobTable} j
+     JOIN webhook_deliveries d ON d.job_id = j.id AND d.state = 'pending' AND d.claimed_by IS NULL
+     WHERE j.name = $2 AND j.state = 'active' AND j.started_on < now() - make_interval(secs => $3)`,
+    [claimNamespace, queues.deliver, stallSecs],
+  );
+  return rows;
+};
+
+/**
+ * Gives each orphan a new job (due when the orphan was), and cancels its old
+ * one so pg-boss does not also retry it once it expires. The guards make a
+ * delivery that was claimed meanwhile (by a live owner) stay as it is.
+ * Resolves with the deliveries resumed.
+ */
+export const reap = async (pool: pg.Pool, queue: JobQueue, stallSecs: number): Promise<Orphan[]> => {
+  const resumed: Orphan[] = [];
+  for (const orphan of await orphans(pool, stallSecs)) {
+    await transaction(pool, async (tx) => {
+      await lockChains(tx, [orphan.chain_key]);
+      const { rowCount } = await tx.client.query(
+        `UPDATE webhook_deliveries SET job_id = NULL, claimed_by = NULL
+         WHERE id = $1 AND job_id = $2 AND claimed_by IS NOT DISTINCT FROM $3::integer AND state = 'pending'`,
+        [orphan.id, orphan.job_id, orphan.claimed_by],
+      );
+      if (rowCount !== 1) return;
+      await queue.cancel(tx, queues.deliver, orphan.job_id);
+      await queueHeads(tx, queue, [orphan.chain_key]);
+      tx.afterCommit(() => resumed.push(orphan));
+    });
+  }
+  return resumed;
+};
