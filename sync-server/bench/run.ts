@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { createTestDatabase } from "@mtchat/migrations";
 import { createMessage, messagesOf, segmentDocName } from "@mtchat/protocol";
+import pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import WebSocket from "ws";
 import * as Y from "yjs";
@@ -32,23 +33,43 @@ const scenarios: Scenario[] = (process.env.LOAD_SCENARIOS ?? "50x10@500,200x5@10
 });
 const ticks = 100; // USER_HZ on Linux
 
-/** CPU seconds used so far by every PostgreSQL process on the machine (the bench is the only load). */
-const postgresCpu = () => {
+/** The fields of /proc/<pid>/stat after the command name: [state, ppid, …, utime at 11, stime at 12]. */
+const statOf = (pid: string): string[] | null => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? null;
+  } catch {
+    return null;
+  }
+};
+
+/** The postmaster of the cluster holding the bench's database: the parent of a backend serving it. */
+const postmasterOf = async (url: string): Promise<string> => {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+    const ppid = statOf(String(rows[0]?.pid))?.[1];
+    if (!ppid) throw new Error("the bench must run on the machine of its PostgreSQL (it reads /proc)");
+    return ppid;
+  } finally {
+    await client.end();
+  }
+};
+
+/** CPU seconds used so far by that cluster's processes (its postmaster and every child), not other clusters'. */
+const postgresCpu = (postmaster: string) => {
   let total = 0;
   for (const pid of readdirSync("/proc").filter((entry) => /^\d+$/.test(entry))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      if (!stat.includes("(postgres)")) continue;
-      const fields = stat.split(") ")[1]?.split(" ") ?? [];
-      total += (Number(fields[11]) + Number(fields[12])) / ticks;
-    } catch {}
+    const fields = statOf(pid);
+    if (!fields || (pid !== postmaster && fields[1] !== postmaster)) continue;
+    total += (Number(fields[11]) + Number(fields[12])) / ticks;
   }
   return total;
 };
 
 type Room = { name: string; members: { userId: string; token: string }[] };
 
-const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPid: number) => {
+const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPid: number, postmaster: string) => {
   const sockets: HocuspocusProviderWebsocket[] = [];
   const providers: HocuspocusProvider[] = [];
   const latencies: number[] = [];
@@ -76,7 +97,7 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
     }
   }
   const cpuBefore = cpuOf(serverPid);
-  const pgBefore = postgresCpu();
+  const pgBefore = postgresCpu(postmaster);
   const started = performance.now();
   const total = scenario.rate * scenario.seconds;
   const interval = 1000 / scenario.rate;
@@ -93,7 +114,7 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
   while (latencies.length < expected && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   const elapsed = (performance.now() - started) / 1000;
   const cpu = cpuOf(serverPid) - cpuBefore;
-  const pgCpu = postgresCpu() - pgBefore;
+  const pgCpu = postgresCpu(postmaster) - pgBefore;
   for (const provider of providers) provider.destroy();
   for (const socket of sockets) socket.destroy();
   const sorted = latencies.sort((a, b) => a - b);
@@ -110,13 +131,14 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
 
 const results: string[] = [];
 const lagRows: string[] = [];
+const postmaster = want("load") ? await postmasterOf(adminUrl) : "";
 for (const scenario of want("load") ? scenarios : []) {
   const raw = await spawnServer("sync-server/bench/raw-server.ts", {});
   const rawRooms: Room[] = Array.from({ length: scenario.rooms }, (_, i) => ({
     name: `room-${i}`,
     members: Array.from({ length: scenario.members }, (_, m) => ({ userId: `user-${i}-${m}`, token: "unused" })),
   }));
-  const rawResult = await runLoad(raw.port, rawRooms, scenario, raw.child.pid as number);
+  const rawResult = await runLoad(raw.port, rawRooms, scenario, raw.child.pid as number, postmaster);
   raw.child.kill("SIGTERM");
 
   const db = await createTestDatabase(adminUrl, "bench");
@@ -137,7 +159,7 @@ for (const scenario of want("load") ? scenarios : []) {
     const tokens = await Promise.all(members.map((user) => benchToken(user)));
     ourRooms.push({ name: segmentDocName(data.id, 0), members: members.map((userId, m) => ({ userId, token: tokens[m] as string })) });
   }
-  const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number);
+  const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number, postmaster);
   ours.child.kill("SIGTERM");
   // "close", not "exit": the last log lines (projection lag) may still be in the pipe at exit.
   await new Promise((resolve) => ours.child.once("close", resolve));
