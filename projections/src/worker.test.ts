@@ -133,3 +133,60 @@ test("a LISTEN connection the database cuts is replaced by itself, and what was 
     await worker.stop();
   }
 });
+
+test("documents projected in one batch: one commit for all, and a document that fails there fails alone", async () => {
+  const [first, broken, last] = [await registerDialog(db.pool), await registerDialog(db.pool), await registerDialog(db.pool)];
+  const ids = [await messageRow(first, "first"), await messageRow(broken, "broken"), await messageRow(last, "last")];
+  const projector = new Projector(db.pool);
+  const docs = [first, broken, last].map((dialogId) => segmentDocName(dialogId, 0));
+
+  await db.pool.query(`
+    CREATE FUNCTION refuse_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'this dialog''s rows are refused'; END $$;
+    CREATE TRIGGER refuse_batch BEFORE INSERT OR UPDATE ON messages FOR EACH ROW
+      WHEN (NEW.dialog_id = '${broken}') EXECUTE FUNCTION refuse_batch();
+  `);
+  try {
+    const outcomes = await projector.catchUpMany(docs);
+    expect(outcomes.get(docs[0] as string)).toEqual({ ok: true, seq: 1 });
+    expect(outcomes.get(docs[1] as string)).toMatchObject({
+      ok: false,
+      error: expect.objectContaining({ message: expect.stringContaining("refused") }),
+    });
+    expect(outcomes.get(docs[2] as string)).toEqual({ ok: true, seq: 1 });
+    expect([
+      await projected(first, ids[0] as string),
+      await projected(broken, ids[1] as string),
+      await projected(last, ids[2] as string),
+    ]).toEqual([true, false, true]);
+    // The failed document's checkpoint was never created: its transaction rolled back.
+    const { rows } = await db.pool.query<{ doc_name: string; seq: string }>(
+      "SELECT doc_name, seq FROM projection_checkpoints WHERE doc_name = ANY($1::text[])",
+      [docs],
+    );
+    expect(docs.map((doc) => Number(rows.find((row) => row.doc_name === doc)?.seq ?? 0))).toEqual([1, 0, 1]);
+  } finally {
+    await db.pool.query("DROP TRIGGER refuse_batch ON messages");
+  }
+
+  // Healthy again, the three project together, from copies that hold only what was committed.
+  const more = [await messageRow(first, "first again"), await messageRow(broken, "broken again"), await messageRow(last, "last again")];
+  const outcomes = await projector.catchUpMany(docs);
+  expect([...outcomes.values()]).toEqual([
+    { ok: true, seq: 2 },
+    { ok: true, seq: 2 },
+    { ok: true, seq: 2 },
+  ]);
+  for (const [index, dialogId] of [first, broken, last].entries()) {
+    expect(await projected(dialogId, more[index] as string)).toBe(true);
+    const { rows } = await db.pool.query("SELECT count(*)::int AS n FROM messages WHERE dialog_id = $1", [dialogId]);
+    expect(rows).toEqual([{ n: 2 }]);
+  }
+  // Written by one transaction: the three dialogs' new rows and their checkpoints.
+  const { rows: writers } = await db.pool.query<{ xmin: string }>(
+    `SELECT xmin::text FROM messages WHERE id = ANY($1::uuid[])
+     UNION SELECT xmin::text FROM projection_checkpoints WHERE doc_name = ANY($2::text[])`,
+    [more, docs],
+  );
+  expect(writers).toHaveLength(1);
+});
