@@ -8,10 +8,8 @@ export type WorkerOptions = {
   pollMs: number;
   /** How long notifications are gathered before projecting, so a burst becomes one catch-up per document. */
   batchMs?: number;
-  /** Catch-ups run at once (default 4). */
+  /** Documents projected at once. */
   concurrency?: number;
-  /** Documents one catch-up projects together, in one transaction (default 8). */
-  docsPerRun?: number;
   /** Wait before the first retry of a failing document (default `pollMs`); it doubles with each failure. */
   retryBaseMs?: number;
   /** Cap on that doubling (default one minute). */
@@ -64,7 +62,7 @@ export class ProjectionWorker implements Service {
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly projector: Pick<Projector, "catchUpMany">,
+    private readonly projector: Pick<Projector, "catchUp">,
     private readonly options: WorkerOptions,
   ) {
     this.now = options.now ?? Date.now;
@@ -202,32 +200,18 @@ export class ProjectionWorker implements Service {
 
   private pump(): void {
     const limit = this.options.concurrency ?? 4;
-    const perRun = this.options.docsPerRun ?? 8;
     while (this.active < limit && this.queued.size > 0 && !this.stopping) {
-      const batch: string[] = [];
-      for (const docName of this.queued) {
-        if (batch.length >= perRun) break;
-        this.queued.delete(docName);
-        // Queued again while it was failing: it waits for its retry, which the retry timer queues.
-        const failure = this.failures.get(docName);
-        if (failure && failure.retryAt > this.now()) continue;
-        batch.push(docName);
-      }
-      if (batch.length === 0) continue;
+      const docName = this.queued.values().next().value as string;
+      this.queued.delete(docName);
+      // Queued again while it was failing: it waits for its retry, which the retry timer queues.
+      const failure = this.failures.get(docName);
+      if (failure && failure.retryAt > this.now()) continue;
       this.active += 1;
       this.projector
-        .catchUpMany(batch)
+        .catchUp(docName)
         .then(
-          (outcomes) => {
-            for (const docName of batch) {
-              const outcome = outcomes.get(docName);
-              if (!outcome || outcome.ok) this.succeeded(docName);
-              else this.failed(docName, outcome.error);
-            }
-          },
-          (error: unknown) => {
-            for (const docName of batch) this.failed(docName, error);
-          },
+          () => this.succeeded(docName),
+          (error: unknown) => this.failed(docName, error),
         )
         .finally(() => {
           this.active -= 1;
