@@ -1,4 +1,5 @@
 import { randomInt } from "node:crypto";
+import { Mutex } from "async-mutex";
 import pg from "pg";
 import type { Logger } from "../sync/logger.ts";
 import { lockChains, queueHeads } from "./chains.ts";
@@ -42,6 +43,8 @@ export class OwnerLock {
   private ownerId: number | null = null;
   private stopping = false;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** One claim at a time on the one connection (node-pg no longer wants queries queued on a busy client). */
+  private readonly claiming = new Mutex();
 
   constructor(
     connectionString: string,
@@ -72,10 +75,12 @@ export class OwnerLock {
   }
 
   /** Runs `work` on the lock's connection under the current owner id; throws while there is none. */
-  async claim<T>(work: (db: pg.Client, owner: number) => Promise<T>): Promise<T> {
-    const { client, ownerId } = this;
-    if (!client || ownerId === null) throw new Error("the webhook dispatcher lost its owner lock and is taking a new one");
-    return work(client, ownerId);
+  claim<T>(work: (db: pg.Client, owner: number) => Promise<T>): Promise<T> {
+    return this.claiming.runExclusive(() => {
+      const { client, ownerId } = this;
+      if (!client || ownerId === null) throw new Error("the webhook dispatcher lost its owner lock and is taking a new one");
+      return work(client, ownerId);
+    });
   }
 
   private async take(): Promise<void> {
