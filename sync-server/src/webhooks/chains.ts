@@ -56,6 +56,21 @@ export const lockChains = async (tx: Tx, chains: readonly ChainKey[]): Promise<v
   );
 };
 
+/** The first key of every dispatcher's owner lock (see claims.ts); the second is the owner id. */
+export const claimNamespace = 7_283_515;
+
+/** SQL: true while a session holds the owner lock of `owner` (a parameter reference such as `$2`) in this database. */
+export const ownerLockHeld = (owner: string): string =>
+  `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${claimNamespace}::oid
+     AND l.objid = (${owner})::bigint::oid AND l.objsubid = 2 AND l.granted
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
+
+/** Whether the owner lock of `owner` is held now, by whichever session. */
+export const ownerLockStillHeld = async (db: Pick<pg.Pool, "query">, owner: number): Promise<boolean> => {
+  const { rows } = await db.query<{ held: boolean }>(`SELECT ${ownerLockHeld("$1")} AS held`, [owner]);
+  return rows[0]?.held === true;
+};
+
 /** Serializes fan-outs (and sweeps) across processes: deliveries get their ids in outbox order. */
 export const lockFanOut = async (tx: Tx): Promise<void> => {
   await tx.client.query("SELECT pg_advisory_xact_lock($1, $2)", [...fanOutLock]);
@@ -148,14 +163,14 @@ export type DeliveryRow = {
  * job's id) for `owner`, and loads it. A job owns at most one at a time, and
  * may pass itself on down the chain (see recordOutcome), so a job pg-boss
  * retries after a crash finds where it was. The claim marks who is sending it
- * (see claims.ts); it is made on the owner lock's own connection.
+ * (see claims.ts), and is made only while `owner`'s lock is held.
  */
 export const loadDelivery = async (db: Pick<pg.ClientBase, "query">, jobId: string, owner: number): Promise<DeliveryRow | null> => {
   const { rows } = await db.query<DeliveryRow>(
     `WITH claimed AS (
        UPDATE webhook_deliveries SET claimed_by = $2
        WHERE id = (SELECT id FROM webhook_deliveries WHERE job_id = $1 AND state = 'pending' ORDER BY id LIMIT 1)
-         AND job_id = $1 AND state = 'pending'
+         AND job_id = $1 AND state = 'pending' AND ${ownerLockHeld("$2")}
        RETURNING id, state, job_id, attempts, endpoint_id, chain_key, event_seq
      )
      SELECT d.id, d.state, d.job_id, d.attempts, d.endpoint_id, d.chain_key,

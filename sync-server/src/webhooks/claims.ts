@@ -1,8 +1,7 @@
 import { randomInt } from "node:crypto";
-import { Mutex } from "async-mutex";
 import pg from "pg";
 import type { Logger } from "../sync/logger.ts";
-import { lockChains, queueHeads } from "./chains.ts";
+import { claimNamespace, lockChains, queueHeads } from "./chains.ts";
 import { type JobQueue, jobTable, queues, transaction } from "./job-queue.ts";
 
 /**
@@ -15,12 +14,14 @@ import { type JobQueue, jobTable, queues, transaction } from "./job-queue.ts";
  * deliveries new jobs: a killed process's deliveries resume within seconds
  * instead of when pg-boss expires its jobs.
  *
- * Claims are made through the lock's own connection, so a claim commits only
- * while its owner's lock is held. An owner id is never taken again once its
+ * A claim is made, on any connection, only while its owner's lock is held
+ * (`ownerLockHeld`, in the claiming statement), so the reaper, which reads the
+ * same locks, never takes a delivery a live owner has just claimed. (Claims
+ * once went through the lock's own connection, which made that one connection
+ * every delivery's bottleneck.) An owner id is never taken again once its
  * lock is lost: the connection comes back under a fresh one, and whatever the
  * old one claimed is left to the reaper.
  */
-export const claimNamespace = 7_283_515;
 /** Longest pause between attempts to take the lock again while the database is away. */
 const maxBackoffMs = 5000;
 /**
@@ -43,8 +44,6 @@ export class OwnerLock {
   private ownerId: number | null = null;
   private stopping = false;
   private retryTimer: NodeJS.Timeout | null = null;
-  /** One claim at a time on the one connection (node-pg no longer wants queries queued on a busy client). */
-  private readonly claiming = new Mutex();
 
   constructor(
     connectionString: string,
@@ -74,13 +73,10 @@ export class OwnerLock {
     await client?.end().catch(() => undefined);
   }
 
-  /** Runs `work` on the lock's connection under the current owner id; throws while there is none. */
-  claim<T>(work: (db: pg.Client, owner: number) => Promise<T>): Promise<T> {
-    return this.claiming.runExclusive(() => {
-      const { client, ownerId } = this;
-      if (!client || ownerId === null) throw new Error("the webhook dispatcher lost its owner lock and is taking a new one");
-      return work(client, ownerId);
-    });
+  /** The owner id to claim under; throws while the lock is being taken again. */
+  mustOwner(): number {
+    if (this.ownerId === null) throw new Error("the webhook dispatcher lost its owner lock and is taking a new one");
+    return this.ownerId;
   }
 
   private async take(): Promise<void> {

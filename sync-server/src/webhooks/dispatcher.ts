@@ -14,6 +14,7 @@ import {
   lockFanOut,
   type Outcome,
   outboxPayload,
+  ownerLockStillHeld,
   pendingHeads,
   queueHeads,
   recordOutcome,
@@ -288,9 +289,14 @@ export class WebhookDispatcher implements Service {
     const pool = this.mustPool();
     const { logger } = this.deps;
     for (let round = 1; ; round += 1) {
-      const delivery = await this.ownerLock.claim((db, owner) => loadDelivery(db, job.id, owner));
-      // Delivered, dead-lettered, removed, or now waiting for another job: nothing to do.
-      if (!delivery) return false;
+      const owner = this.ownerLock.mustOwner();
+      const delivery = await loadDelivery(pool, job.id, owner);
+      if (!delivery) {
+        // The claim needs the owner's lock: without it, the job fails and pg-boss retries it under the next owner.
+        if (!(await ownerLockStillHeld(pool, owner))) throw new Error("the webhook dispatcher lost its owner lock and is taking a new one");
+        // Delivered, dead-lettered, removed, or now waiting for another job: nothing to do.
+        return false;
+      }
       if (delivery.head !== delivery.id) {
         await transaction(pool, (tx) => yieldHead(tx, this.queue, delivery, job.id));
         return true;
