@@ -83,6 +83,19 @@ describe("a webhook dispatcher killed mid-delivery", () => {
   const messagesOf = (dialogId: string) => receiver.of(dialogId).filter((request) => request.event === "message.new" && contentOf(request));
   const attemptsOf = (dialogId: string, content: string) => messagesOf(dialogId).filter((request) => contentOf(request) === content);
 
+  /** The second attempt at the held m2, once it comes. */
+  const sentAgain = async (dialogId: string, what: string) => {
+    const [, again] = await receiver.until(
+      () => {
+        const attempts = attemptsOf(dialogId, "m2");
+        return attempts.length >= 2 && attempts;
+      },
+      what,
+      90_000,
+    );
+    return again;
+  };
+
   /** What the receiver saw of m1, m2, …: every event once and in order, except the held m2, sent again with the same id. */
   const expectResumedInOrder = (dialogId: string, sent: string[]) => {
     expect(receiver.rejected).toEqual([]);
@@ -110,14 +123,7 @@ describe("a webhook dispatcher killed mid-delivery", () => {
     const killedAt = Date.now();
     const second = await startDispatcher();
     const upAt = Date.now();
-    const [, again] = await receiver.until(
-      () => {
-        const attempts = attemptsOf(dialog.id, "m2");
-        return attempts.length >= 2 && attempts;
-      },
-      "m2 sent again after the restart",
-      90_000,
-    );
+    const again = await sentAgain(dialog.id, "m2 sent again after the restart");
     await receiver.until(() => attemptsOf(dialog.id, "m4").length > 0, "m4 after the restart");
 
     const at = again?.at ?? Number.NaN;
@@ -145,14 +151,7 @@ describe("a webhook dispatcher killed mid-delivery", () => {
 
     await kill(holder);
     const killedAt = Date.now();
-    const [, again] = await receiver.until(
-      () => {
-        const attempts = attemptsOf(dialog.id, "m2");
-        return attempts.length >= 2 && attempts;
-      },
-      "m2 sent again by the survivor",
-      90_000,
-    );
+    const again = await sentAgain(dialog.id, "m2 sent again by the survivor");
     await receiver.until(() => attemptsOf(dialog.id, "m3").length > 0, "m3 after the kill");
 
     const resumedAfterKillMs = (again?.at ?? Number.NaN) - killedAt;
