@@ -61,6 +61,8 @@ export type ApplyLogOptions = {
    * returns what to call once they are applied. The projector tracks changes here.
    */
   watch?: (doc: Y.Doc, fresh: boolean) => () => void;
+  /** The first read, when the caller already made it (`readFromRows` after `from.seq`, or 0 without `from`). */
+  read?: LogRead;
 };
 
 export type AppliedLog = {
@@ -100,8 +102,10 @@ export const applyDocLog = async (db: Queryable, docName: string, options: Apply
   let from = options.from;
   /** The seq another builder quarantined first; the same seq failing twice in a row is a bug, a later one is progress. */
   let stuck: number | null = null;
+  let first = options.read;
   for (;;) {
-    const read = await readDocLog(db, docName, from ? from.seq : 0);
+    const read = first ?? (await readDocLog(db, docName, from ? from.seq : 0));
+    first = undefined;
     const fresh = from === undefined;
     const doc = from?.doc ?? new Y.Doc({ gc: true });
     const unwatch = options.watch?.(doc, fresh);

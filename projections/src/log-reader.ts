@@ -21,15 +21,15 @@ type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
  * the same state those rows produced, so applying it is equivalent.
  */
 export const readDocLog = async (db: Queryable, docName: string, afterSeq: number): Promise<LogRead> => {
-  const { rows: logRows } = await db.query<{ seq: string; update: Buffer; received_at: Date }>(
+  const { rows: logRows } = await db.query<LogRow>(
     "SELECT seq, update, received_at FROM doc_log WHERE doc_name = $1 AND seq > $2 ORDER BY seq",
     [docName, afterSeq],
   );
+  // The head matters only when nothing follows afterSeq: then either the log ends there, or compaction removed the rest.
+  const head = logRows.length === 0 && afterSeq > 0 ? await headOf(db, docName) : 0;
+  const continuous = readFromRows(logRows, afterSeq, head);
+  if (continuous) return continuous;
   const appended = logRows.map((row) => ({ seq: Number(row.seq), at: row.received_at.getTime() }));
-  const firstSeq = logRows[0] ? Number(logRows[0].seq) : null;
-  if (firstSeq === afterSeq + 1 || (firstSeq === null && afterSeq > 0 && (await headOf(db, docName)) <= afterSeq)) {
-    return rowsOnly(logRows, afterSeq, appended);
-  }
   const { rows: snapshots } = await db.query<{ state: Buffer; upto_seq: string }>(
     "SELECT state, upto_seq FROM doc_snapshots WHERE doc_name = $1",
     [docName],
@@ -45,6 +45,25 @@ export const readDocLog = async (db: Queryable, docName: string, afterSeq: numbe
     fromSnapshot: true,
     appended,
   };
+};
+
+/** A log row as read. */
+export type LogRow = { seq: string; update: Buffer; received_at: Date };
+
+/**
+ * The read that `readDocLog(db, doc, afterSeq)` returns, from rows the caller
+ * read itself (those after `afterSeq`, in order) and the document's head;
+ * null when the rows do not continue from `afterSeq` (compaction removed some),
+ * so the read must start from the snapshot: then call `readDocLog`.
+ */
+export const readFromRows = (rows: LogRow[], afterSeq: number, head: number): LogRead | null => {
+  const firstSeq = rows[0] ? Number(rows[0].seq) : null;
+  if (firstSeq !== afterSeq + 1 && !(firstSeq === null && afterSeq > 0 && head <= afterSeq)) return null;
+  return rowsOnly(
+    rows,
+    afterSeq,
+    rows.map((row) => ({ seq: Number(row.seq), at: row.received_at.getTime() })),
+  );
 };
 
 const rowsOnly = (rows: { seq: string; update: Buffer }[], afterSeq: number, appended: LogRead["appended"]): LogRead => ({

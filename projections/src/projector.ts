@@ -2,6 +2,7 @@ import { defaultMaxMessageChars, parseDocName } from "@mtchat/protocol";
 import type pg from "pg";
 import type * as Y from "yjs";
 import { type AppliedLog, applyDocLog } from "./apply-log.ts";
+import { type LogRow, readFromRows } from "./log-reader.ts";
 import { type Changes, noChanges, trackChanges, writeRows } from "./project-rows.ts";
 import type { Quarantined } from "./quarantine.ts";
 
@@ -115,7 +116,9 @@ export class Projector {
     let applied: AppliedLog | null = null;
     try {
       await client.query("BEGIN");
-      const checkpoint = await this.lockCheckpoint(client, docName, name.dialogId);
+      const warm = this.cache.get(docName);
+      const locked = await this.lockCheckpoint(client, docName, name.dialogId, warm?.seq ?? null);
+      const checkpoint = locked?.checkpoint ?? null;
       if (checkpoint === null) {
         await client.query("ROLLBACK");
         this.drop(docName);
@@ -128,8 +131,11 @@ export class Projector {
       }
       let changes: Changes = noChanges(cached === undefined);
       // Bad updates are quarantined inside this transaction, so they commit with the rows built without them.
+      // The rows read with the lock serve a copy at the checkpoint, unless compaction calls for the snapshot.
+      const read = cached && locked ? readFromRows(locked.rows, checkpoint, locked.head) : null;
       applied = await applyDocLog(client, docName, {
         ...(cached ? { from: { doc: cached.doc, seq: checkpoint } } : {}),
+        ...(read ? { read } : {}),
         watch: (doc, fresh) => {
           changes = noChanges(fresh);
           return trackChanges(doc, changes);
@@ -171,18 +177,37 @@ export class Projector {
   /**
    * Locks the document's checkpoint row (creating it at 0); null when the
    * dialog no longer exists. One round trip: the registry row is share-locked
-   * (the dialog cannot be deleted under the projection), and the no-op update
-   * locks the checkpoint, which serializes catch-ups of one document.
+   * (the dialog cannot be deleted under the projection), the no-op update
+   * locks the checkpoint, which serializes catch-ups of one document, and when
+   * the cached copy is at the checkpoint (`cachedSeq`), the log rows after it
+   * and the head come along.
    */
-  private async lockCheckpoint(client: pg.PoolClient, docName: string, dialogId: string): Promise<number | null> {
-    const { rows } = await client.query<{ seq: string }>(
-      `INSERT INTO projection_checkpoints AS c (doc_name, dialog_id, seq)
-         SELECT $1, r.id, 0 FROM dialog_registry r WHERE r.id = $2 FOR KEY SHARE
-       ON CONFLICT (doc_name) DO UPDATE SET seq = c.seq
-       RETURNING c.seq`,
-      [docName, dialogId],
+  private async lockCheckpoint(
+    client: pg.PoolClient,
+    docName: string,
+    dialogId: string,
+    cachedSeq: number | null,
+  ): Promise<{ checkpoint: number; head: number; rows: LogRow[] } | null> {
+    const { rows } = await client.query<{ checkpoint: string; head: string | null } & { [K in keyof LogRow]: LogRow[K] | null }>(
+      `WITH c AS (
+         INSERT INTO projection_checkpoints AS c (doc_name, dialog_id, seq)
+           SELECT $1, r.id, 0 FROM dialog_registry r WHERE r.id = $2 FOR KEY SHARE
+         ON CONFLICT (doc_name) DO UPDATE SET seq = c.seq
+         RETURNING c.seq
+       )
+       SELECT c.seq AS checkpoint, (SELECT h.head_seq FROM doc_heads h WHERE h.doc_name = $1) AS head, l.seq, l.update, l.received_at
+       FROM c LEFT JOIN doc_log l ON l.doc_name = $1 AND l.seq > c.seq AND c.seq = $3
+       ORDER BY l.seq`,
+      [docName, dialogId, cachedSeq ?? -1],
     );
-    return rows[0] ? Number(rows[0].seq) : null;
+    const first = rows[0];
+    if (!first) return null;
+    const logRows = rows.flatMap((row) =>
+      row.seq !== null && row.update !== null && row.received_at !== null
+        ? [{ seq: row.seq, update: row.update, received_at: row.received_at }]
+        : [],
+    );
+    return { checkpoint: Number(first.checkpoint), head: Number(first.head ?? 0), rows: logRows };
   }
 
   private remember(docName: string, cached: Cached): void {
