@@ -59,7 +59,7 @@ export const lockChains = async (tx: Tx, chains: readonly ChainKey[]): Promise<v
 /** The first key of every dispatcher's owner lock (see claims.ts); the second is the owner id. */
 export const claimNamespace = 7_283_515;
 
-/** SQL: true while a session holds the owner lock of `owner` (a parameter reference such as `$2`) in this database. */
+/** SQL: true while a session holds the owner lock of `owner` (an SQL expression: `$2`, a column) in this database. */
 export const ownerLockHeld = (owner: string): string =>
   `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = ${claimNamespace}::oid
      AND l.objid = (${owner})::bigint::oid AND l.objsubid = 2 AND l.granted
@@ -165,7 +165,7 @@ export type DeliveryRow = {
  * retries after a crash finds where it was. The claim marks who is sending it
  * (see claims.ts), and is made only while `owner`'s lock is held.
  */
-export const loadDelivery = async (db: Pick<pg.ClientBase, "query">, jobId: string, owner: number): Promise<DeliveryRow | null> => {
+export const loadDelivery = async (db: Pick<pg.Pool, "query">, jobId: string, owner: number): Promise<DeliveryRow | null> => {
   const { rows } = await db.query<DeliveryRow>(
     `WITH claimed AS (
        UPDATE webhook_deliveries SET claimed_by = $2

@@ -1,8 +1,24 @@
 import { randomInt } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "../sync/logger.ts";
-import { claimNamespace, lockChains, queueHeads } from "./chains.ts";
+import { claimNamespace, lockChains, ownerLockHeld, queueHeads } from "./chains.ts";
 import { type JobQueue, jobTable, queues, transaction } from "./job-queue.ts";
+
+/** Longest pause between attempts to take the lock again while the database is away. */
+const maxBackoffMs = 5000;
+/**
+ * PostgreSQL probes the lock's connection after 10 s of quiet: a dispatcher
+ * whose machine vanished (no FIN, no RST) loses its lock in about 25 s, not
+ * after the kernel's default two hours.
+ */
+const keepalives = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3";
+
+const withKeepalives = (connectionString: string): string => {
+  const url = new URL(connectionString);
+  const options = url.searchParams.get("options");
+  url.searchParams.set("options", `${options ? `${options} ` : ""}${keepalives}`);
+  return url.toString();
+};
 
 /**
  * Who is sending a delivery. Each dispatcher process holds a session advisory
@@ -22,22 +38,6 @@ import { type JobQueue, jobTable, queues, transaction } from "./job-queue.ts";
  * lock is lost: the connection comes back under a fresh one, and whatever the
  * old one claimed is left to the reaper.
  */
-/** Longest pause between attempts to take the lock again while the database is away. */
-const maxBackoffMs = 5000;
-/**
- * PostgreSQL probes the lock's connection after 10 s of quiet: a dispatcher
- * whose machine vanished (no FIN, no RST) loses its lock in about 25 s, not
- * after the kernel's default two hours.
- */
-const keepalives = "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3";
-
-const withKeepalives = (connectionString: string): string => {
-  const url = new URL(connectionString);
-  const options = url.searchParams.get("options");
-  url.searchParams.set("options", `${options ? `${options} ` : ""}${keepalives}`);
-  return url.toString();
-};
-
 export class OwnerLock {
   private readonly connectionString: string;
   private client: pg.Client | null = null;
@@ -141,19 +141,13 @@ type Orphan = { id: string; chain_key: string; job_id: string; claimed_by: numbe
  */
 export const orphans = async (db: Pick<pg.Pool, "query">, stallSecs: number): Promise<Orphan[]> => {
   const { rows } = await db.query<Orphan>(
-    `WITH live AS (
-       SELECT l.objid::bigint AS owner FROM pg_locks l
-       WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         AND l.classid = $1::oid AND l.objsubid = 2 AND l.granted
-     )
-     SELECT d.id, d.chain_key, d.job_id, d.claimed_by FROM webhook_deliveries d
-     WHERE d.claimed_by IS NOT NULL AND d.state = 'pending' AND d.job_id IS NOT NULL
-       AND d.claimed_by NOT IN (SELECT owner FROM live)
+    `SELECT d.id, d.chain_key, d.job_id, d.claimed_by FROM webhook_deliveries d
+     WHERE d.claimed_by IS NOT NULL AND d.state = 'pending' AND d.job_id IS NOT NULL AND NOT ${ownerLockHeld("d.claimed_by")}
      UNION ALL
      SELECT d.id, d.chain_key, d.job_id, NULL FROM ${jobTable} j
      JOIN webhook_deliveries d ON d.job_id = j.id AND d.state = 'pending' AND d.claimed_by IS NULL
-     WHERE j.name = $2 AND j.state = 'active' AND j.started_on < now() - make_interval(secs => $3)`,
-    [claimNamespace, queues.deliver, stallSecs],
+     WHERE j.name = $1 AND j.state = 'active' AND j.started_on < now() - make_interval(secs => $2)`,
+    [queues.deliver, stallSecs],
   );
   return rows;
 };
