@@ -217,9 +217,14 @@ export class ChatSync implements Extension {
    */
   onLogged(docName: string, seq: number): void {
     if (!this.docs.has(docName) && !this.loading.has(docName)) return;
-    if (seq > (this.heads.get(docName) ?? 0)) this.heads.set(docName, seq);
+    this.sawHead(docName, seq);
     const state = this.docs.get(docName);
     if (state && seq > state.seq) this.scheduleCatchUp(docName);
+  }
+
+  /** The log of `docName` reaches at least `seq`. */
+  private sawHead(docName: string, seq: number): void {
+    if (seq > (this.heads.get(docName) ?? 0)) this.heads.set(docName, seq);
   }
 
   /** After the log's notifications were missed (the listener reconnected): every loaded document looks at the log. */
@@ -333,7 +338,7 @@ export class ChatSync implements Extension {
     else {
       // The log holds at least this row: the rows before it, which another node appended, are read now.
       const docName = formatDocName(state.name);
-      if (seq > (this.heads.get(docName) ?? 0)) this.heads.set(docName, seq);
+      this.sawHead(docName, seq);
       this.scheduleCatchUp(docName);
     }
   }
