@@ -10,6 +10,7 @@ export {
   webhookEvents,
   webhooksChannel,
 } from "./outbox.ts";
+export { prepared } from "./prepared.ts";
 export {
   type EventLogger,
   type LagSummary,

@@ -281,13 +281,13 @@ export const options = {
     "WEBHOOK_CONCURRENCY",
     positiveInt,
     16,
-    "Deliveries in flight at once in this process (each holds a database connection while it records its outcome).",
+    "Chains (endpoint + dialog) this process delivers to at once; each has one delivery in flight at a time.",
   ),
   webhookPollMs: option(
     "WEBHOOK_POLL_MS",
     z.coerce.number().int().min(500),
     1000,
-    "How often the dispatcher looks for due jobs besides its own wake-ups (retries scheduled by other processes, after a restart).",
+    "How often the dispatcher looks for due deliveries besides its own wake-ups (retries scheduled by other processes).",
   ),
   notificationDelaySecs: option(
     "NOTIFICATION_DELAY_SECS",

@@ -1,6 +1,6 @@
 import { promises as dns, type LookupAddress } from "node:dns";
 import { isIP, type LookupFunction } from "node:net";
-import { Agent, buildConnector, fetch as undiciFetch } from "undici";
+import { Agent, buildConnector, type Dispatcher, request, fetch as undiciFetch } from "undici";
 import { type AllowList, addressProblem, isLocalhostName, normalizeHost, parseAllowList } from "./address-policy.ts";
 
 /** Resolves a host name to every address it has (injectable, so tests can play a rebinding resolver). */
@@ -33,6 +33,28 @@ export const blockedReason = (error: unknown): string | null => {
 export type OutboundRequest = { method: string; headers: Headers | Record<string, string>; body?: string; signal: AbortSignal };
 export type OutboundFetch = (url: string, init: OutboundRequest) => Promise<Response>;
 
+/** A POST's answer, as much of it as a webhook delivery keeps. */
+export type PostAnswer = { status: number; retryAfter: string | null; text: string };
+export type OutboundPost = (
+  url: string,
+  init: { headers: Record<string, string>; body: string; signal: AbortSignal },
+) => Promise<PostAnswer>;
+
+/**
+ * POSTs through `dispatcher` with undici's request API, which costs about a
+ * third of fetch's CPU per call (no WHATWG streams); like fetch here, it
+ * never follows a redirect. The answer's body is read whole, so the
+ * connection can be reused.
+ */
+export const postThrough =
+  (dispatcher: Dispatcher): OutboundPost =>
+  async (url, { headers, body, signal }) => {
+    const response = await request(url, { method: "POST", headers, body, signal, dispatcher });
+    const text = await response.body.text().catch(() => "");
+    const retryAfter = response.headers["retry-after"];
+    return { status: response.statusCode, retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null, text };
+  };
+
 const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T | null> =>
   new Promise((resolve, reject) => {
     const timer = setTimeout(() => resolve(null), ms);
@@ -64,6 +86,8 @@ const withTimeout = <T>(promise: Promise<T>, ms: number): Promise<T | null> =>
 export class OutboundGuard {
   private readonly allow: AllowList;
   private readonly agent: Agent;
+  /** A POST through the guarded connections (webhook deliveries to a project's endpoints). */
+  readonly post: OutboundPost;
 
   constructor(
     allow: readonly string[] = [],
@@ -80,6 +104,7 @@ export class OutboundGuard {
         else connector(options, callback);
       },
     });
+    this.post = postThrough(this.agent);
   }
 
   private addressesOf(host: string): Promise<LookupAddress[]> {

@@ -1,8 +1,7 @@
 import { randomInt } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "../sync/logger.ts";
-import { claimNamespace, lockChains, ownerLockHeld, queueHeads } from "./chains.ts";
-import { type JobQueue, jobTable, queues, transaction } from "./job-queue.ts";
+import { claimNamespace, ownerLockHeld } from "./chains.ts";
 
 /** Longest pause between attempts to take the lock again while the database is away. */
 const maxBackoffMs = 5000;
@@ -26,9 +25,8 @@ const withKeepalives = (connectionString: string): string => {
  * drawn at random, and a delivery it is sending carries that id in
  * `claimed_by` until its outcome is recorded. PostgreSQL drops the lock with
  * the session, so the moment a dispatcher dies (or its session is cut) its
- * claims are visibly orphaned, and any dispatcher's reaper hands those
- * deliveries new jobs: a killed process's deliveries resume within seconds
- * instead of when pg-boss expires its jobs.
+ * claims are visibly orphaned, and any dispatcher's reaper releases them:
+ * a killed process's deliveries are claimed again within seconds.
  *
  * A claim is made, on any connection, only while its owner's lock is held
  * (`ownerLockHeld`, in the claiming statement), so the reaper, which reads the
@@ -129,50 +127,17 @@ export class OwnerLock {
   }
 }
 
-/** A pending delivery whose sender is gone, with the claim and job it was left with. */
-type Orphan = { id: string; chain_key: string; job_id: string; claimed_by: number | null };
-
 /**
- * Pending deliveries nobody alive is sending: claimed by an owner whose lock
- * no session holds, or unclaimed while their job has been active for more
- * than `stallSecs` (the process died between fetching the job and claiming).
- * A live dispatcher claims within milliseconds of fetching, and a job handed
- * down a chain carries the claim with it, so neither matches a live one.
+ * Releases the claims of pending deliveries nobody alive is sending (their
+ * owner's lock is held by no session), so any dispatcher claims them again.
+ * A claim is only ever made while its owner's lock is held, so a live
+ * owner's claims are never taken. Resolves with the deliveries released.
  */
-export const orphans = async (db: Pick<pg.Pool, "query">, stallSecs: number): Promise<Orphan[]> => {
-  const { rows } = await db.query<Orphan>(
-    `SELECT d.id, d.chain_key, d.job_id, d.claimed_by FROM webhook_deliveries d
-     WHERE d.claimed_by IS NOT NULL AND d.state = 'pending' AND d.job_id IS NOT NULL AND NOT ${ownerLockHeld("d.claimed_by")}
-     UNION ALL
-     SELECT d.id, d.chain_key, d.job_id, NULL FROM ${jobTable} j
-     JOIN webhook_deliveries d ON d.job_id = j.id AND d.state = 'pending' AND d.claimed_by IS NULL
-     WHERE j.name = $1 AND j.state = 'active' AND j.started_on < now() - make_interval(secs => $2)`,
-    [queues.deliver, stallSecs],
+export const reap = async (db: Pick<pg.Pool, "query">): Promise<string[]> => {
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE webhook_deliveries SET claimed_by = NULL
+     WHERE claimed_by IS NOT NULL AND state = 'pending' AND NOT ${ownerLockHeld("claimed_by")}
+     RETURNING id`,
   );
-  return rows;
-};
-
-/**
- * Gives each orphan a new job (due when the orphan was), and cancels its old
- * one so pg-boss does not also retry it once it expires. The guards make a
- * delivery that was claimed meanwhile (by a live owner) stay as it is.
- * Resolves with the deliveries resumed.
- */
-export const reap = async (pool: pg.Pool, queue: JobQueue, stallSecs: number): Promise<Orphan[]> => {
-  const resumed: Orphan[] = [];
-  for (const orphan of await orphans(pool, stallSecs)) {
-    await transaction(pool, async (tx) => {
-      await lockChains(tx, [orphan.chain_key]);
-      const { rowCount } = await tx.client.query(
-        `UPDATE webhook_deliveries SET job_id = NULL, claimed_by = NULL
-         WHERE id = $1 AND job_id = $2 AND claimed_by IS NOT DISTINCT FROM $3::integer AND state = 'pending'`,
-        [orphan.id, orphan.job_id, orphan.claimed_by],
-      );
-      if (rowCount !== 1) return;
-      await queue.cancel(tx, queues.deliver, orphan.job_id);
-      await queueHeads(tx, queue, [orphan.chain_key]);
-      tx.afterCommit(() => resumed.push(orphan));
-    });
-  }
-  return resumed;
+  return rows.map((row) => row.id);
 };

@@ -1,31 +1,18 @@
 import { type Service, webhooksChannel } from "@mtchat/projections";
 import pg from "pg";
-import { survivePoolErrors } from "../db/unavailable.ts";
+import { Agent } from "undici";
+import { isDatabaseUnavailable, survivePoolErrors } from "../db/unavailable.ts";
 import type { Metrics } from "../metrics.ts";
-import type { OutboundGuard } from "../outbound/outbound-guard.ts";
+import { type OutboundGuard, type OutboundPost, postThrough } from "../outbound/outbound-guard.ts";
 import type { Logger } from "../sync/logger.ts";
-import {
-  chainPayloadPrefix,
-  type DeliveryJob,
-  type DeliveryRow,
-  fanOut,
-  loadDelivery,
-  lockChains,
-  lockFanOut,
-  type Outcome,
-  outboxPayload,
-  ownerLockStillHeld,
-  pendingHeads,
-  queueHeads,
-  recordOutcome,
-  yieldHead,
-} from "./chains.ts";
+import { claimHeads, type DeliveryRow, deliveriesPayload, fanOut, type Outcome, outboxPayload, recordOutcome } from "./chains.ts";
 import { OwnerLock, reap } from "./claims.ts";
 import type { Endpoints } from "./endpoints.ts";
 import { postEvent, webhookBody } from "./http-delivery.ts";
-import { asyncCommitUrl, type Job, JobQueue, queues, transaction } from "./job-queue.ts";
+import { asyncCommitUrl, JobQueue, queues, transaction } from "./job-queue.ts";
 import { Notifications, type NotifyJob } from "./notifications.ts";
 import { judge, nextDelayMs, type RetryPolicy } from "./retry-policy.ts";
+import { Wakeup } from "./wakeup.ts";
 
 export type DispatcherOptions = {
   retry: RetryPolicy;
@@ -37,28 +24,30 @@ export type DispatcherOptions = {
   isOnline?: (dialogId: string, userId: string) => Promise<boolean>;
   /** True when the user muted the dialog; such a user gets no notification.pending. Default: nobody is muted. */
   isMuted?: (dialogId: string, userId: string) => Promise<boolean>;
-  /** How often every chain is checked for a head without a live job (a safety net; normally each transaction queues its own). */
+  /** How often the outbox is checked for events a notification missed (a safety net). */
   sweepMs?: number;
   /** How often deliveries left by a dispatcher that died mid-delivery are looked for and resumed. */
   reapMs?: number;
 };
 
 const fanOutBatch = 500;
-/** A job going down a chain's backlog gives its slot back after this many, so other chains get their turn. */
-const maxDeliveriesPerJob = 50;
-/** A job active this long whose delivery nobody claimed was fetched by a process that died before claiming (a live one claims at once). */
-const unclaimedStallSecs = 10;
+/** A slot going down a chain's backlog gives the chain back after this many, so other chains get their turn. */
+const maxDeliveriesPerClaim = 50;
+/** Longest pause between attempts while the database is away. */
+const maxBackoffMs = 5000;
 
 /**
- * Moves outbox rows to delivery jobs and delivers them (see chains.ts for the
- * ordering). It wakes on the outbox's NOTIFY, and sweeps at start and every
- * `sweepMs` for anything a notification missed. `stop()` stops taking jobs and
- * waits for the deliveries in flight, so a restart neither loses nor repeats
- * one. A process that dies mid-delivery (SIGKILL, a crash, its PostgreSQL
- * session cut) leaves its deliveries claimed by an owner whose lock is gone
- * (see claims.ts); the reaper of any dispatcher, run at start and every
- * `reapMs`, gives them new jobs, so they are sent again within a few
- * seconds of a restart, or of the death if another dispatcher is running. The
+ * Moves outbox rows to deliveries and delivers them (see chains.ts for the
+ * ordering), up to `concurrency` chains at once. It wakes on the outbox's
+ * NOTIFY and on new deliveries' (any dispatcher's fan-out), polls every
+ * `pollMs` for retries other processes scheduled, and sweeps every `sweepMs`
+ * for anything a notification missed. `stop()` stops claiming and waits for
+ * the deliveries in flight, so a restart neither loses nor repeats one. A
+ * process that dies mid-delivery (SIGKILL, a crash, its PostgreSQL session
+ * cut) leaves its deliveries claimed by an owner whose lock is gone (see
+ * claims.ts); the reaper of any dispatcher, run at start and every `reapMs`,
+ * releases them, so they are sent again within a few seconds of a restart, or
+ * of the death if another dispatcher is running. The
  * receiver may then see those events twice, with the same X-Webhook-Id;
  * nothing else is repeated, and a chain's order holds (its head is what was in
  * flight).
@@ -77,12 +66,16 @@ export class WebhookDispatcher implements Service {
   private pumping: Promise<void> | null = null;
   private pumpAgain = false;
   private relistenTimer: NodeJS.Timeout | null = null;
+  private readonly deliveriesDue = new Wakeup();
+  /** Connections to the operator's WEBHOOK_URL, which is trusted (a project's endpoints go through the outbound guard). */
+  private trusted: { agent: Agent; post: OutboundPost } | null = null;
+  private delivering: Promise<void> | null = null;
 
   constructor(
     private readonly deps: {
       connectionString: string;
       endpoints: Endpoints;
-      outbound: Pick<OutboundGuard, "fetch">;
+      outbound: Pick<OutboundGuard, "post">;
       logger: Logger;
       /** Counts delivery attempts by outcome. */
       metrics?: Pick<Metrics, "deliveries">;
@@ -110,10 +103,11 @@ export class WebhookDispatcher implements Service {
     pool.on("error", (error) => this.deps.logger.error("webhook_pool_error", { error: String(error) }));
     survivePoolErrors(pool);
     this.pool = pool;
+    const agent = new Agent();
+    this.trusted = { agent, post: postThrough(agent) };
     // Held before the first claim, released after the last delivery in flight is recorded.
     await this.ownerLock.start();
     await this.queue.start();
-    this.queue.consume<DeliveryJob>(queues.deliver, this.options.concurrency, (job) => this.deliver(job));
     this.queue.consume<NotifyJob>(queues.notify, 2, async (job) => {
       await transaction(pool, (tx) => this.notifications.fire(tx, job));
       return true;
@@ -123,6 +117,7 @@ export class WebhookDispatcher implements Service {
     this.reapTimer = setInterval(() => void this.reap(), this.options.reapMs ?? 2000);
     await this.reap();
     await this.sweep();
+    this.delivering = this.deliverLoop();
   }
 
   /** LISTENs on a connection of its own; if that connection breaks, it listens again with backoff (and the sweep does too). */
@@ -130,7 +125,7 @@ export class WebhookDispatcher implements Service {
     const listener = await this.mustPool().connect();
     listener.on("notification", (message) => {
       if (message.payload === outboxPayload) this.pump();
-      else if (message.payload?.startsWith(chainPayloadPrefix)) void this.requeue(message.payload.slice(chainPayloadPrefix.length));
+      else if (message.payload === deliveriesPayload) this.deliveriesDue.wake();
     });
     listener.on("error", (error) => {
       this.deps.logger.warn("webhook_listener_lost", { error: String(error) });
@@ -186,10 +181,17 @@ export class WebhookDispatcher implements Service {
     }
     await this.pumping;
     await this.reaping;
+    this.deliveriesDue.close();
+    await this.delivering;
+    this.delivering = null;
+    // Chains this process gave back mid-backlog are due now: the other dispatchers need not wait for their poll.
+    await this.pool?.query("SELECT pg_notify($1, $2)", [webhooksChannel, deliveriesPayload]).catch(() => undefined);
     await this.queue.stop();
     await this.ownerLock.stop();
     await this.pool?.end();
     this.pool = null;
+    await this.trusted?.agent.close();
+    this.trusted = null;
   }
 
   /** Fans out until the outbox has nothing new; calls during a run make it go round once more. */
@@ -205,9 +207,10 @@ export class WebhookDispatcher implements Service {
         try {
           while (!this.stopping) {
             const handled = await transaction(this.mustPool(), (tx) =>
-              fanOut(tx, this.queue, this.deps.endpoints, fanOutBatch, (events, endpoints) =>
-                this.notifications.schedule(tx, events, endpoints),
-              ),
+              fanOut(tx, this.deps.endpoints, fanOutBatch, (events, endpoints) => {
+                tx.afterCommit(() => this.deliveriesDue.wake());
+                return this.notifications.schedule(tx, events, endpoints);
+              }),
             );
             if (handled < fanOutBatch) break;
           }
@@ -219,22 +222,15 @@ export class WebhookDispatcher implements Service {
     })();
   }
 
-  /** Gives a chain's head a job (after a replay reset it). */
-  private async requeue(chain: string): Promise<void> {
-    if (this.stopping) return;
-    await transaction(this.mustPool(), async (tx) => {
-      await lockChains(tx, [chain]);
-      await queueHeads(tx, this.queue, [chain]);
-    }).catch((error: unknown) => this.deps.logger.error("webhook_requeue_failed", { chain, error: String(error) }));
-  }
-
   /** Resumes deliveries a dead dispatcher left claimed (see claims.ts); one run at a time. */
   private reap(): Promise<void> {
     if (this.stopping) return Promise.resolve();
-    this.reaping ??= reap(this.mustPool(), this.queue, unclaimedStallSecs)
+    this.reaping ??= reap(this.mustPool())
       .then(
         (resumed) => {
-          if (resumed.length > 0) this.deps.logger.info("webhook_deliveries_resumed", { deliveries: resumed.map((orphan) => orphan.id) });
+          if (resumed.length === 0) return;
+          this.deps.logger.info("webhook_deliveries_resumed", { deliveries: resumed });
+          this.deliveriesDue.wake();
         },
         (error: unknown) => this.deps.logger.error("webhook_reap_failed", { error: String(error) }),
       )
@@ -244,63 +240,64 @@ export class WebhookDispatcher implements Service {
     return this.reaping;
   }
 
-  /**
-   * The safety net: outbox rows not fanned out, heads with no job, and heads
-   * long overdue whose job pg-boss no longer runs (it gave up after repeated
-   * crashes) get what they need.
-   */
+  /** The safety net: outbox rows a notification missed are fanned out, and due deliveries looked for. */
   async sweep(): Promise<void> {
     if (this.stopping) return;
     try {
       if (!this.listener) await this.listen();
-      this.pump();
-      const heads = await pendingHeads(this.mustPool(), Math.ceil(this.options.timeoutMs / 1000) + 300);
-      const lost: { chain_key: string; id: string; job_id: string }[] = [];
-      for (const head of heads) {
-        if (!head.overdue || head.job_id === null) continue;
-        const state = await this.queue.getJobState(queues.deliver, head.job_id);
-        if (state === null || state === "completed" || state === "cancelled" || state === "failed") {
-          lost.push({ chain_key: head.chain_key, id: head.id, job_id: head.job_id });
-        }
-      }
-      const chains = heads.filter((head) => head.job_id === null).map((head) => head.chain_key);
-      if (chains.length === 0 && lost.length === 0) return;
-      await transaction(this.mustPool(), async (tx) => {
-        await lockFanOut(tx);
-        await lockChains(tx, [...chains, ...lost.map((head) => head.chain_key)]);
-        for (const head of lost) {
-          await tx.client.query("UPDATE webhook_deliveries SET job_id = NULL, claimed_by = NULL WHERE id = $1 AND job_id = $2", [
-            head.id,
-            head.job_id,
-          ]);
-        }
-        await queueHeads(tx, this.queue, [...chains, ...lost.map((head) => head.chain_key)]);
-      });
     } catch (error) {
       this.deps.logger.error("webhook_sweep_failed", { error: String(error) });
     }
+    this.pump();
+    this.deliveriesDue.wake();
   }
 
   /**
-   * One delivery job: an attempt at the chain's head, recorded with the next
-   * step; while the chain has a backlog that is due, the job goes on down it.
+   * Keeps up to `concurrency` chains in flight: claims due heads for the free
+   * slots, and sleeps when none is due until woken (a fan-out, a NOTIFY, a
+   * slot freeing, a retry coming due) or `pollMs` passes.
    */
-  private async deliver(job: Job<DeliveryJob>): Promise<boolean> {
-    const pool = this.mustPool();
+  private async deliverLoop(): Promise<void> {
+    const active = new Set<Promise<void>>();
+    let failures = 0;
+    while (!this.stopping) {
+      if (active.size >= this.options.concurrency) {
+        await Promise.race(active);
+        continue;
+      }
+      this.deliveriesDue.clear();
+      const owner = this.ownerLock.owner;
+      let claimed: DeliveryRow[] = [];
+      try {
+        if (owner !== null) claimed = await claimHeads(this.mustPool(), owner, this.options.concurrency - active.size);
+        failures = 0;
+      } catch (error) {
+        this.deps.logger.warn("webhook_claim_failed", { error: String(error) });
+        failures += 1;
+        await this.deliveriesDue.sleep(Math.min(250 * 2 ** failures, maxBackoffMs));
+        continue;
+      }
+      for (const delivery of claimed) {
+        const running: Promise<void> = this.deliverChain(delivery).finally(() => {
+          active.delete(running);
+          this.deliveriesDue.wake();
+        });
+        active.add(running);
+      }
+      if (claimed.length === 0 && !this.stopping) await this.deliveriesDue.sleep(this.options.pollMs);
+    }
+    await Promise.allSettled(active);
+  }
+
+  /**
+   * Delivers a claimed head, then the chain's next ones while they are due
+   * (each outcome is recorded in the statement that claims the next), up to
+   * `maxDeliveriesPerClaim`; a stopping dispatcher takes no next one.
+   */
+  private async deliverChain(first: DeliveryRow): Promise<void> {
     const { logger } = this.deps;
-    for (let round = 1; ; round += 1) {
-      const owner = this.ownerLock.mustOwner();
-      const delivery = await loadDelivery(pool, job.id, owner);
-      if (!delivery) {
-        // The claim needs the owner's lock: without it, the job fails and pg-boss retries it under the next owner.
-        if (!(await ownerLockStillHeld(pool, owner))) throw new Error("the webhook dispatcher lost its owner lock and is taking a new one");
-        // Delivered, dead-lettered, removed, or now waiting for another job: nothing to do.
-        return false;
-      }
-      if (delivery.head !== delivery.id) {
-        await transaction(pool, (tx) => yieldHead(tx, this.queue, delivery, job.id));
-        return true;
-      }
+    let delivery: DeliveryRow | null = first;
+    for (let round = 1; delivery; round += 1) {
       const outcome = await this.attempt(delivery);
       this.deps.metrics?.deliveries.inc({ outcome: outcome.kind });
       logger.debug("webhook_attempt", { delivery: delivery.id, event: delivery.event_id, outcome: outcome.kind });
@@ -312,11 +309,34 @@ export class WebhookDispatcher implements Service {
           error: outcome.error,
         });
       }
-      // A stopping dispatcher gives the next head a job of its own, for whoever runs next; so does one without an owner lock.
-      const handOffTo = !this.stopping && round < maxDeliveriesPerJob ? this.ownerLock.owner : null;
-      const next = await transaction(pool, (tx) => recordOutcome(tx, this.queue, delivery, job.id, outcome, handOffTo));
-      if (!next) return true;
+      if (outcome.kind === "retry") this.deliveriesDue.wakeAt(outcome.at.getTime());
+      // The next one is taken under the same claim only while this process still holds the lock it claimed under.
+      const handOff = !this.stopping && round < maxDeliveriesPerClaim && this.ownerLock.owner === delivery.claimed_by;
+      delivery = await this.record(delivery, outcome, handOff);
     }
+  }
+
+  /**
+   * Records an outcome, trying again while the database is away and the
+   * claim is still this process's (once the owner lock is lost, the reaper
+   * releases the delivery and the attempt is made again, elsewhere or here).
+   */
+  private async record(delivery: DeliveryRow, outcome: Outcome, handOff: boolean): Promise<DeliveryRow | null> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await recordOutcome(this.mustPool(), delivery, outcome, handOff);
+      } catch (error) {
+        this.deps.logger.warn("webhook_record_failed", { delivery: delivery.id, error: String(error) });
+        // Anything but the database being away is a defect: the delivery stays claimed (and visible) until this process ends.
+        if (!isDatabaseUnavailable(error) || this.ownerLock.owner !== delivery.claimed_by || !this.pool) return null;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, maxBackoffMs)));
+      }
+    }
+  }
+
+  private mustTrusted(): OutboundPost {
+    if (!this.trusted) throw new Error("the webhook dispatcher is not started");
+    return this.trusted.post;
   }
 
   private mustPool(): pg.Pool {
@@ -332,7 +352,7 @@ export class WebhookDispatcher implements Service {
       { id: delivery.event_id, event: delivery.event, body: webhookBody({ ...delivery, id: delivery.event_id }) },
       this.options.timeoutMs,
       // WEBHOOK_URL is the operator's own and may be internal; a project's endpoint goes through the guard.
-      endpoint.source === "api" ? this.deps.outbound.fetch : undefined,
+      endpoint.source === "api" ? this.deps.outbound.post : this.mustTrusted(),
     );
     const verdict = judge(result);
     const status = "status" in result ? result.status : null;

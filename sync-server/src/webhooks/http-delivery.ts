@@ -1,4 +1,4 @@
-import { blockedReason, type OutboundFetch } from "../outbound/outbound-guard.ts";
+import { blockedReason, type OutboundPost } from "../outbound/outbound-guard.ts";
 import type { AttemptResult } from "./retry-policy.ts";
 import { signPayload, webhookHeaders } from "./signature.ts";
 
@@ -33,19 +33,19 @@ export type Attempt = AttemptResult & { detail: string };
  * (what receivers check for freshness); the id and body stay the same across
  * attempts. Redirects are not followed: a 3xx is the answer, and a failure.
  * The response body is read (so the connection can be reused) and kept only
- * as a short detail for the logs. `send` is the outbound guard's fetch for a
- * project's endpoints; a destination it refuses is a final failure.
+ * as a short detail for the logs. `send` is the outbound guard's post for a
+ * project's endpoints (a destination it refuses is a final failure), or the
+ * dispatcher's own for the operator's WEBHOOK_URL.
  */
 export const postEvent = async (
   target: { url: string; secret: string },
   event: { id: string; event: string; body: string },
   timeoutMs: number,
-  send: OutboundFetch = (url, init) => fetch(url, { ...init, redirect: "manual" }),
+  send: OutboundPost,
 ): Promise<Attempt> => {
   const timestamp = Math.floor(Date.now() / 1000);
   try {
     const response = await send(target.url, {
-      method: "POST",
       signal: AbortSignal.timeout(timeoutMs),
       headers: {
         "content-type": "application/json",
@@ -57,11 +57,10 @@ export const postEvent = async (
       },
       body: event.body,
     });
-    const text = await response.text().catch(() => "");
     return {
       status: response.status,
-      retryAfter: response.headers.get("retry-after"),
-      detail: `HTTP ${response.status} ${text.slice(0, 200)}`.trim(),
+      retryAfter: response.retryAfter,
+      detail: `HTTP ${response.status} ${response.text.slice(0, 200)}`.trim(),
     };
   } catch (error) {
     const blocked = blockedReason(error);

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import PgBoss from "pg-boss";
 import { isDatabaseUnavailable } from "../db/unavailable.ts";
+import { Wakeup } from "./wakeup.ts";
 
 /**
  * Held while pg-boss is set up (its schema installed or migrated, the queues
@@ -13,11 +14,9 @@ const setupLock = 7_283_514_002;
 /** Longest pause between attempts while the database is away. */
 const maxBackoffMs = 5000;
 
-/** The dispatcher's pg-boss queues. */
-export const queues = { deliver: "webhook-deliver", notify: "webhook-notify" } as const;
+/** The dispatcher's pg-boss queues (deliveries are their own queue, see chains.ts). */
+export const queues = { notify: "webhook-notify" } as const;
 export type QueueName = (typeof queues)[keyof typeof queues];
-/** pg-boss's job table (its default schema), which the reaper reads to find jobs whose process died before claiming. */
-export const jobTable = "pgboss.job";
 
 /** A transaction in progress, with work to do once it has committed (waking consumers for the jobs it queued). */
 export type Tx = { client: pg.PoolClient; afterCommit(run: () => void): void };
@@ -60,8 +59,6 @@ const inTransaction = (client: pg.PoolClient): PgBoss.Db => ({
 export type Job<T> = { id: string; data: T };
 /** Handles a job; resolves true when it completed the job itself, inside its own transaction. */
 export type JobHandler<T> = (job: Job<T>) => Promise<boolean>;
-/** A consumer's wake-up: set when something was queued for it, `resolve` ends its sleep. */
-type Signal = { woken: boolean; resolve: (() => void) | null };
 export type JobQueueOptions = {
   /** An active job older than this is taken for lost (its process died) and retried by pg-boss. */
   expireInSeconds: number;
@@ -82,8 +79,7 @@ export type JobQueueOptions = {
 export class JobQueue {
   private boss: PgBoss | null = null;
   private stopping = false;
-  private readonly signals = new Map<QueueName, Signal>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly wakeups = new Map<QueueName, Wakeup>();
   private readonly loops: Promise<void>[] = [];
 
   constructor(
@@ -129,9 +125,7 @@ export class JobQueue {
   /** Stops fetching, waits for jobs in flight, then closes pg-boss. */
   async stop(): Promise<void> {
     this.stopping = true;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    for (const name of this.signals.keys()) this.wake(name);
+    for (const wakeup of this.wakeups.values()) wakeup.close();
     await Promise.allSettled(this.loops);
     this.loops.length = 0;
     await this.boss?.stop({ graceful: true, wait: true, close: true });
@@ -147,23 +141,16 @@ export class JobQueue {
       { db: inTransaction(tx.client) },
     );
     const earliest = Math.min(...jobs.map((job) => job.startAfter.getTime()));
-    tx.afterCommit(() => this.wakeAt(name, earliest));
+    tx.afterCommit(() => {
+      // pg-boss fetches jobs whose start is strictly before the database's now().
+      if (!this.stopping) this.wakeupOf(name).wakeAt(earliest);
+    });
     return withIds.map((job) => job.id);
   }
 
   /** Completes a job inside `tx`, so the job is done exactly when the work it did commits. */
   async complete(tx: Tx, name: QueueName, id: string): Promise<void> {
     await this.mustBoss().complete(name, id, {}, { db: inTransaction(tx.client) });
-  }
-
-  /** Cancels a job inside `tx` (whatever its state short of done), so pg-boss never runs or retries it. */
-  async cancel(tx: Tx, name: QueueName, id: string): Promise<void> {
-    await this.mustBoss().cancel(name, id, { db: inTransaction(tx.client) });
-  }
-
-  async getJobState(name: QueueName, id: string): Promise<string | null> {
-    const job = await this.mustBoss().getJobById(name, id);
-    return job?.state ?? null;
   }
 
   /** Runs `handle` for each job of `name`, up to `concurrency` at once, until stopped. */
@@ -173,7 +160,7 @@ export class JobQueue {
 
   private async loop<T>(name: QueueName, concurrency: number, handle: JobHandler<T>): Promise<void> {
     const boss = this.mustBoss();
-    const signal = this.signalOf(name);
+    const wakeup = this.wakeupOf(name);
     const active = new Set<Promise<void>>();
     let failures = 0;
     while (!this.stopping) {
@@ -182,7 +169,7 @@ export class JobQueue {
         continue;
       }
       // Cleared before the fetch, so a wake-up that comes while it runs is not lost.
-      signal.woken = false;
+      wakeup.clear();
       let jobs: Job<T>[];
       try {
         jobs = await boss.fetch<T>(name, { batchSize: concurrency - active.size });
@@ -192,11 +179,11 @@ export class JobQueue {
         // waits and fetches again rather than ending for good, with an unhandled rejection that ends the process.
         this.options.onError(error);
         failures += 1;
-        if (!this.stopping) await this.sleep(signal, Math.min(250 * 2 ** failures, maxBackoffMs));
+        if (!this.stopping) await wakeup.sleep(Math.min(250 * 2 ** failures, maxBackoffMs));
         continue;
       }
       if (jobs.length === 0) {
-        if (!signal.woken && !this.stopping) await this.sleep(signal);
+        if (!this.stopping) await wakeup.sleep(this.options.pollMs);
         continue;
       }
       for (const job of jobs) {
@@ -236,50 +223,13 @@ export class JobQueue {
     }
   }
 
-  private signalOf(name: QueueName): Signal {
-    let signal = this.signals.get(name);
-    if (!signal) {
-      signal = { woken: false, resolve: null };
-      this.signals.set(name, signal);
+  private wakeupOf(name: QueueName): Wakeup {
+    let wakeup = this.wakeups.get(name);
+    if (!wakeup) {
+      wakeup = new Wakeup();
+      this.wakeups.set(name, wakeup);
     }
-    return signal;
-  }
-
-  /** Until woken or `ms` (the poll interval) passes. */
-  private sleep(signal: Signal, ms = this.options.pollMs): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.resolve = null;
-        resolve();
-      }
-      signal.resolve = done;
-    });
-  }
-
-  private wake(name: QueueName): void {
-    const signal = this.signalOf(name);
-    signal.woken = true;
-    signal.resolve?.();
-  }
-
-  private wakeAt(name: QueueName, at: number): void {
-    if (this.stopping) return;
-    const wait = at - Date.now();
-    if (wait <= 0) {
-      this.wake(name);
-      return;
-    }
-    // Past a minute the poll finds it anyway; a timer only sharpens short waits.
-    if (wait > 60_000) return;
-    // pg-boss fetches jobs whose start is strictly before the database's now().
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.wake(name);
-    }, wait + 5);
-    timer.unref();
-    this.timers.add(timer);
+    return wakeup;
   }
 
   private mustBoss(): PgBoss {

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { cursorCodec, cursorInstant, cursorUuid } from "../http/cursor.ts";
 import { ApiError } from "../http/errors.ts";
 import type { OutboundGuard } from "../outbound/outbound-guard.ts";
-import { chainPayloadPrefix, lockChains } from "./chains.ts";
+import { deliveriesPayload } from "./chains.ts";
 import { configuredEndpointId, type Endpoints } from "./endpoints.ts";
 import { transaction } from "./job-queue.ts";
 
@@ -134,22 +134,21 @@ export class WebhookAdmin {
 
   async replay(projectId: string, id: string): Promise<{ id: string; event_id: string }> {
     return transaction(this.pool, async (tx) => {
-      const { rows } = await tx.client.query<{ delivery_id: string; chain_key: string; event_id: string }>(
-        `SELECT l.delivery_id, d.chain_key, o.id AS event_id
+      const { rows } = await tx.client.query<{ delivery_id: string; event_id: string }>(
+        `SELECT l.delivery_id, o.id AS event_id
          FROM webhook_dead_letters l JOIN webhook_deliveries d ON d.id = l.delivery_id JOIN webhook_outbox o ON o.seq = d.event_seq
          WHERE l.id = $1 AND l.project_id = $2 FOR UPDATE OF l`,
         [id, projectId],
       );
       const dead = rows[0];
       if (!dead) throw new ApiError("not_found", `dead letter ${id} does not exist (or was replayed already)`);
-      await lockChains(tx, [dead.chain_key]);
       await tx.client.query(
-        `UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = now(), job_id = NULL, last_status = NULL, last_error = NULL
+        `UPDATE webhook_deliveries SET state = 'pending', attempts = 0, next_attempt_at = now(), claimed_by = NULL, last_status = NULL, last_error = NULL
          WHERE id = $1`,
         [dead.delivery_id],
       );
       await tx.client.query("DELETE FROM webhook_dead_letters WHERE id = $1", [id]);
-      await tx.client.query("SELECT pg_notify($1, $2)", [webhooksChannel, `${chainPayloadPrefix}${dead.chain_key}`]);
+      await tx.client.query("SELECT pg_notify($1, $2)", [webhooksChannel, deliveriesPayload]);
       return { id, event_id: dead.event_id };
     });
   }
