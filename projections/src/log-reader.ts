@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { prepared } from "./prepared.ts";
 
 export type LogRead = {
   /** Updates to apply in order; the first may be a snapshot (the merged state up to its seq). */
@@ -15,16 +16,18 @@ export type LogRead = {
 
 type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
 
+const readLogAfter = prepared(
+  "log-read-after",
+  "SELECT seq, update, received_at FROM doc_log WHERE doc_name = $1 AND seq > $2 ORDER BY seq",
+);
+
 /**
  * Reads a document's log after `afterSeq`. When compaction removed rows that
  * are needed, the read starts from the snapshot instead: the snapshot holds
  * the same state those rows produced, so applying it is equivalent.
  */
 export const readDocLog = async (db: Queryable, docName: string, afterSeq: number): Promise<LogRead> => {
-  const { rows: logRows } = await db.query<LogRow>(
-    "SELECT seq, update, received_at FROM doc_log WHERE doc_name = $1 AND seq > $2 ORDER BY seq",
-    [docName, afterSeq],
-  );
+  const { rows: logRows } = await db.query<LogRow>(readLogAfter([docName, afterSeq]));
   // The head matters only when nothing follows afterSeq: then either the log ends there, or compaction removed the rest.
   const head = logRows.length === 0 && afterSeq > 0 ? await headOf(db, docName) : 0;
   const continuous = readFromRows(logRows, afterSeq, head);

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type pg from "pg";
+import { prepared } from "./prepared.ts";
 
 /** Every event a webhook endpoint can receive. */
 export const webhookEvents = [
@@ -49,6 +50,19 @@ export const uuidv5 = (name: string, namespace: Uint8Array = eventNamespace): st
  */
 export const eventId = (...parts: (string | number)[]): string => uuidv5(parts.map(String).join("\n"));
 
+const insertOutbox = prepared(
+  "outbox-insert",
+  `WITH added AS (
+      INSERT INTO webhook_outbox (id, project_id, dialog_id, event, data)
+      SELECT (e.value->>'id')::uuid, e.value->>'project_id', (e.value->>'dialog_id')::uuid, e.value->>'event', e.value->'data'
+      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, ord)
+      ORDER BY e.ord
+      ON CONFLICT (id) DO NOTHING
+      RETURNING id
+    )
+    SELECT id, pg_notify('${webhooksChannel}', 'outbox') FROM added`,
+);
+
 /**
  * Adds events to the outbox inside the caller's transaction, in the given
  * order. An id already present is skipped (`ON CONFLICT DO NOTHING`), so the
@@ -64,18 +78,7 @@ export const enqueueEvents = async (db: Queryable, events: readonly OutboxEvent[
     event: event.event,
     data: event.data,
   }));
-  const { rows: added } = await db.query<{ id: string }>(
-    `WITH added AS (
-       INSERT INTO webhook_outbox (id, project_id, dialog_id, event, data)
-       SELECT (e.value->>'id')::uuid, e.value->>'project_id', (e.value->>'dialog_id')::uuid, e.value->>'event', e.value->'data'
-       FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, ord)
-       ORDER BY e.ord
-       ON CONFLICT (id) DO NOTHING
-       RETURNING id
-     )
-     SELECT id, pg_notify('${webhooksChannel}', 'outbox') FROM added`,
-    [JSON.stringify(rows)],
-  );
+  const { rows: added } = await db.query<{ id: string }>(insertOutbox([JSON.stringify(rows)]));
   return added.map((row) => row.id);
 };
 

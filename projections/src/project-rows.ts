@@ -1,6 +1,7 @@
 import { messagesOf, metaOf, parseDocName, parseUserStateKey, participantsOf, readMessage, readsOf, userStateOf } from "@mtchat/protocol";
 import type pg from "pg";
 import * as Y from "yjs";
+import { prepared } from "./prepared.ts";
 import { emit } from "./project-events.ts";
 import { writeMeta, writeUserState } from "./project-meta.ts";
 import { cleanId, cleanText, jsonObject, jsonSafe, toTime, truncateText, uuidOrNull } from "./sanitize.ts";
@@ -91,6 +92,28 @@ export const trackChanges = (doc: Y.Doc, changes: Changes): (() => void) => {
   };
 };
 
+const upsertMessages = prepared(
+  "projection-upsert-messages",
+  `WITH prev AS (
+      SELECT id, edited_at, deleted FROM messages WHERE dialog_id = $1 AND id = ANY($4::uuid[])
+    ), written AS (
+      INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system, reactions)
+      SELECT $1, x.id, $2, a.seq, x.author_id, x.kind, x.body_text, x.body, x.reply_to, x.attachments,
+             LEAST(x.created_at, COALESCE(a.received_at, x.created_at)), a.received_at, x.edited_at, x.deleted, x.system, x.reactions
+      FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, author_id text, kind text, body_text text, body jsonb, reply_to uuid,
+           attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb, reactions jsonb)
+      LEFT JOIN message_arrivals a ON a.dialog_id = $1 AND a.message_id = x.id
+      ON CONFLICT (dialog_id, id) DO UPDATE SET
+        segment = EXCLUDED.segment, seq = EXCLUDED.seq, author_id = EXCLUDED.author_id, kind = EXCLUDED.kind,
+        body_text = EXCLUDED.body_text, body = EXCLUDED.body, reply_to = EXCLUDED.reply_to, attachments = EXCLUDED.attachments,
+        created_at = EXCLUDED.created_at, received_at = EXCLUDED.received_at, edited_at = EXCLUDED.edited_at,
+        deleted = EXCLUDED.deleted, system = EXCLUDED.system, reactions = EXCLUDED.reactions
+      RETURNING id, author_id, kind, body_text, body, reply_to, attachments, created_at, edited_at, deleted, system, seq
+    )
+    SELECT w.*, p.id IS NOT NULL AS existed, p.edited_at AS prev_edited_at, p.deleted AS prev_deleted
+    FROM written w LEFT JOIN prev p ON p.id = w.id`,
+);
+
 const epoch = new Date(0).toISOString();
 
 /**
@@ -154,25 +177,7 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
   if (rows.length === 0) return;
   // One statement: `prev` sees the rows as they were before the upsert, which the events are diffed against.
   const { rows: written } = await db.query<ProjectedMessage>(
-    `WITH prev AS (
-       SELECT id, edited_at, deleted FROM messages WHERE dialog_id = $1 AND id = ANY($4::uuid[])
-     ), written AS (
-       INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system, reactions)
-       SELECT $1, x.id, $2, a.seq, x.author_id, x.kind, x.body_text, x.body, x.reply_to, x.attachments,
-              LEAST(x.created_at, COALESCE(a.received_at, x.created_at)), a.received_at, x.edited_at, x.deleted, x.system, x.reactions
-       FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, author_id text, kind text, body_text text, body jsonb, reply_to uuid,
-            attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb, reactions jsonb)
-       LEFT JOIN message_arrivals a ON a.dialog_id = $1 AND a.message_id = x.id
-       ON CONFLICT (dialog_id, id) DO UPDATE SET
-         segment = EXCLUDED.segment, seq = EXCLUDED.seq, author_id = EXCLUDED.author_id, kind = EXCLUDED.kind,
-         body_text = EXCLUDED.body_text, body = EXCLUDED.body, reply_to = EXCLUDED.reply_to, attachments = EXCLUDED.attachments,
-         created_at = EXCLUDED.created_at, received_at = EXCLUDED.received_at, edited_at = EXCLUDED.edited_at,
-         deleted = EXCLUDED.deleted, system = EXCLUDED.system, reactions = EXCLUDED.reactions
-       RETURNING id, author_id, kind, body_text, body, reply_to, attachments, created_at, edited_at, deleted, system, seq
-     )
-     SELECT w.*, p.id IS NOT NULL AS existed, p.edited_at AS prev_edited_at, p.deleted AS prev_deleted
-     FROM written w LEFT JOIN prev p ON p.id = w.id`,
-    [dialogId, name.segment, JSON.stringify(rows), rows.map((row) => row.id)],
+    upsertMessages([dialogId, name.segment, JSON.stringify(rows), rows.map((row) => row.id)]),
   );
   await emit(db, dialogId, (ref) => messageEvents(ref, written));
 };

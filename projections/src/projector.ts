@@ -3,6 +3,7 @@ import type pg from "pg";
 import type * as Y from "yjs";
 import { type AppliedLog, applyDocLog } from "./apply-log.ts";
 import { type LogRow, readFromRows } from "./log-reader.ts";
+import { prepared } from "./prepared.ts";
 import { type Changes, noChanges, trackChanges, writeRows } from "./project-rows.ts";
 import type { Quarantined } from "./quarantine.ts";
 
@@ -10,6 +11,27 @@ type Cached = { doc: Y.Doc; seq: number };
 
 /** Notified with a dialog's id each time a projection of its documents commits. */
 export const projectedChannel = "mtchat_projected";
+
+const advanceUserCheckpoint = prepared("projection-advance-user", "UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1");
+
+const advanceDialogCheckpoint = prepared(
+  "projection-advance-dialog",
+  `WITH done AS (UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1)
+    SELECT pg_notify('${projectedChannel}', $3)`,
+);
+
+const lockCheckpointSql = prepared(
+  "projection-lock-checkpoint",
+  `WITH c AS (
+      INSERT INTO projection_checkpoints AS c (doc_name, dialog_id, seq)
+        SELECT $1, r.id, 0 FROM dialog_registry r WHERE r.id = $2 FOR KEY SHARE
+      ON CONFLICT (doc_name) DO UPDATE SET seq = c.seq
+      RETURNING c.seq
+    )
+    SELECT c.seq AS checkpoint, (SELECT h.head_seq FROM doc_heads h WHERE h.doc_name = $1) AS head, l.seq, l.update, l.received_at
+    FROM c LEFT JOIN doc_log l ON l.doc_name = $1 AND l.seq > c.seq AND c.seq = $3
+    ORDER BY l.seq`,
+);
 
 /** How many recent lag samples are kept: enough for stable percentiles, bounded in memory. */
 const lagSamples = 100_000;
@@ -149,14 +171,10 @@ export class Projector {
       }
       await writeRows(client, docName, applied.doc, changes, { maxMessageChars: this.maxMessageChars });
       if (name.kind === "user") {
-        await client.query("UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1", [docName, applied.seq]);
+        await client.query(advanceUserCheckpoint([docName, applied.seq]));
       } else {
         // Tells listeners (the sync server pushes to the dialog's participants) once the rows are committed.
-        await client.query(
-          `WITH done AS (UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1)
-           SELECT pg_notify('${projectedChannel}', $3)`,
-          [docName, applied.seq, name.dialogId],
-        );
+        await client.query(advanceDialogCheckpoint([docName, applied.seq, name.dialogId]));
       }
       await client.query("COMMIT");
       logQuarantined(this.logger, applied.quarantined);
@@ -189,16 +207,7 @@ export class Projector {
     cachedSeq: number | null,
   ): Promise<{ checkpoint: number; head: number; rows: LogRow[] } | null> {
     const { rows } = await client.query<{ checkpoint: string; head: string | null } & { [K in keyof LogRow]: LogRow[K] | null }>(
-      `WITH c AS (
-         INSERT INTO projection_checkpoints AS c (doc_name, dialog_id, seq)
-           SELECT $1, r.id, 0 FROM dialog_registry r WHERE r.id = $2 FOR KEY SHARE
-         ON CONFLICT (doc_name) DO UPDATE SET seq = c.seq
-         RETURNING c.seq
-       )
-       SELECT c.seq AS checkpoint, (SELECT h.head_seq FROM doc_heads h WHERE h.doc_name = $1) AS head, l.seq, l.update, l.received_at
-       FROM c LEFT JOIN doc_log l ON l.doc_name = $1 AND l.seq > c.seq AND c.seq = $3
-       ORDER BY l.seq`,
-      [docName, dialogId, cachedSeq ?? -1],
+      lockCheckpointSql([docName, dialogId, cachedSeq ?? -1]),
     );
     const first = rows[0];
     if (!first) return null;

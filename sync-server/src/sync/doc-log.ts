@@ -1,8 +1,13 @@
 import { deny } from "@mtchat/authz";
-import { applyChecked, applyDocLog, type EventLogger, logQuarantined, quarantineRow, readDocLog } from "@mtchat/projections";
+import { applyChecked, applyDocLog, type EventLogger, logQuarantined, prepared, quarantineRow, readDocLog } from "@mtchat/projections";
 import type pg from "pg";
 import * as Y from "yjs";
 import type { Metrics } from "../metrics.ts";
+
+const appendMany = prepared(
+  "mtchat-append-many",
+  "SELECT ord, seq, code, message FROM mtchat_append_many($1::text[], $2::uuid[], $3::bytea[], $4::text[], $5::jsonb, $6::jsonb)",
+);
 
 export type AppendEntry = {
   docName: string;
@@ -114,15 +119,14 @@ export class DocLog {
   private async write(batch: typeof this.pending): Promise<void> {
     try {
       const { rows } = await this.pool.query<{ ord: number; seq: string | null; code: string | null; message: string | null }>(
-        "SELECT ord, seq, code, message FROM mtchat_append_many($1::text[], $2::uuid[], $3::bytea[], $4::text[], $5::jsonb, $6::jsonb)",
-        [
+        appendMany([
           batch.map(({ entry }) => entry.docName),
           batch.map(({ entry }) => entry.dialogId),
           batch.map(({ entry }) => Buffer.from(entry.update.buffer, entry.update.byteOffset, entry.update.byteLength)),
           batch.map(({ entry }) => entry.userId),
           JSON.stringify(batch.map(({ entry }) => entry.clientIds)),
           JSON.stringify(batch.map(({ entry }) => entry.newMessageIds)),
-        ],
+        ]),
       );
       for (const row of rows) {
         const waiting = batch[row.ord - 1];
