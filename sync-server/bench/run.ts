@@ -1,7 +1,8 @@
 // `npm run bench`: R rooms × M members, one sender per room, against raw
 // Hocuspocus and against the full service (authorization, durable log,
-// projection) in the same run. Each server runs in its own process; this
-// process generates the load. Traffic stays on 127.0.0.1.
+// projection, webhooks to a receiver here) in the same run. Each server runs
+// in its own process; this process generates the load and receives the
+// webhooks. Traffic stays on 127.0.0.1.
 import { readdirSync, readFileSync } from "node:fs";
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { createTestDatabase } from "@mtchat/migrations";
@@ -15,7 +16,7 @@ import { adminToken, adminUrl, benchToken, cpuOf, percentile, spawnServer, spawn
 import { memoryBench } from "./memory.ts";
 import { openBench } from "./open.ts";
 import { searchBench } from "./search.ts";
-import { webhookBench, webhookTableHead } from "./webhooks.ts";
+import { startReceiver, webhookBench, webhookSecret, webhookTableHead } from "./webhooks.ts";
 
 // `npm run bench -- authz open` runs only those parts; no arguments runs all.
 const parts = ["load", "authz", "open", "search", "webhooks", "memory"] as const;
@@ -69,7 +70,10 @@ const postgresCpu = (postmaster: string) => {
 
 type Room = { name: string; members: { userId: string; token: string }[] };
 
-const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPid: number, postmaster: string) => {
+/** What the full service's webhook receiver saw: each message's arrival, and the send times to measure it from. */
+type WebhookWatch = { sentAt: Map<string, number>; lags: number[] };
+
+const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPid: number, postmaster: string, webhooks?: WebhookWatch) => {
   const sockets: HocuspocusProviderWebsocket[] = [];
   const providers: HocuspocusProvider[] = [];
   const latencies: number[] = [];
@@ -107,11 +111,15 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
     const sender = senders[sent % senders.length] as { doc: Y.Doc; userId: string };
     // createdAt carries the send time on this process's clock, for the latency measurement.
-    createMessage(sender.doc, { id: uuidv7(), author: sender.userId, createdAt: performance.now(), text: `message ${sent}` });
+    const id = uuidv7();
+    const at = performance.now();
+    webhooks?.sentAt.set(id, at);
+    createMessage(sender.doc, { id, author: sender.userId, createdAt: at, text: `message ${sent}` });
   }
   const expected = total * (scenario.members - 1);
   const deadline = performance.now() + 15_000;
-  while (latencies.length < expected && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  const done = () => latencies.length >= expected && (!webhooks || webhooks.lags.length >= total);
+  while (!done() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   const elapsed = (performance.now() - started) / 1000;
   const cpu = cpuOf(serverPid) - cpuBefore;
   const pgCpu = postgresCpu(postmaster) - pgBefore;
@@ -131,6 +139,7 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
 
 const results: string[] = [];
 const lagRows: string[] = [];
+const webhookLoadRows: string[] = [];
 const postmaster = want("load") ? await postmasterOf(adminUrl) : "";
 for (const scenario of want("load") ? scenarios : []) {
   const raw = await spawnServer("sync-server/bench/raw-server.ts", {});
@@ -142,7 +151,20 @@ for (const scenario of want("load") ? scenarios : []) {
   raw.child.kill("SIGTERM");
 
   const db = await createTestDatabase(adminUrl, "bench");
-  const ours = await spawnService(db.url, { SEGMENT_SIZE: "100000" });
+  // Webhooks on: every message.new goes to a receiver on loopback, measured from the send.
+  const webhooks: WebhookWatch = { sentAt: new Map(), lags: [] };
+  const receiver = await startReceiver((id) => {
+    const sentAt = webhooks.sentAt.get(id);
+    if (sentAt === undefined) return;
+    webhooks.sentAt.delete(id);
+    webhooks.lags.push(performance.now() - sentAt);
+  });
+  const ours = await spawnService(db.url, {
+    SEGMENT_SIZE: "100000",
+    WEBHOOK_URL: receiver.url,
+    WEBHOOK_SECRET: webhookSecret,
+    NOTIFICATION_DELAY_SECS: "3600",
+  });
   const ourRooms: Room[] = [];
   for (let i = 0; i < scenario.rooms; i += 1) {
     const members = Array.from({ length: scenario.members }, (_, m) => `user-${i}-${m}`);
@@ -159,11 +181,17 @@ for (const scenario of want("load") ? scenarios : []) {
     const tokens = await Promise.all(members.map((user) => benchToken(user)));
     ourRooms.push({ name: segmentDocName(data.id, 0), members: members.map((userId, m) => ({ userId, token: tokens[m] as string })) });
   }
-  const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number, postmaster);
+  const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number, postmaster, webhooks);
   ours.child.kill("SIGTERM");
   // "close", not "exit": the last log lines (projection lag) may still be in the pipe at exit.
   await new Promise((resolve) => ours.child.once("close", resolve));
   await db.drop();
+  await new Promise((resolve) => receiver.server.close(resolve));
+  const hookLags = webhooks.lags.sort((a, b) => a - b);
+  const total = scenario.rate * scenario.seconds;
+  webhookLoadRows.push(
+    `| ${scenario.rooms}×${scenario.members}, ${scenario.rate} msg/s | ${percentile(hookLags, 50).toFixed(0)} / ${percentile(hookLags, 99).toFixed(0)} ms | ${hookLags.length}/${total}${receiver.rejected() > 0 ? `, ${receiver.rejected()} bad signatures` : ""} |`,
+  );
   const lag = ours.events.find((event) => event.event === "projection_lag") as { count: number; p50Ms: number; p99Ms: number } | undefined;
   if (lag)
     lagRows.push(
@@ -189,6 +217,7 @@ process.stdout.write(
   [
     ...table("| load | server | p50 / p99 | server CPU | server CPU per message | PostgreSQL CPU per message | delivered |", results),
     ...table("| load | projection lag p50 / p99 (append → projected) | samples |", lagRows),
+    ...table("| load | webhook message.new p50 / p99 (written → received on loopback) | delivered |", webhookLoadRows),
     ...table(
       "| authorization of one update | document | decode + inspect p50 / p99 | raw Yjs apply p50 / p99 | inspect / apply (p50) |",
       authzRows,

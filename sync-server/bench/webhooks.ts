@@ -15,7 +15,7 @@ import WebSocket from "ws";
 import * as Y from "yjs";
 import { adminToken, adminUrl, benchToken, cpuOf, percentile, spawnService } from "./bench-kit.ts";
 
-const webhookSecret = "bench-webhook-secret-0123456789";
+export const webhookSecret = "bench-webhook-secret-0123456789";
 
 type Scenario = { dialogs: number; rate: number; seconds: number };
 /** WEBHOOK_BENCH_RATES=50,100 runs other rates. */
@@ -47,7 +47,8 @@ const stagesOf = async (url: string): Promise<string> => {
   }
 };
 
-const startReceiver = async (onMessage: (id: string, sentAt: number, arrivedAt: number) => void) => {
+/** A loopback receiver that checks each signature and reports every text message.new (`sentAt`: the payload's sent_at). */
+export const startReceiver = async (onMessage: (id: string, sentAt: number, arrivedAt: number) => void) => {
   let rejected = 0;
   const server = createServer((request, response) => {
     const chunks: Buffer[] = [];
