@@ -15,8 +15,9 @@ import { authzBench } from "./authz.ts";
 import { adminToken, adminUrl, benchToken, cpuOf, percentile, spawnServer, spawnService } from "./bench-kit.ts";
 import { memoryBench } from "./memory.ts";
 import { openBench } from "./open.ts";
+import { spawnReceiver, webhookSecret } from "./receiver.ts";
 import { searchBench } from "./search.ts";
-import { startReceiver, webhookBench, webhookSecret, webhookTableHead } from "./webhooks.ts";
+import { webhookBench, webhookTableHead } from "./webhooks.ts";
 
 // `npm run bench -- authz open` runs only those parts; no arguments runs all.
 const parts = ["load", "authz", "open", "search", "webhooks", "memory"] as const;
@@ -70,8 +71,8 @@ const postgresCpu = (postmaster: string) => {
 
 type Room = { name: string; members: { userId: string; token: string }[] };
 
-/** What the full service's webhook receiver saw: each message's arrival, and the send times to measure it from. */
-type WebhookWatch = { sentAt: Map<string, number>; lags: number[] };
+/** The full service's webhook receiver, and each message's send time (epoch ms) to measure its arrival from. */
+type WebhookWatch = { sentAt: Map<string, number>; arrived: () => number };
 
 const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPid: number, postmaster: string, webhooks?: WebhookWatch) => {
   const sockets: HocuspocusProviderWebsocket[] = [];
@@ -113,12 +114,12 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
     // createdAt carries the send time on this process's clock, for the latency measurement.
     const id = uuidv7();
     const at = performance.now();
-    webhooks?.sentAt.set(id, at);
+    webhooks?.sentAt.set(id, Date.now());
     createMessage(sender.doc, { id, author: sender.userId, createdAt: at, text: `message ${sent}` });
   }
   const expected = total * (scenario.members - 1);
   const deadline = performance.now() + 15_000;
-  const done = () => latencies.length >= expected && (!webhooks || webhooks.lags.length >= total);
+  const done = () => latencies.length >= expected && (!webhooks || webhooks.arrived() >= total);
   while (!done() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   const elapsed = (performance.now() - started) / 1000;
   const cpu = cpuOf(serverPid) - cpuBefore;
@@ -151,14 +152,19 @@ for (const scenario of want("load") ? scenarios : []) {
   raw.child.kill("SIGTERM");
 
   const db = await createTestDatabase(adminUrl, "bench");
-  // Webhooks on: every message.new goes to a receiver on loopback, measured from the send.
-  const webhooks: WebhookWatch = { sentAt: new Map(), lags: [] };
-  const receiver = await startReceiver((id) => {
-    const sentAt = webhooks.sentAt.get(id);
-    if (sentAt === undefined) return;
-    webhooks.sentAt.delete(id);
-    webhooks.lags.push(performance.now() - sentAt);
-  });
+  // Webhooks on: every message.new goes to a receiver process on loopback, measured from the send.
+  const receiver = await spawnReceiver();
+  const sentAt = new Map<string, number>();
+  /** Each message's webhook lag, from its first arrival. */
+  const hookLags = () => {
+    const first = new Map<string, number>();
+    for (const hook of receiver.hooks()) {
+      const sent = sentAt.get(hook.id);
+      if (sent !== undefined && !first.has(hook.id)) first.set(hook.id, hook.at - sent);
+    }
+    return first;
+  };
+  const webhooks: WebhookWatch = { sentAt, arrived: () => hookLags().size };
   const ours = await spawnService(db.url, {
     SEGMENT_SIZE: "100000",
     WEBHOOK_URL: receiver.url,
@@ -186,11 +192,12 @@ for (const scenario of want("load") ? scenarios : []) {
   // "close", not "exit": the last log lines (projection lag) may still be in the pipe at exit.
   await new Promise((resolve) => ours.child.once("close", resolve));
   await db.drop();
-  await new Promise((resolve) => receiver.server.close(resolve));
-  const hookLags = webhooks.lags.sort((a, b) => a - b);
+  const hooks = [...hookLags().values()].sort((a, b) => a - b);
+  const rejected = receiver.rejected();
+  await receiver.stop();
   const total = scenario.rate * scenario.seconds;
   webhookLoadRows.push(
-    `| ${scenario.rooms}×${scenario.members}, ${scenario.rate} msg/s | ${percentile(hookLags, 50).toFixed(0)} / ${percentile(hookLags, 99).toFixed(0)} ms | ${hookLags.length}/${total}${receiver.rejected() > 0 ? `, ${receiver.rejected()} bad signatures` : ""} |`,
+    `| ${scenario.rooms}×${scenario.members}, ${scenario.rate} msg/s | ${percentile(hooks, 50).toFixed(0)} / ${percentile(hooks, 99).toFixed(0)} ms | ${hooks.length}/${total}${rejected > 0 ? `, ${rejected} bad signatures` : ""} |`,
   );
   const lag = ours.events.find((event) => event.event === "projection_lag") as { count: number; p50Ms: number; p99Ms: number } | undefined;
   if (lag)

@@ -3,9 +3,6 @@
 // signed message.new. The service runs in its own process with everything on
 // (authorization, log, projection, outbox, dispatcher); this process writes
 // over WebSocket at a fixed rate and receives. Both read the same clock.
-import { createHmac } from "node:crypto";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from "@hocuspocus/provider";
 import { createTestDatabase } from "@mtchat/migrations";
 import { createMessage, segmentDocName } from "@mtchat/protocol";
@@ -14,8 +11,7 @@ import { v7 as uuidv7 } from "uuid";
 import WebSocket from "ws";
 import * as Y from "yjs";
 import { adminToken, adminUrl, benchToken, cpuOf, percentile, spawnService } from "./bench-kit.ts";
-
-export const webhookSecret = "bench-webhook-secret-0123456789";
+import { spawnReceiver, webhookSecret } from "./receiver.ts";
 
 type Scenario = { dialogs: number; rate: number; seconds: number };
 /** WEBHOOK_BENCH_RATES=50,100 runs other rates. */
@@ -47,37 +43,14 @@ const stagesOf = async (url: string): Promise<string> => {
   }
 };
 
-/** A loopback receiver that checks each signature and reports every text message.new (`sentAt`: the payload's sent_at). */
-export const startReceiver = async (onMessage: (id: string, sentAt: number, arrivedAt: number) => void) => {
-  let rejected = 0;
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on("data", (chunk: Buffer) => chunks.push(chunk));
-    request.on("end", () => {
-      const arrivedAt = Date.now();
-      const raw = Buffer.concat(chunks).toString("utf8");
-      const timestamp = String(request.headers["x-webhook-timestamp"]);
-      const expected = `sha256=${createHmac("sha256", webhookSecret).update(`${timestamp}.${raw}`).digest("hex")}`;
-      if (request.headers["x-webhook-signature"] !== expected) {
-        rejected += 1;
-        response.writeHead(401).end();
-        return;
-      }
-      const body = JSON.parse(raw) as { event: string; data: { message?: { id: string; sent_at: string; message_type: string } } };
-      const message = body.data.message;
-      if (body.event === "message.new" && message?.message_type === "text") onMessage(message.id, Date.parse(message.sent_at), arrivedAt);
-      response.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, rejected: () => rejected };
-};
-
 const runScenario = async (scenario: Scenario): Promise<string> => {
-  const lags = new Map<string, number>();
-  const receiver = await startReceiver((id, sentAt, arrivedAt) => {
-    if (!lags.has(id)) lags.set(id, arrivedAt - sentAt);
-  });
+  const receiver = await spawnReceiver();
+  /** Each message's lag, from its first arrival (a retried delivery arrives again). */
+  const lags = () => {
+    const first = new Map<string, number>();
+    for (const hook of receiver.hooks()) if (!first.has(hook.id)) first.set(hook.id, hook.at - hook.sentAt);
+    return first;
+  };
   const db = await createTestDatabase(adminUrl, "bench_webhooks");
   const service = await spawnService(db.url, {
     WEBHOOK_URL: receiver.url,
@@ -124,20 +97,21 @@ const runScenario = async (scenario: Scenario): Promise<string> => {
       createMessage(docs[sent % docs.length] as Y.Doc, { id: uuidv7(), author: "sender", createdAt: Date.now(), text: `message ${sent}` });
     }
     const deadline = performance.now() + 30_000;
-    while (lags.size < total && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (lags().size < total && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     const cpuPerMessageUs = ((cpuOf(service.child.pid as number) - cpuBefore) / total) * 1e6;
     for (const provider of providers) provider.destroy();
     socket.destroy();
-    const sorted = [...lags.values()].sort((a, b) => a - b);
+    const arrived = lags();
+    const sorted = [...arrived.values()].sort((a, b) => a - b);
     const stages = await stagesOf(db.url);
     const label = `${scenario.rate} msg/s over ${scenario.dialogs} dialogs`;
     const rejected = receiver.rejected() > 0 ? `, ${receiver.rejected()} bad signatures` : "";
-    return `| ${label} | ${percentile(sorted, 50).toFixed(0)} / ${percentile(sorted, 99).toFixed(0)} ms | ${stages} | ${cpuPerMessageUs.toFixed(0)} µs | ${lags.size}/${total}${rejected} |`;
+    return `| ${label} | ${percentile(sorted, 50).toFixed(0)} / ${percentile(sorted, 99).toFixed(0)} ms | ${stages} | ${cpuPerMessageUs.toFixed(0)} µs | ${arrived.size}/${total}${rejected} |`;
   } finally {
     service.child.kill("SIGTERM");
     await new Promise((resolve) => service.child.once("exit", resolve));
     await db.drop();
-    await new Promise((resolve) => receiver.server.close(resolve));
+    await receiver.stop();
   }
 };
 
