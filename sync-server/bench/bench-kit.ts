@@ -33,8 +33,10 @@ export const spawnServer = async (script: string, env: Record<string, string>) =
     child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
       try {
-        const event = JSON.parse(line) as { event?: string; port?: number };
+        const event = JSON.parse(line) as { event?: string; port?: number; level?: string };
         events.push(event);
+        // BENCH_SERVER_ERRORS=1 shows the servers' warnings and errors as they happen.
+        if (process.env.BENCH_SERVER_ERRORS && (event.level === "error" || event.level === "warn")) process.stderr.write(`${line}\n`);
         if (event.event === "listening" && event.port) resolve(event.port);
       } catch {}
     });
