@@ -50,17 +50,29 @@ export const uuidv5 = (name: string, namespace: Uint8Array = eventNamespace): st
  */
 export const eventId = (...parts: (string | number)[]): string => uuidv5(parts.map(String).join("\n"));
 
+/**
+ * The CTE `added` that inserts the events in `param` (a jsonb array, see
+ * `outboxJson`) in order and returns the ids added; shared by every statement
+ * that writes the outbox.
+ */
+export const outboxInsert = (param: string): string => `added AS (
+    INSERT INTO webhook_outbox (id, project_id, dialog_id, event, data)
+    SELECT (e.value->>'id')::uuid, e.value->>'project_id', (e.value->>'dialog_id')::uuid, e.value->>'event', e.value->'data'
+    FROM jsonb_array_elements(${param}::jsonb) WITH ORDINALITY AS e(value, ord)
+    ORDER BY e.ord
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+  )`;
+
+/** Events as `outboxInsert` reads them. */
+export const outboxJson = (events: readonly OutboxEvent[]): string =>
+  JSON.stringify(
+    events.map((event) => ({ id: event.id, project_id: event.projectId, dialog_id: event.dialogId, event: event.event, data: event.data })),
+  );
+
 const insertOutbox = prepared(
   "outbox-insert",
-  `WITH added AS (
-      INSERT INTO webhook_outbox (id, project_id, dialog_id, event, data)
-      SELECT (e.value->>'id')::uuid, e.value->>'project_id', (e.value->>'dialog_id')::uuid, e.value->>'event', e.value->'data'
-      FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(value, ord)
-      ORDER BY e.ord
-      ON CONFLICT (id) DO NOTHING
-      RETURNING id
-    )
-    SELECT id, pg_notify('${webhooksChannel}', 'outbox') FROM added`,
+  `WITH ${outboxInsert("$1")} SELECT id, pg_notify('${webhooksChannel}', 'outbox') FROM added`,
 );
 
 /**
@@ -71,14 +83,7 @@ const insertOutbox = prepared(
  */
 export const enqueueEvents = async (db: Queryable, events: readonly OutboxEvent[]): Promise<string[]> => {
   if (events.length === 0) return [];
-  const rows = events.map((event) => ({
-    id: event.id,
-    project_id: event.projectId,
-    dialog_id: event.dialogId,
-    event: event.event,
-    data: event.data,
-  }));
-  const { rows: added } = await db.query<{ id: string }>(insertOutbox([JSON.stringify(rows)]));
+  const { rows: added } = await db.query<{ id: string }>(insertOutbox([outboxJson(events)]));
   return added.map((row) => row.id);
 };
 

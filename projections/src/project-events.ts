@@ -22,8 +22,13 @@ const dialogRef = async (db: pg.PoolClient, dialogId: string): Promise<DialogRef
   return ref;
 };
 
-/** Adds the webhook events of this projection to the outbox, in its transaction; the dialog is looked up only when there are any. */
+/** The events `build` derives for the dialog; the dialog is looked up only when there are any. */
+export const eventsFor = async (db: pg.PoolClient, dialogId: string, build: (ref: DialogRef) => OutboxEvent[]): Promise<OutboxEvent[]> => {
+  if (build({ dialogId, projectId: "", objectType: null, objectId: null }).length === 0) return [];
+  return build(await dialogRef(db, dialogId));
+};
+
+/** Adds the webhook events of this projection to the outbox, in its transaction. */
 export const emit = async (db: pg.PoolClient, dialogId: string, build: (ref: DialogRef) => OutboxEvent[]): Promise<void> => {
-  if (build({ dialogId, projectId: "", objectType: null, objectId: null }).length === 0) return;
-  await enqueueEvents(db, build(await dialogRef(db, dialogId)));
+  await enqueueEvents(db, await eventsFor(db, dialogId, build));
 };

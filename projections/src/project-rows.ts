@@ -1,8 +1,9 @@
 import { messagesOf, metaOf, parseDocName, parseUserStateKey, participantsOf, readMessage, readsOf, userStateOf } from "@mtchat/protocol";
 import type pg from "pg";
 import * as Y from "yjs";
+import type { OutboxEvent } from "./outbox.ts";
 import { prepared } from "./prepared.ts";
-import { emit } from "./project-events.ts";
+import { eventsFor } from "./project-events.ts";
 import { writeMeta, writeUserState } from "./project-meta.ts";
 import { cleanId, cleanText, jsonObject, jsonSafe, toTime, truncateText, uuidOrNull } from "./sanitize.ts";
 import { messageEvents, type ProjectedMessage } from "./webhook-events.ts";
@@ -152,21 +153,28 @@ export const messageRow = (id: string, entry: unknown, limits: RowLimits) => {
  * Rows depend on the state alone (plus the logged arrival order), so replaying
  * the log, or starting from a snapshot, writes the same rows. The webhook
  * events are the difference between the rows replaced and the rows written,
- * with deterministic ids, so a replay adds no event twice. Every value a
- * client can write is projected (see `sanitize.ts`): what a column cannot
+ * with deterministic ids, so a replay adds no event twice: a segment's are
+ * returned, for the caller to add with its checkpoint (meta and user
+ * documents add their own). Every value a client can write is projected (see `sanitize.ts`): what a column cannot
  * hold is cleaned, clamped, or read as empty, and never fails the projection.
  */
-export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, changes: Changes, limits: RowLimits): Promise<void> => {
+export const writeRows = async (
+  db: pg.PoolClient,
+  docName: string,
+  doc: Y.Doc,
+  changes: Changes,
+  limits: RowLimits,
+): Promise<OutboxEvent[]> => {
   const name = parseDocName(docName);
-  if (!name) return;
+  if (!name) return [];
   const { dialogId } = name;
   if (name.kind === "user") {
     await writeUserState(db, name.projectId, name.userId, doc, changes);
-    return;
+    return [];
   }
   if (name.kind === "meta") {
     await writeMeta(db, dialogId, doc, changes);
-    return;
+    return [];
   }
   const messages = messagesOf(doc);
   const ids = changes.all ? [...messages.keys()] : [...changes.messages];
@@ -174,10 +182,10 @@ export const writeRows = async (db: pg.PoolClient, docName: string, doc: Y.Doc, 
     const row = messageRow(id, messages.get(id), limits);
     return row ? [row] : [];
   });
-  if (rows.length === 0) return;
+  if (rows.length === 0) return [];
   // One statement: `prev` sees the rows as they were before the upsert, which the events are diffed against.
   const { rows: written } = await db.query<ProjectedMessage>(
     upsertMessages([dialogId, name.segment, JSON.stringify(rows), rows.map((row) => row.id)]),
   );
-  await emit(db, dialogId, (ref) => messageEvents(ref, written));
+  return eventsFor(db, dialogId, (ref) => messageEvents(ref, written));
 };

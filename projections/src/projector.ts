@@ -3,6 +3,7 @@ import type pg from "pg";
 import type * as Y from "yjs";
 import { type AppliedLog, applyDocLog } from "./apply-log.ts";
 import { type LogRow, readFromRows } from "./log-reader.ts";
+import { outboxInsert, outboxJson, webhooksChannel } from "./outbox.ts";
 import { prepared } from "./prepared.ts";
 import { type Changes, noChanges, trackChanges, writeRows } from "./project-rows.ts";
 import type { Quarantined } from "./quarantine.ts";
@@ -16,8 +17,8 @@ const advanceUserCheckpoint = prepared("projection-advance-user", "UPDATE projec
 
 const advanceDialogCheckpoint = prepared(
   "projection-advance-dialog",
-  `WITH done AS (UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1)
-    SELECT pg_notify('${projectedChannel}', $3)`,
+  `WITH ${outboxInsert("$4")}, done AS (UPDATE projection_checkpoints SET seq = $2 WHERE doc_name = $1)
+   SELECT pg_notify('${projectedChannel}', $3), (SELECT pg_notify('${webhooksChannel}', 'outbox') FROM added LIMIT 1)`,
 );
 
 const lockCheckpointSql = prepared(
@@ -169,12 +170,13 @@ export class Projector {
         await client.query("COMMIT");
         return checkpoint;
       }
-      await writeRows(client, docName, applied.doc, changes, { maxMessageChars: this.maxMessageChars });
+      const events = await writeRows(client, docName, applied.doc, changes, { maxMessageChars: this.maxMessageChars });
       if (name.kind === "user") {
         await client.query(advanceUserCheckpoint([docName, applied.seq]));
       } else {
-        // Tells listeners (the sync server pushes to the dialog's participants) once the rows are committed.
-        await client.query(advanceDialogCheckpoint([docName, applied.seq, name.dialogId]));
+        // A segment's events go in with the checkpoint, and listeners (the sync server pushes to the dialog's
+        // participants; the dispatcher fans out) hear of both once they are committed.
+        await client.query(advanceDialogCheckpoint([docName, applied.seq, name.dialogId, outboxJson(events)]));
       }
       await client.query("COMMIT");
       logQuarantined(this.logger, applied.quarantined);
