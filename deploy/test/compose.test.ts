@@ -286,6 +286,19 @@ describe("deploy/haproxy.cfg", () => {
       const wsUrl = `${lbUrl.replace(/^http/, "ws")}/api/v1/ws`;
       const connections = () => replicas.map((replica) => replica.server.hocuspocus.getConnectionsCount());
 
+      // leastconn counts every session a replica holds: the REST calls' keep-alive connection first has to end,
+      // else both sockets go to the other replica.
+      await eventually(
+        async () => {
+          const csv = await fetch(`${healthUrl}/stats;csv`, { headers: { connection: "close" } }).then((response) => response.text());
+          const current = csv
+            .split("\n")
+            .filter((line) => /^sync,sync-\d,/.test(line))
+            .map((line) => Number(line.split(",")[4]));
+          return current.length === 2 && current.every((sessions) => sessions === 0) ? true : undefined;
+        },
+        { what: "no session left on either replica", timeoutMs: 20_000 },
+      );
       // leastconn: the second socket goes to the replica the first one did not take.
       const sockets = [openSocket(wsUrl), openSocket(wsUrl)] as const;
       const alice = await openDoc(sockets[0], docName, () => tokenFor("alice"));
