@@ -50,7 +50,7 @@ export const ownerLockHeld = (owner: string): string =>
      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
 
 /** Serializes fan-outs across processes: deliveries get their ids in outbox order. */
-export const lockFanOut = async (tx: Tx): Promise<void> => {
+const lockFanOut = async (tx: Tx): Promise<void> => {
   await tx.client.query("SELECT pg_advisory_xact_lock($1, $2)", [...fanOutLock]);
 };
 

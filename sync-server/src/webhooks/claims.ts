@@ -2,9 +2,8 @@ import { randomInt } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "../sync/logger.ts";
 import { claimNamespace, ownerLockHeld } from "./chains.ts";
+import { maxBackoffMs } from "./wakeup.ts";
 
-/** Longest pause between attempts to take the lock again while the database is away. */
-const maxBackoffMs = 5000;
 /**
  * PostgreSQL probes the lock's connection after 10 s of quiet: a dispatcher
  * whose machine vanished (no FIN, no RST) loses its lock in about 25 s, not
@@ -69,12 +68,6 @@ export class OwnerLock {
     this.client = null;
     this.ownerId = null;
     await client?.end().catch(() => undefined);
-  }
-
-  /** The owner id to claim under; throws while the lock is being taken again. */
-  mustOwner(): number {
-    if (this.ownerId === null) throw new Error("the webhook dispatcher lost its owner lock and is taking a new one");
-    return this.ownerId;
   }
 
   private async take(): Promise<void> {

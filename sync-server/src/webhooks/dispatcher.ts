@@ -12,7 +12,7 @@ import { postEvent, webhookBody } from "./http-delivery.ts";
 import { asyncCommitUrl, JobQueue, queues, transaction } from "./job-queue.ts";
 import { Notifications, type NotifyJob } from "./notifications.ts";
 import { judge, nextDelayMs, type RetryPolicy } from "./retry-policy.ts";
-import { Wakeup } from "./wakeup.ts";
+import { maxBackoffMs, runInSlots, Wakeup } from "./wakeup.ts";
 
 export type DispatcherOptions = {
   retry: RetryPolicy;
@@ -33,8 +33,6 @@ export type DispatcherOptions = {
 const fanOutBatch = 500;
 /** A slot going down a chain's backlog gives the chain back after this many, so other chains get their turn. */
 const maxDeliveriesPerClaim = 50;
-/** Longest pause between attempts while the database is away. */
-const maxBackoffMs = 5000;
 
 /**
  * Moves outbox rows to deliveries and delivers them (see chains.ts for the
@@ -257,36 +255,18 @@ export class WebhookDispatcher implements Service {
    * slots, and sleeps when none is due until woken (a fan-out, a NOTIFY, a
    * slot freeing, a retry coming due) or `pollMs` passes.
    */
-  private async deliverLoop(): Promise<void> {
-    const active = new Set<Promise<void>>();
-    let failures = 0;
-    while (!this.stopping) {
-      if (active.size >= this.options.concurrency) {
-        await Promise.race(active);
-        continue;
-      }
-      this.deliveriesDue.clear();
-      const owner = this.ownerLock.owner;
-      let claimed: DeliveryRow[] = [];
-      try {
-        if (owner !== null) claimed = await claimHeads(this.mustPool(), owner, this.options.concurrency - active.size);
-        failures = 0;
-      } catch (error) {
-        this.deps.logger.warn("webhook_claim_failed", { error: String(error) });
-        failures += 1;
-        await this.deliveriesDue.sleep(Math.min(250 * 2 ** failures, maxBackoffMs));
-        continue;
-      }
-      for (const delivery of claimed) {
-        const running: Promise<void> = this.deliverChain(delivery).finally(() => {
-          active.delete(running);
-          this.deliveriesDue.wake();
-        });
-        active.add(running);
-      }
-      if (claimed.length === 0 && !this.stopping) await this.deliveriesDue.sleep(this.options.pollMs);
-    }
-    await Promise.allSettled(active);
+  private deliverLoop(): Promise<void> {
+    return runInSlots(this.deliveriesDue, {
+      concurrency: this.options.concurrency,
+      pollMs: this.options.pollMs,
+      stopped: () => this.stopping,
+      take: async (free) => {
+        const owner = this.ownerLock.owner;
+        return owner === null ? [] : claimHeads(this.mustPool(), owner, free);
+      },
+      run: (delivery) => this.deliverChain(delivery),
+      onTakeError: (error) => this.deps.logger.warn("webhook_claim_failed", { error: String(error) }),
+    });
   }
 
   /**
@@ -298,7 +278,10 @@ export class WebhookDispatcher implements Service {
     const { logger } = this.deps;
     let delivery: DeliveryRow | null = first;
     for (let round = 1; delivery; round += 1) {
-      const outcome = await this.attempt(delivery);
+      // An attempt that could not even be made (the endpoint's row unreadable, the database away) is tried again soon.
+      const outcome = await this.attempt(delivery).catch(
+        (error: unknown): Outcome => ({ kind: "retry", status: null, error: String(error), at: new Date(Date.now() + 1000) }),
+      );
       this.deps.metrics?.deliveries.inc({ outcome: outcome.kind });
       logger.debug("webhook_attempt", { delivery: delivery.id, event: delivery.event_id, outcome: outcome.kind });
       if (outcome.kind === "dead") {

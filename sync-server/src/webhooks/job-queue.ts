@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import PgBoss from "pg-boss";
 import { isDatabaseUnavailable } from "../db/unavailable.ts";
-import { Wakeup } from "./wakeup.ts";
+import { maxBackoffMs, runInSlots, Wakeup } from "./wakeup.ts";
 
 /**
  * Held while pg-boss is set up (its schema installed or migrated, the queues
@@ -11,8 +11,6 @@ import { Wakeup } from "./wakeup.ts";
  * Any number; it only has to differ from the service's other advisory locks.
  */
 const setupLock = 7_283_514_002;
-/** Longest pause between attempts while the database is away. */
-const maxBackoffMs = 5000;
 
 /** The dispatcher's pg-boss queues (deliveries are their own queue, see chains.ts). */
 export const queues = { notify: "webhook-notify" } as const;
@@ -158,40 +156,18 @@ export class JobQueue {
     this.loops.push(this.loop(name, concurrency, handle));
   }
 
-  private async loop<T>(name: QueueName, concurrency: number, handle: JobHandler<T>): Promise<void> {
+  private loop<T>(name: QueueName, concurrency: number, handle: JobHandler<T>): Promise<void> {
     const boss = this.mustBoss();
-    const wakeup = this.wakeupOf(name);
-    const active = new Set<Promise<void>>();
-    let failures = 0;
-    while (!this.stopping) {
-      if (active.size >= concurrency) {
-        await Promise.race(active);
-        continue;
-      }
-      // Cleared before the fetch, so a wake-up that comes while it runs is not lost.
-      wakeup.clear();
-      let jobs: Job<T>[];
-      try {
-        jobs = await boss.fetch<T>(name, { batchSize: concurrency - active.size });
-        failures = 0;
-      } catch (error) {
-        // pg-boss 10 returns no jobs when its query fails; should a fetch ever throw (the database away), the loop
-        // waits and fetches again rather than ending for good, with an unhandled rejection that ends the process.
-        this.options.onError(error);
-        failures += 1;
-        if (!this.stopping) await wakeup.sleep(Math.min(250 * 2 ** failures, maxBackoffMs));
-        continue;
-      }
-      if (jobs.length === 0) {
-        if (!this.stopping) await wakeup.sleep(this.options.pollMs);
-        continue;
-      }
-      for (const job of jobs) {
-        const running: Promise<void> = this.run(boss, name, job, handle).finally(() => active.delete(running));
-        active.add(running);
-      }
-    }
-    await Promise.allSettled(active);
+    return runInSlots(this.wakeupOf(name), {
+      concurrency,
+      pollMs: this.options.pollMs,
+      stopped: () => this.stopping,
+      // pg-boss 10 returns no jobs when its query fails; should a fetch ever throw (the database away), the loop
+      // waits and fetches again rather than ending for good, with an unhandled rejection that ends the process.
+      take: (free) => boss.fetch<T>(name, { batchSize: free }),
+      run: (job) => this.run(boss, name, job, handle),
+      onTakeError: this.options.onError,
+    });
   }
 
   private async run<T>(boss: PgBoss, name: QueueName, job: Job<T>, handle: JobHandler<T>): Promise<void> {

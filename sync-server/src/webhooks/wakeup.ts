@@ -56,3 +56,62 @@ export class Wakeup {
     this.wake();
   }
 }
+
+/** Longest pause between attempts while the database is away. */
+export const maxBackoffMs = 5000;
+
+export type Slots<T> = {
+  /** Items worked on at once. */
+  concurrency: number;
+  /** How often to look for work when nothing woke the loop. */
+  pollMs: number;
+  stopped: () => boolean;
+  /** Takes up to `free` items (claims them, fetches jobs). */
+  take: (free: number) => Promise<T[]>;
+  /** Works on one item; never rejects. */
+  run: (item: T) => Promise<void>;
+  /** A `take` that failed; the loop waits (backing off) and takes again. */
+  onTakeError: (error: unknown) => void;
+};
+
+/**
+ * A consumer loop: keeps up to `concurrency` items in flight, taking more as
+ * slots free (a freed slot wakes it), and sleeps on `wakeup` when there is
+ * nothing to take, until woken or `pollMs` passes. Resolves once stopped and
+ * every item in flight is done.
+ */
+export const runInSlots = async <T>(wakeup: Wakeup, slots: Slots<T>): Promise<void> => {
+  const active = new Set<Promise<void>>();
+  let failures = 0;
+  while (!slots.stopped()) {
+    if (active.size >= slots.concurrency) {
+      await Promise.race(active);
+      continue;
+    }
+    // Cleared before taking, so a wake-up that comes meanwhile is not lost.
+    wakeup.clear();
+    let items: T[];
+    try {
+      items = await slots.take(slots.concurrency - active.size);
+      failures = 0;
+    } catch (error) {
+      slots.onTakeError(error);
+      failures += 1;
+      if (!slots.stopped()) await wakeup.sleep(Math.min(250 * 2 ** failures, maxBackoffMs));
+      continue;
+    }
+    for (const item of items) {
+      // `run` handles its own failures; one that still rejects must not end the process.
+      const running: Promise<void> = slots
+        .run(item)
+        .catch(() => undefined)
+        .finally(() => {
+          active.delete(running);
+          wakeup.wake();
+        });
+      active.add(running);
+    }
+    if (items.length === 0 && !slots.stopped()) await wakeup.sleep(slots.pollMs);
+  }
+  await Promise.allSettled(active);
+};
