@@ -12,6 +12,7 @@ beforeAll(async () => {
   database = await createTestDatabase(adminUrl, "delivery_chains");
   pool = new pg.Pool({ connectionString: database.url, max: 12 });
   // The drop ends every session with FORCE; a connection still closing then hears of it, which is no failure.
+  pool.on("error", () => undefined);
   pool.on("connect", (client) => client.on("error", () => undefined));
   await migrate(pool);
 });
