@@ -22,12 +22,14 @@ import { FileService } from "./files/file-service.ts";
 import { storageFromConfig } from "./files/storage-from-config.ts";
 import { createApp } from "./http/app.ts";
 import { demoSetup, registerDemoRoutes } from "./http/demo-routes.ts";
+import { errorBody } from "./http/errors.ts";
 import { createOpsApp, type HealthDeps } from "./http/health-routes.ts";
 import { createLimiter } from "./http/rate-limit.ts";
 import { DialogService } from "./management/dialog-service.ts";
 import { createMetrics, type Metrics, outboxDepthReader, watchOnScrape } from "./metrics.ts";
 import { OutboundGuard } from "./outbound/outbound-guard.ts";
 import { ApiKeys } from "./projects/api-keys.ts";
+import { CorsOrigins } from "./projects/cors-origins.ts";
 import { JwtKeys } from "./projects/jwt-keys.ts";
 import { Projects } from "./projects/projects.ts";
 import { ActivityPush } from "./sync/activity-push.ts";
@@ -65,6 +67,27 @@ const toRequest = (request: IncomingMessage): Request => {
   }
   return new Request(`http://${request.headers.host ?? "localhost"}${request.url ?? "/"}`, { headers });
 };
+
+/**
+ * Requests Node's parser refuses before any route sees them (headers over its 16 KiB, malformed HTTP) get the
+ * documented envelope too, not Node's bare status line.
+ */
+const answerClientErrors = (server: HttpServer) =>
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || error.code === "ECONNRESET") {
+      socket.destroy();
+      return;
+    }
+    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+    const body = JSON.stringify(
+      errorBody("bad_request", tooLarge ? "the request line and headers are larger than 16 KiB" : "the request is not valid HTTP/1.1"),
+    );
+    socket.end(
+      // 400 with the code it documents (bad_request), not 431, which no error code of the API stands for.
+      `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
 
 /**
  * Assembles the service from its configuration: the database (embedded when
@@ -106,10 +129,11 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     logger,
   );
 
+  const corsOrigins = new CorsOrigins(pool, config.corsAllowedOrigins, config.publicUrl);
   const runSync = config.roles.includes("sync");
   const cluster = new Cluster(config.redisUrl, pool, logger, runSync);
   const sync = new ChatSync(
-    { pool, verifyToken, access, log, projector, logger, files, presence: cluster.presence },
+    { pool, verifyToken, access, log, projector, logger, files, presence: cluster.presence, origins: corsOrigins },
     {
       segmentSize: config.segmentSize,
       snapshotEvery: config.snapshotEvery,
@@ -206,6 +230,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     projects: new Projects(pool, apiKeys),
     apiKeys,
     jwtKeys,
+    corsOrigins,
     limits: {
       user: createLimiter(pool, "user", config.rateLimitUser, config.rateLimitWindowS),
       key: createLimiter(pool, "key", config.rateLimitKey, config.rateLimitWindowS),
@@ -241,6 +266,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       if (!runSync) {
         // Workers answer probes and scrapes on PORT, like the sync role does.
         http = createServer(getRequestListener(createOpsApp({ ...health, onError }).fetch));
+        answerClientErrors(http);
         await listen(http);
         logger.info("listening", { host: config.host, port: (http.address() as AddressInfo).port, roles: config.roles });
         return;
@@ -284,18 +310,33 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         socket.on("error", (error) => logger.warn("socket_error", { error: String(error) }));
       });
       http = createServer(getRequestListener(app.fetch));
+      answerClientErrors(http);
       http.on("upgrade", (request, socket, head) => {
         const url = new URL(request.url ?? "/", "http://localhost");
         if (url.pathname !== wsPath) {
           socket.end("HTTP/1.1 404 Not Found\r\n\r\n");
           return;
         }
-        wss?.handleUpgrade(request, socket, head, (ws) => wss?.emit("connection", ws, request));
+        // Browsers send Origin on every upgrade and CORS does not cover WebSockets: a page on an origin no project
+        // allows is turned away here (the token's own project is checked when it authenticates).
+        const origin = request.headers.origin;
+        const upgrade = () => wss?.handleUpgrade(request, socket, head, (ws) => wss?.emit("connection", ws, request));
+        if (!origin || corsOrigins.sameOrigin(origin, request.headers.host)) return upgrade();
+        void corsOrigins.anyAllows(origin).then(
+          (allowed) => {
+            if (allowed) return upgrade();
+            socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+          },
+          () => socket.destroy(),
+        );
       });
       await listen(http);
       await archiver.start();
       await activity.start();
-      await cluster.start(sync, (projectId) => jwtKeys.invalidate(projectId));
+      await cluster.start(sync, (projectId) => {
+        jwtKeys.invalidate(projectId);
+        corsOrigins.invalidate();
+      });
       logger.info("listening", {
         host: config.host,
         port: (http.address() as AddressInfo).port,

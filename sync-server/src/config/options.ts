@@ -1,21 +1,31 @@
 import { defaultMaxMessageChars } from "@mtchat/protocol";
 import { z } from "zod";
 import { allowEntryProblem } from "../outbound/address-policy.ts";
+import { normalizeOrigin } from "../projects/origin.ts";
 
 /**
  * The one options table of the service process. Each row: environment
  * variable, schema, default and a one-line description. `.env.example` and
  * `--help` are generated from it (and a test keeps `.env.example` in step).
  */
-export type Option<T> = { env: string; schema: z.ZodType<T>; default: T | undefined; description: string; secret?: boolean };
+export type Option<T> = {
+  env: string;
+  schema: z.ZodType<T>;
+  default: T | undefined;
+  description: string;
+  secret?: boolean;
+  /** Other names read when `env` is unset (MTChat's, for hosts moving over unchanged). */
+  aliases?: string[];
+};
 
-const option = <T>(env: string, schema: z.ZodType<T>, defaultValue: T | undefined, description: string, secret = false): Option<T> => ({
-  env,
-  schema,
-  default: defaultValue,
-  description,
-  secret,
-});
+const option = <T>(
+  env: string,
+  schema: z.ZodType<T>,
+  defaultValue: T | undefined,
+  description: string,
+  secret = false,
+  aliases: string[] = [],
+): Option<T> => ({ env, schema, default: defaultValue, description, secret, aliases });
 
 const port = z.coerce.number().int().min(0).max(65_535);
 const positiveInt = z.coerce.number().int().positive();
@@ -217,14 +227,35 @@ export const options = {
     "S3_ACCESS_KEY_ID",
     z.string().min(1).optional(),
     undefined,
-    "S3 access key id. Unset (with S3_SECRET_ACCESS_KEY): the AWS SDK's default credential chain.",
+    "S3 access key id (S3_ACCESS_KEY is read too). Unset (with S3_SECRET_ACCESS_KEY): the AWS SDK's default credential chain.",
+    false,
+    ["S3_ACCESS_KEY"],
   ),
-  s3SecretAccessKey: option("S3_SECRET_ACCESS_KEY", z.string().min(1).optional(), undefined, "S3 secret access key.", true),
+  s3SecretAccessKey: option(
+    "S3_SECRET_ACCESS_KEY",
+    z.string().min(1).optional(),
+    undefined,
+    "S3 secret access key (S3_SECRET_KEY is read too).",
+    true,
+    ["S3_SECRET_KEY"],
+  ),
   s3ForcePathStyle: option(
     "S3_FORCE_PATH_STYLE",
     bool,
     false,
     "Address objects as endpoint/bucket/key instead of bucket.endpoint/key (MinIO and most S3-compatible stores need true).",
+  ),
+  corsAllowedOrigins: option(
+    "CORS_ALLOWED_ORIGINS",
+    csv.pipe(
+      z.array(
+        z.string().refine((entry) => normalizeOrigin(entry) !== null, {
+          message: "each entry must be an origin, scheme://host[:port] (http or https, no path), or *",
+        }),
+      ),
+    ),
+    [],
+    "Origins (comma-separated) whose pages may call the default project's API and open its WebSocket, e.g. https://shop.example.com; * allows any. Other projects set theirs with PUT /api/v1/management/cors-origins. Unset: only the service's own pages.",
   ),
   outboundAllowPrivate: option(
     "OUTBOUND_ALLOW_PRIVATE",

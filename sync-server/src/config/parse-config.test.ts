@@ -28,6 +28,21 @@ describe("configuration", () => {
     ]);
   });
 
+  test("CORS origins are a list of origins; MTChat's S3 variable names are read as aliases", () => {
+    expect(parseConfig({}).corsAllowedOrigins).toEqual([]);
+    expect(parseConfig({ CORS_ALLOWED_ORIGINS: "https://shop.example, http://localhost:5173" }).corsAllowedOrigins).toEqual([
+      "https://shop.example",
+      "http://localhost:5173",
+    ]);
+    expect(() => parseConfig({ CORS_ALLOWED_ORIGINS: "https://shop.example/app" })).toThrow(
+      /CORS_ALLOWED_ORIGINS: each entry must be an origin/,
+    );
+    const s3 = { S3_BUCKET: "files", S3_ACCESS_KEY: "mtchat-key", S3_SECRET_KEY: "mtchat-secret" };
+    expect(parseConfig(s3)).toMatchObject({ s3AccessKeyId: "mtchat-key", s3SecretAccessKey: "mtchat-secret" });
+    // Our own names win when both are set.
+    expect(parseConfig({ ...s3, S3_ACCESS_KEY_ID: "ours", S3_SECRET_ACCESS_KEY: "ours-secret" })).toMatchObject({ s3AccessKeyId: "ours" });
+  });
+
   test("the JSON body cap must carry the longest message", () => {
     expect(parseConfig({})).toMatchObject({ maxJsonBodyBytes: 1024 * 1024, maxMessageChars: 20_000 });
     expect(() => parseConfig({ MAX_JSON_BODY_BYTES: "65536" })).toThrow(/MAX_JSON_BODY_BYTES: must be at least 124096/);

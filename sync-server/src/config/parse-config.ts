@@ -12,7 +12,7 @@ export const parseConfig = (env: Record<string, string | undefined>): Config => 
   const problems: string[] = [];
   const result: Record<string, unknown> = {};
   for (const [key, opt] of Object.entries(options) as [string, Option<unknown>][]) {
-    const raw = env[opt.env];
+    const raw = [opt.env, ...(opt.aliases ?? [])].map((name) => env[name]).find((value) => value !== undefined && value !== "");
     const input = raw === undefined || raw === "" ? undefined : raw;
     if (input === undefined && opt.default !== undefined) {
       result[key] = opt.default;
@@ -41,13 +41,16 @@ export const parseConfig = (env: Record<string, string | undefined>): Config => 
   return config;
 };
 
+/** A default of nothing: no value, or an empty list. */
+const unsetDefault = (opt: Option<unknown>) => opt.default === undefined || (Array.isArray(opt.default) && opt.default.length === 0);
+
 /** `.env.example`, generated from the table. */
 export const renderEnvExample = (): string =>
   [
     "# Generated from sync-server/src/config/options.ts: edit the table, then run `npm run env:example`.",
     ...Object.values(options).flatMap((opt: Option<unknown>) => [
       `# ${opt.description}`,
-      `${opt.default === undefined ? "# " : ""}${opt.env}=${opt.default === undefined ? "" : Array.isArray(opt.default) ? opt.default.join(",") : String(opt.default)}`,
+      `${unsetDefault(opt) ? "# " : ""}${opt.env}=${opt.default === undefined ? "" : Array.isArray(opt.default) ? opt.default.join(",") : String(opt.default)}`,
     ]),
     "",
   ].join("\n");
@@ -58,7 +61,7 @@ export const renderHelp = (): string =>
     "Usage: npm start   (configuration comes from environment variables)",
     "",
     ...Object.values(options).map((opt: Option<unknown>) => {
-      const shown = opt.default === undefined ? "unset" : Array.isArray(opt.default) ? opt.default.join(",") : String(opt.default);
+      const shown = unsetDefault(opt) ? "unset" : Array.isArray(opt.default) ? opt.default.join(",") : String(opt.default);
       return `  ${opt.env.padEnd(20)} ${opt.description} [default: ${shown}]`;
     }),
   ].join("\n");
@@ -69,7 +72,7 @@ export const renderConfigTable = (): string =>
     "| Variable | Default | Description |",
     "| --- | --- | --- |",
     ...Object.values(options).map((opt: Option<unknown>) => {
-      const shown = opt.default === undefined ? "unset" : `\`${Array.isArray(opt.default) ? opt.default.join(",") : String(opt.default)}\``;
+      const shown = unsetDefault(opt) ? "unset" : `\`${Array.isArray(opt.default) ? opt.default.join(",") : String(opt.default)}\``;
       return `| \`${opt.env}\` | ${shown} | ${opt.description} |`;
     }),
   ].join("\n");

@@ -15,13 +15,13 @@ export type ManagementVariables = { projectId: string; principal: Principal };
 type Required = ApiKeyScope | "platform";
 
 /**
- * The scope a request needs, from its route: key and token-key management need
- * admin, other reads need read and other writes need write. Decided by path so
+ * The scope a request needs, from its route: key and token-key management and
+ * the CORS origins need admin, other reads need read and other writes need write. Decided by path so
  * that routes added later are covered without a line of their own.
  */
 const requiredScope = (method: string, path: string): Required => {
   if (path.startsWith("/api/v1/management/projects")) return "platform";
-  if (path.startsWith("/api/v1/management/api-keys") || path.startsWith("/api/v1/management/jwt-keys")) return "admin";
+  if (["api-keys", "jwt-keys", "cors-origins"].some((part) => path.startsWith(`/api/v1/management/${part}`))) return "admin";
   return method === "GET" || method === "HEAD" ? "read" : "write";
 };
 

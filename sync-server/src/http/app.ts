@@ -13,6 +13,7 @@ import type { FileService } from "../files/file-service.ts";
 import { filesRoute } from "../files/local-storage.ts";
 import type { DialogService } from "../management/dialog-service.ts";
 import type { ApiKeys } from "../projects/api-keys.ts";
+import type { CorsOrigins } from "../projects/cors-origins.ts";
 import type { JwtKeys } from "../projects/jwt-keys.ts";
 import type { Projects } from "../projects/projects.ts";
 import { Refusal } from "../sync/refusal.ts";
@@ -20,6 +21,7 @@ import type { WebhookAdmin } from "../webhooks/webhook-admin.ts";
 import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import { adminAuth, type ManagementVariables } from "./admin-auth.ts";
 import { registerChatRoutes } from "./chat-routes.ts";
+import { corsMiddleware } from "./cors.ts";
 import { registerDialogRoutes } from "./dialog-routes.ts";
 import { ApiError, errorBody, sendError } from "./errors.ts";
 import { registerFileRoutes } from "./file-routes.ts";
@@ -57,6 +59,8 @@ export type AppDeps = {
   projects: Projects;
   apiKeys: ApiKeys;
   jwtKeys: JwtKeys;
+  /** Which browser origins each project's pages call from (CORS_ALLOWED_ORIGINS and the Management API). */
+  corsOrigins: CorsOrigins;
   /** MAX_JSON_BODY_BYTES: the largest request body read, file uploads aside. */
   maxJsonBodyBytes: number;
   /** MAX_MESSAGE_CHARS: the longest message content accepted. */
@@ -144,6 +148,10 @@ export const createApp = (deps: AppDeps) => {
     return sendError(c, "internal", "something went wrong on our side; the request was not completed");
   });
   app.notFound((c) => sendError(c, "not_found", `no route for ${c.req.method} ${c.req.path}`));
+
+  // Before everything else, so refusals carry CORS headers too (a page can read why); a preflight answers here,
+  // without credentials.
+  app.use("*", corsMiddleware(deps.corsOrigins, deps.verifyToken));
 
   // Before anything reads a body: a declared length over the cap is refused unread, a streamed (chunked) body as it passes
   // the cap. A body with a length is left alone otherwise: touching the request's stream would keep it from being drained

@@ -1,6 +1,8 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { type ApiKeys, apiKeyScopes } from "../projects/api-keys.ts";
+import type { CorsOrigins } from "../projects/cors-origins.ts";
 import type { JwtKeys } from "../projects/jwt-keys.ts";
+import { maxCorsOrigins } from "../projects/origin.ts";
 import type { Projects } from "../projects/projects.ts";
 import type { ManagementVariables } from "./admin-auth.ts";
 import { dataOf, errorResponses, instantSchema, json, routesFor } from "./schemas.ts";
@@ -88,6 +90,19 @@ const jwtKeyIdParams = z.object({
     .openapi({ param: { name: "key_id", in: "path" } }),
 });
 
+const corsOriginsSchema = z
+  .object({
+    origins: z
+      .array(z.string().max(2048))
+      .max(maxCorsOrigins)
+      .openapi({
+        description:
+          "Origins whose pages may call the service with this project's user tokens (CORS and the WebSocket's Origin check): scheme://host[:port], or * for any",
+        example: ["https://shop.example.com", "http://localhost:5173"],
+      }),
+  })
+  .openapi("CorsOrigins");
+
 const route = routesFor("management", "adminToken");
 const errors = errorResponses;
 
@@ -148,10 +163,24 @@ const deleteJwtKey = route({
   },
 });
 
+const getCorsOrigins = route({
+  method: "get",
+  path: "/api/v1/management/cors-origins",
+  description: "The project's list; the default project also allows CORS_ALLOWED_ORIGINS, which is not shown here.",
+  responses: { 200: { description: "The project's allowed origins", ...json(dataOf(corsOriginsSchema)) }, ...errors },
+});
+const replaceCorsOrigins = route({
+  method: "put",
+  path: "/api/v1/management/cors-origins",
+  description: "Replaces the list. Every node applies it within seconds; pages already open keep their WebSocket until it closes.",
+  request: { body: { ...json(corsOriginsSchema), required: true } },
+  responses: { 200: { description: "The new list, normalized", ...json(dataOf(corsOriginsSchema)) }, ...errors },
+});
+
 /** Projects, API keys and JWT verification keys; scopes are enforced by `adminAuth` from the path. */
 export const registerProjectRoutes = <E extends { Variables: ManagementVariables }>(
   app: OpenAPIHono<E>,
-  deps: { projects: Projects; apiKeys: ApiKeys; jwtKeys: JwtKeys },
+  deps: { projects: Projects; apiKeys: ApiKeys; jwtKeys: JwtKeys; corsOrigins: CorsOrigins },
 ) => {
   app.openapi(createProject, async (c) => c.json({ data: await deps.projects.create(c.req.valid("json")) }, 201));
   app.openapi(listProjects, async (c) => c.json({ data: await deps.projects.list() }, 200));
@@ -160,6 +189,11 @@ export const registerProjectRoutes = <E extends { Variables: ManagementVariables
   app.openapi(revokeApiKey, async (c) => c.json({ data: await deps.apiKeys.revoke(c.get("projectId"), c.req.valid("param").key_id) }, 200));
   app.openapi(listJwtKeys, async (c) => c.json({ data: await deps.jwtKeys.list(c.get("projectId")) }, 200));
   app.openapi(addJwtKey, async (c) => c.json({ data: await deps.jwtKeys.add(c.get("projectId"), c.req.valid("json")) }, 201));
+  app.openapi(getCorsOrigins, async (c) => c.json({ data: { origins: await deps.corsOrigins.list(c.get("projectId")) } }, 200));
+  app.openapi(replaceCorsOrigins, async (c) => {
+    const origins = await deps.corsOrigins.replace(c.get("projectId"), c.req.valid("json").origins);
+    return c.json({ data: { origins } }, 200);
+  });
   app.openapi(deleteJwtKey, async (c) => {
     const { key_id } = c.req.valid("param");
     await deps.jwtKeys.remove(c.get("projectId"), key_id);

@@ -30,6 +30,7 @@ import type pg from "pg";
 import * as Y from "yjs";
 import type { User, VerifyToken } from "../auth/verify-token.ts";
 import type { Presence } from "../cluster/presence.ts";
+import type { CorsOrigins } from "../projects/cors-origins.ts";
 import { admitAwareness } from "./awareness-policy.ts";
 import { buildWrite, type WriteHow } from "./build-write.ts";
 import type { DialogAccess } from "./dialog-access.ts";
@@ -118,17 +119,26 @@ export class ChatSync implements Extension {
       files?: AttachmentChecker;
       /** Who is online across the cluster; the connections of this node are counted in it. */
       presence: Presence;
+      /** Which browser origins a project's pages may connect from; without it, any. */
+      origins?: Pick<CorsOrigins, "allows" | "sameOrigin">;
     },
     private readonly options: ChatSyncOptions,
   ) {
     this.now = options.now ?? Date.now;
   }
 
-  async onAuthenticate({ token, documentName }: onAuthenticatePayload): Promise<ConnectionContext> {
+  async onAuthenticate({ token, documentName, requestHeaders }: onAuthenticatePayload): Promise<ConnectionContext> {
     const doc = parseDocName(documentName);
     if (!doc) throw new Refusal("not_found", `"${documentName}" is not a dialog or user document`);
     const verified = await this.deps.verifyToken(token);
     if (!verified.ok) throw new Refusal(verified.kind, verified.reason);
+    // The upgrade passed an origin some project allows; the token's own project must allow it too.
+    const origin = requestHeaders.get("origin");
+    const origins = this.deps.origins;
+    if (origin && origins && !origins.sameOrigin(origin, requestHeaders.get("host") ?? undefined)) {
+      if (!(await origins.allows(verified.user.projectId, origin)))
+        throw new Refusal("forbidden", `pages on ${origin} may not connect with this project's tokens (CORS origins)`);
+    }
     if (doc.kind === "user") {
       if (!(await this.accessTo(doc, verified.user))) throw new Refusal("forbidden", "a user's state document is theirs alone");
       await this.ensureUserDoc(doc.projectId, doc.userId);
