@@ -3,10 +3,12 @@ import { createApp, h, ref } from "vue";
 
 /**
  * The development demo: `?user=alice|bob|carol|dave`, `mode=full|inline`,
- * `theme=light|dark`, `locale=en|ru|zh`, `object=order:1001`, `dialog=<id>`.
+ * `theme=light|dark`, `locale=en|ru|zh`, `object=order:1001`, `dialog=<id>`, and `server=<origin>` for a copy of
+ * the page served elsewhere, as a host's site would (the service must allow that origin: CORS_ALLOWED_ORIGINS).
  * Tokens come from the service's /demo/session route (development only).
  */
 const params = new URLSearchParams(location.search);
+const server = /^https?:\/\/[^/]+$/.test(params.get("server") ?? "") ? (params.get("server") as string) : location.origin;
 const user = params.get("user") ?? "alice";
 const mode = params.get("mode") === "inline" ? "inline" : "full";
 const theme = params.get("theme") === "dark" ? "dark" : "light";
@@ -16,7 +18,7 @@ const [objectType, objectId] = (params.get("object") ?? "order:1001").split(":")
 document.body.dataset.theme = theme;
 
 const token = async (): Promise<string> => {
-  const response = await fetch("/demo/session", {
+  const response = await fetch(`${server}/demo/session`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ user }),
@@ -66,7 +68,7 @@ const chatRef = ref<{ client: unknown } | null>(null);
 const chat = () =>
   h(MTChat, {
     ref: chatRef,
-    config: { url: location.origin, token },
+    config: { url: server, token },
     mode,
     theme,
     locale,
