@@ -464,6 +464,10 @@ describe("notification.pending", () => {
 
   test("debounces a burst into one event per recipient, not for one who read first, is online, or wrote it", async () => {
     const { t, receiver } = setup;
+    // Bob's contacts are only in the end-user directory: the event carries them for the push.
+    expect(
+      await t.api("PUT", "/api/v1/management/users/bob", { display_name: "Bob Brown", email: "bob@host.test", phone: "+31 20 555 0101" }),
+    ).toMatchObject({ status: 201 });
     const dialog = await createDialog(t, ["alice", "bob", "carol", "dave"]);
     const [alice, carol, dave] = await Promise.all([tokenFor("alice"), tokenFor("carol"), tokenFor("dave")]);
     const socket = openSocket(t.wsUrl);
@@ -485,6 +489,11 @@ describe("notification.pending", () => {
         object_type: "order",
         object_id: dialog.object_id,
         recipient_id: "bob",
+        recipient: { user_id: "bob", display_name: "BOB", email: "bob@host.test", phone: "+31 20 555 0101" },
+        chat_title: "Order chat",
+        sender_id: "alice",
+        sender_name: "ALICE",
+        preview: "three",
         unread_count: 3,
         latest_message: { id: ids[2], sender_id: "alice", content: "three" },
       });

@@ -332,7 +332,7 @@ export class WebhookDispatcher implements Service {
     if (!endpoint) return { kind: "dead", status: null, error: "the endpoint is no longer configured" };
     const result = await postEvent(
       endpoint,
-      { id: delivery.event_id, event: delivery.event, body: webhookBody({ ...delivery, id: delivery.event_id }) },
+      { id: delivery.event_id, event: delivery.event, body: webhookBody({ ...delivery, id: delivery.event_id }, endpoint.format) },
       this.options.timeoutMs,
       // WEBHOOK_URL is the operator's own and may be internal; a project's endpoint goes through the guard.
       endpoint.source === "api" ? this.deps.outbound.post : this.mustTrusted(),

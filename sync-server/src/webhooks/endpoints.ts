@@ -11,14 +11,19 @@ export type Endpoint = {
   events: readonly string[] | null;
   /** `config`: the operator's WEBHOOK_URL, trusted; `api`: a project's, delivered only through the outbound guard. */
   source: "config" | "api";
+  /** The wire format: ours, or MTChat's (see http-delivery.ts). */
+  format: WebhookFormat;
 };
+
+export const webhookFormats = ["standard", "mtchat"] as const;
+export type WebhookFormat = (typeof webhookFormats)[number];
 
 /** The id of the endpoint configured by WEBHOOK_URL (for the default project). */
 export const configuredEndpointId = "default";
 export const defaultProjectId = "default";
 
 type Queryable = Pick<pg.Pool, "query"> | Pick<pg.PoolClient, "query">;
-type EndpointRow = { id: string; project_id: string; url: string; secret: string; events: string[] | null };
+type EndpointRow = { id: string; project_id: string; url: string; secret: string; events: string[] | null; format: WebhookFormat };
 
 const fromRow = (row: EndpointRow): Endpoint => ({
   id: row.id,
@@ -27,6 +32,7 @@ const fromRow = (row: EndpointRow): Endpoint => ({
   secret: row.secret,
   events: row.events,
   source: "api",
+  format: row.format,
 });
 
 export const wants = (endpoint: Endpoint, event: string): boolean => endpoint.events === null || endpoint.events.includes(event);
@@ -37,7 +43,7 @@ export const wants = (endpoint: Endpoint, event: string): boolean => endpoint.ev
  * deliveries already queued), plus those set through the Management API.
  */
 export class Endpoints {
-  constructor(private readonly configured: { url: string; secret: string } | null) {}
+  constructor(private readonly configured: { url: string; secret: string; format?: WebhookFormat } | null) {}
 
   configuredFor(projectId: string): Endpoint | null {
     if (!this.configured || projectId !== defaultProjectId) return null;
@@ -48,12 +54,13 @@ export class Endpoints {
       secret: this.configured.secret,
       events: null,
       source: "config",
+      format: this.configured.format ?? "standard",
     };
   }
 
   async forProjects(db: Queryable, projectIds: readonly string[]): Promise<Endpoint[]> {
     const { rows } = await db.query<EndpointRow>(
-      "SELECT id, project_id, url, secret, events FROM webhook_endpoints WHERE project_id = ANY($1::text[]) ORDER BY created_at, id",
+      "SELECT id, project_id, url, secret, events, format FROM webhook_endpoints WHERE project_id = ANY($1::text[]) ORDER BY created_at, id",
       [projectIds],
     );
     const configured = projectIds.flatMap((projectId) => this.configuredFor(projectId) ?? []);
@@ -63,7 +70,7 @@ export class Endpoints {
   async byId(db: Queryable, projectId: string, id: string): Promise<Endpoint | null> {
     if (id === configuredEndpointId) return this.configuredFor(projectId);
     const { rows } = await db.query<EndpointRow>(
-      "SELECT id, project_id, url, secret, events FROM webhook_endpoints WHERE id = $1::uuid AND project_id = $2",
+      "SELECT id, project_id, url, secret, events, format FROM webhook_endpoints WHERE id = $1::uuid AND project_id = $2",
       [id, projectId],
     );
     return rows[0] ? fromRow(rows[0]) : null;

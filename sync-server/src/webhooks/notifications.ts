@@ -17,6 +17,15 @@ export type NotificationOptions = {
 
 type NewMessage = { id: string; sender_id: string; message_type: string; seq: number | null };
 
+/** The start of a message for a push: whole words up to 140 characters, one line. */
+export const previewOf = (text: string | null): string => {
+  const line = (text ?? "").replace(/\s+/g, " ").trim();
+  if (line.length <= 140) return line;
+  const cut = line.slice(0, 140);
+  const space = cut.lastIndexOf(" ");
+  return `${(space > 80 ? cut.slice(0, space) : cut).trimEnd()}…`;
+};
+
 /**
  * notification.pending, debounced per (recipient, dialog). Each new text
  * message opens or extends the window of every other participant: its end
@@ -95,8 +104,17 @@ export class Notifications {
     // Unread: text messages of others in the window, not deleted, after the recipient's read cursor.
     const { rows: window } = await tx.client.query(
       `SELECT m.id, m.author_id, m.kind, m.body_text, m.body, m.reply_to, m.attachments, m.created_at, m.edited_at, m.deleted, m.system, m.seq,
-              count(*) OVER () AS unread, d.object_type, d.object_id
+              count(*) OVER () AS unread, d.object_type, d.object_id, d.title,
+              COALESCE(sp.display_name, se.display_name, m.author_id) AS sender_name, COALESCE(sp.company, se.company) AS sender_company,
+              COALESCE(rp.display_name, re.display_name, $4) AS recipient_name,
+              COALESCE(rc.email, re.email) AS recipient_email, COALESCE(rc.phone, re.phone) AS recipient_phone
        FROM messages m LEFT JOIN dialogs d ON d.id = m.dialog_id
+       -- Names as the dialog shows them, else as the end-user directory holds them (a sender who left, say).
+       LEFT JOIN participants sp ON sp.dialog_id = m.dialog_id AND sp.user_id = m.author_id
+       LEFT JOIN end_users se ON se.project_id = d.project_id AND se.user_id = m.author_id
+       LEFT JOIN participants rp ON rp.dialog_id = m.dialog_id AND rp.user_id = $4
+       LEFT JOIN participant_contacts rc ON rc.dialog_id = m.dialog_id AND rc.user_id = $4
+       LEFT JOIN end_users re ON re.project_id = d.project_id AND re.user_id = $4
        WHERE m.dialog_id = $1 AND m.seq BETWEEN $2 AND $3 AND m.author_id <> $4 AND m.kind = 'text' AND NOT m.deleted
          AND m.seq > COALESCE((SELECT r.seq FROM read_cursors c JOIN messages r ON r.dialog_id = c.dialog_id AND r.id = c.message_id
                                WHERE c.dialog_id = $1 AND c.user_id = $4), 0)
@@ -116,6 +134,13 @@ export class Notifications {
         object_type: latest.object_type,
         object_id: latest.object_id,
         recipient_id: userId,
+        // What a push needs, in one place: who to reach, about which chat, from whom, saying what.
+        recipient: { user_id: userId, display_name: latest.recipient_name, email: latest.recipient_email, phone: latest.recipient_phone },
+        chat_title: latest.title,
+        sender_id: latest.author_id,
+        sender_name: latest.sender_name,
+        sender_company: latest.sender_company,
+        preview: previewOf(latest.body_text),
         unread_count: Number(latest.unread),
         latest_message: messagePayload(latest),
       },

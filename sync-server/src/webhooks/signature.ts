@@ -12,6 +12,9 @@ export const webhookHeaders = {
 export const signPayload = (secret: string, timestamp: number, body: string): string =>
   `sha256=${createHmac("sha256", secret).update(`${timestamp}.${body}`).digest("hex")}`;
 
+/** MTChat's signature: `sha256=<hex HMAC-SHA256(secret, body)>`, for endpoints in its format. */
+export const signBody = (secret: string, body: string): string => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+
 /** How long a receiver should accept a signed timestamp (and so a replayed delivery). */
 export const defaultToleranceSecs = 300;
 

@@ -7,12 +7,24 @@ import { cursorCodec, cursorInstant, cursorUuid } from "../http/cursor.ts";
 import { ApiError } from "../http/errors.ts";
 import type { OutboundGuard } from "../outbound/outbound-guard.ts";
 import { deliveriesPayload } from "./chains.ts";
-import { configuredEndpointId, type Endpoints } from "./endpoints.ts";
+import { configuredEndpointId, type Endpoints, type WebhookFormat } from "./endpoints.ts";
 import { transaction } from "./job-queue.ts";
 
-export type EndpointInput = { url: string; secret?: string | undefined; events?: string[] | null | undefined };
+export type EndpointInput = {
+  url: string;
+  secret?: string | undefined;
+  events?: string[] | null | undefined;
+  format?: WebhookFormat | undefined;
+};
 
-export type EndpointOut = { id: string; url: string; events: string[] | null; source: "config" | "api"; created_at: string | null };
+export type EndpointOut = {
+  id: string;
+  url: string;
+  events: string[] | null;
+  source: "config" | "api";
+  format: WebhookFormat;
+  created_at: string | null;
+};
 
 export type DeadLetterOut = {
   id: string;
@@ -46,18 +58,21 @@ export class WebhookAdmin {
   ) {}
 
   async listEndpoints(projectId: string): Promise<EndpointOut[]> {
-    const { rows } = await this.pool.query<{ id: string; url: string; events: string[] | null; created_at: Date }>(
-      "SELECT id, url, events, created_at FROM webhook_endpoints WHERE project_id = $1 ORDER BY created_at, id",
+    const { rows } = await this.pool.query<{ id: string; url: string; events: string[] | null; format: WebhookFormat; created_at: Date }>(
+      "SELECT id, url, events, format, created_at FROM webhook_endpoints WHERE project_id = $1 ORDER BY created_at, id",
       [projectId],
     );
     const configured = this.endpoints.configuredFor(projectId);
     return [
-      ...(configured ? [{ id: configured.id, url: configured.url, events: null, source: "config" as const, created_at: null }] : []),
+      ...(configured
+        ? [{ id: configured.id, url: configured.url, events: null, source: "config" as const, format: configured.format, created_at: null }]
+        : []),
       ...rows.map((row) => ({
         id: row.id,
         url: row.url,
         events: row.events,
         source: "api" as const,
+        format: row.format,
         created_at: row.created_at.toISOString(),
       })),
     ];
@@ -73,11 +88,12 @@ export class WebhookAdmin {
     const id = randomUUID();
     const secret = input.secret ?? `whsec_${randomBytes(24).toString("base64url")}`;
     const events = input.events && input.events.length > 0 ? [...new Set(input.events)] : null;
+    const format = input.format ?? "standard";
     const { rows } = await this.pool.query<{ created_at: Date }>(
-      "INSERT INTO webhook_endpoints (id, project_id, url, secret, events) VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
-      [id, projectId, input.url, secret, events],
+      "INSERT INTO webhook_endpoints (id, project_id, url, secret, events, format) VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at",
+      [id, projectId, input.url, secret, events, format],
     );
-    return { id, url: input.url, events, source: "api", created_at: (rows[0]?.created_at ?? new Date()).toISOString(), secret };
+    return { id, url: input.url, events, source: "api", format, created_at: (rows[0]?.created_at ?? new Date()).toISOString(), secret };
   }
 
   /** Removes an endpoint with its deliveries: what was still pending for it is dropped. */

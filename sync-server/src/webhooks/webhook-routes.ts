@@ -1,6 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { webhookEvents } from "@mtchat/projections";
 import { dataOf, errorResponses, json, routesFor } from "../http/schemas.ts";
+import { webhookFormats } from "./endpoints.ts";
 import type { WebhookAdmin } from "./webhook-admin.ts";
 
 const endpointSchema = z
@@ -9,6 +10,7 @@ const endpointSchema = z
     url: z.string(),
     events: z.array(z.string()).nullable().openapi({ description: "The events it receives; null for all" }),
     source: z.enum(["config", "api"]),
+    format: z.enum(webhookFormats).openapi({ description: "standard, or mtchat: MTChat's body and signature (see the README)" }),
     created_at: z.string().nullable(),
   })
   .openapi("WebhookEndpoint");
@@ -27,6 +29,9 @@ const endpointInputSchema = z
       .max(webhookEvents.length)
       .nullish()
       .openapi({ description: "Only these events; omitted, null or empty for all" }),
+    format: z.enum(webhookFormats).default("standard").openapi({
+      description: "mtchat: `{id, type, timestamp, payload}` signed sha256=HMAC(secret, body), for receivers written for MTChat",
+    }),
   })
   .openapi("WebhookEndpointInput");
 
