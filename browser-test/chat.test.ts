@@ -227,10 +227,16 @@ describe("MTChat in Chromium", { timeout: 60_000 }, () => {
     expect(bob.errors).toEqual([]);
   });
 
-  test("inline mode: a potential participant sees the object's dialog, joins, and then writes", async () => {
+  test("inline mode: a potential participant sees the object's dialog, joins, then reads and writes", async () => {
     const dave = await openDemo(browser, t.httpUrl, { user: "dave", mode: "inline", object: "tender:77" });
+    // Before joining: the dialog and the prompt, none of its messages (MTChat shows potential participants no more).
+    const join = dave.page.getByRole("button", { name: "Join this chat" });
+    await join.waitFor();
+    expect(await dave.page.locator(".mtc-main").getAttribute("aria-label")).toContain("Tender #77");
+    await dave.page.waitForTimeout(500);
+    expect(await dave.page.locator(".mtc-message").count()).toBe(0);
+    await join.click();
     await dave.page.locator(".mtc-message", { hasText: "Keep this one" }).waitFor();
-    await dave.page.getByRole("button", { name: "Join this chat" }).click();
     const composer = dave.page.getByTestId("composer");
     await composer.click();
     await composer.pressSequentially("Dave here, count me in");

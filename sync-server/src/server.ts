@@ -40,6 +40,7 @@ import { DocLog } from "./sync/doc-log.ts";
 import { hookEdge } from "./sync/hook-edge.ts";
 import { createLogger, type Logger } from "./sync/logger.ts";
 import { SocketGuards } from "./sync/socket-guard.ts";
+import { Directory } from "./users/directory.ts";
 import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
 import { Endpoints } from "./webhooks/endpoints.ts";
 import { WebhookAdmin } from "./webhooks/webhook-admin.ts";
@@ -133,7 +134,18 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const runSync = config.roles.includes("sync");
   const cluster = new Cluster(config.redisUrl, pool, logger, runSync);
   const sync = new ChatSync(
-    { pool, verifyToken, access, log, projector, logger, files, presence: cluster.presence, origins: corsOrigins },
+    {
+      pool,
+      verifyToken,
+      access,
+      log,
+      projector,
+      logger,
+      files,
+      presence: cluster.presence,
+      origins: corsOrigins,
+      onUser: (user) => void directory.seenInToken(user),
+    },
     {
       segmentSize: config.segmentSize,
       snapshotEvery: config.snapshotEvery,
@@ -155,7 +167,8 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     maxUnauthenticatedQueueSize: config.maxPreauthSocketBytes,
   });
   sync.hocuspocus = hocuspocus;
-  const dialogs = new DialogService(pool, sync, access, { segmentSize: config.segmentSize });
+  const directory = new Directory(pool, logger, sync);
+  const dialogs = new DialogService(pool, sync, access, { segmentSize: config.segmentSize }, directory);
   const worker = new ProjectionWorker(pool, projector, {
     pollMs: config.projectionPollMs,
     onError: (docName, error, failing) =>
@@ -167,7 +180,9 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
 
   const runProjections = config.roles.includes("projections");
   const endpoints = new Endpoints(
-    config.webhookUrl && config.webhookSecret ? { url: config.webhookUrl, secret: config.webhookSecret } : null,
+    config.webhookUrl && config.webhookSecret
+      ? { url: config.webhookUrl, secret: config.webhookSecret, format: config.webhookFormat }
+      : null,
   );
   const webhooks = new WebhookDispatcher(
     { connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, outbound, logger, metrics },
@@ -231,6 +246,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     apiKeys,
     jwtKeys,
     corsOrigins,
+    directory,
     limits: {
       user: createLimiter(pool, "user", config.rateLimitUser, config.rateLimitWindowS),
       key: createLimiter(pool, "key", config.rateLimitKey, config.rateLimitWindowS),

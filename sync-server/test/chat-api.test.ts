@@ -1,6 +1,6 @@
-import { messagesOf, metaDocName, readMessage, readsOf, segmentDocName } from "@mtchat/protocol";
+import { messagesOf, metaDocName, participantsOf, readMessage, readsOf, segmentDocName } from "@mtchat/protocol";
 import { expect, test } from "vitest";
-import { acknowledged, docUntil, openDoc } from "./clients.ts";
+import { acknowledged, deniedReason, docUntil, openDoc } from "./clients.ts";
 import { createDialog, tokenFor, useServer } from "./harness.ts";
 
 const fixture = useServer("external", "chat_api", { SEGMENT_SIZE: "4" });
@@ -157,4 +157,60 @@ test("join, leave, read and the participant list", async () => {
   const aliceNoScope = await tokenFor("alice", { tenant_uid: "other-tenant" });
   expect(await t.api("POST", `${base}/leave`, undefined, aliceNoScope)).toMatchObject({ status: 200 });
   expect(await closed).toMatch(/^4403 forbidden: you left this dialog/);
+});
+
+test("a potential participant sees the dialog's metadata and participants, no messages, until they join", async () => {
+  const { t } = fixture;
+  const dialog = await t.api<{ data: { id: string } }>("POST", "/api/v1/management/dialogs", {
+    object_id: "tender-41",
+    object_type: "tender",
+    title: "Tender 41",
+    participants: [{ user_id: "alice", display_name: "Alice", email: "alice@host.test", phone: "+100" }],
+    access_scopes: [{ tenant_uid: "tenant-1", scope_level1: ["ops"], scope_level2: [] }],
+  });
+  const id = dialog.body.data.id;
+  const base = `/api/v1/dialogs/${id}`;
+  const [alice, pat] = await Promise.all([tokenFor("alice"), tokenFor("pat", { scope_level1: ["ops"], name: "Pat" })]);
+  const secret = await t.api<{ data: { id: string } }>("POST", `${base}/messages`, { content: "our price is 41,000" }, alice);
+  expect(secret.status).toBe(201);
+
+  // Metadata and participants, without contact details.
+  expect(await t.api("GET", base, undefined, pat)).toMatchObject({ status: 200, body: { data: { title: "Tender 41", can_join: true } } });
+  const people = await t.api<{ data: Participant[] }>("GET", `${base}/participants`, undefined, pat);
+  expect(people.body.data).toEqual([expect.objectContaining({ user_id: "alice", email: null, phone: null })]);
+  // No messages: not over REST, not in the list, not in search, not over the WebSocket.
+  expect(await t.api("GET", `${base}/messages`, undefined, pat)).toMatchObject({
+    status: 403,
+    body: { error: { code: "forbidden", message: "join the dialog to read its messages" } },
+  });
+  const available = await t.api<{ data: { items: Record<string, unknown>[] } }>("GET", "/api/v1/dialogs?type=available", undefined, pat);
+  const listed = available.body.data.items.find((item) => item.id === id);
+  expect(listed).toMatchObject({ can_join: true });
+  expect(listed).not.toHaveProperty("last_message");
+  expect(JSON.stringify(available.body)).not.toContain("41,000");
+  expect((await t.api<{ data: { results: unknown[] } }>("GET", "/api/v1/search?q=price", undefined, pat)).body.data.results).toEqual([]);
+  const socket = fixture.socket();
+  expect(await deniedReason(socket, segmentDocName(id, 0), pat)).toMatch(/^4403 forbidden: join the dialog to read its messages/);
+  const meta = await openDoc(socket, metaDocName(id), pat);
+  expect(participantsOf(meta.document).has("alice")).toBe(true);
+
+  // Joined, Pat reads everything, live too.
+  expect(await t.api("POST", `${base}/join`, undefined, pat)).toMatchObject({ status: 200 });
+  const history = await t.api<{ data: History }>("GET", `${base}/messages`, undefined, pat);
+  expect(history.body.data.messages.map((m) => m.content)).toContain("our price is 41,000");
+  const segment = await openDoc(fixture.socket(), segmentDocName(id, 0), pat);
+  expect(messagesOf(segment.document).has(secret.body.data.id)).toBe(true);
+
+  // Left, with the scopes still matching: the segment connection closes, the metadata stays.
+  const segmentClosed = new Promise<string>((resolve) =>
+    segment.on("close", ({ event }: { event: { reason: string } }) => resolve(event.reason)),
+  );
+  expect(await t.api("POST", `${base}/leave`, undefined, pat)).toMatchObject({ status: 200 });
+  expect(await segmentClosed).toMatch(/^4403 forbidden: join the dialog to read its messages/);
+  expect(await t.api("GET", `${base}/messages`, undefined, pat)).toMatchObject({ status: 403 });
+  // The metadata connection stays: a participant added later shows up live.
+  expect(await t.api("POST", `/api/v1/management/dialogs/${id}/participants`, { user_id: "quinn", display_name: "Quinn" })).toMatchObject({
+    status: 201,
+  });
+  await docUntil(meta.document, () => participantsOf(meta.document).has("quinn"), "the new participant in Pat's metadata");
 });

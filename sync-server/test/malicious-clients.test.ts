@@ -253,10 +253,19 @@ describe.each(storages)("malicious clients on %s PostgreSQL", (storage) => {
     );
   });
 
+  /** A potential participant is refused a segment at authentication: they get none of its bytes, and can send none. */
+  const refusedSegment = async (user: string) => {
+    const raw = await RawClient.connect(fixture.t.wsUrl, segment, await tokenFor(user, { scope_level1: ["logistics"] }));
+    const answer = await raw.waitFor((event) => event.type === "denied" || event.type === "authenticated");
+    raw.close();
+    expect(answer).toEqual({ type: "denied", reason: expect.stringMatching(/^4403 forbidden: join the dialog to read its messages/) });
+    expect(messagesOf(raw.doc).size).toBe(0);
+  };
+
   test("potential and read-only participants write nothing", async () => {
     const write = (author: string) => (doc: Y.Doc) =>
       changeOf(doc, () => createMessage(doc, { id: uuidv7(), author, createdAt: 1, text: "hello?" }));
-    await attack("pat", segment, write("pat"), /^4403 forbidden: join the dialog before writing/, { scope_level1: ["logistics"] });
+    await refusedSegment("pat");
     await attack("rita", segment, write("rita"), /^4403 forbidden: read-only participants cannot write/);
   });
 
@@ -287,6 +296,7 @@ describe.each(storages)("malicious clients on %s PostgreSQL", (storage) => {
     test.each(attacks.map((a) => [a.name, a] as const))("%s", async (_name, a) => {
       const potential = a.access === "potential";
       const user = potential ? "pat" : "mallory";
+      if (potential && a.docKind === "segment") return refusedSegment(user);
       const docName = a.docKind === "segment" ? segment : a.docKind === "meta" ? metaDocName(dialogId) : userDocName("default", user);
       if (potential) {
         // An edit leaves the old text as garbage-collected ranges, which inert structs point into.

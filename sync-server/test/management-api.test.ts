@@ -143,7 +143,8 @@ describe("Management API", () => {
     createMessage(carol.document, { id: uuidv7(), author: "carol", createdAt: Date.now(), text: "hello from an added admin" });
     await acknowledged(carol);
 
-    const watcher = await openDoc(socket(), segmentDocName(dialog.id, 0), await tokenFor("pat", { scope_level1: ["ops"] }));
+    // A potential participant reads the metadata (the messages only once they join).
+    const watcher = await openDoc(socket(), metaDocName(dialog.id), await tokenFor("pat", { scope_level1: ["ops"] }));
     const watcherClosed = closeOf(watcher);
     const put = await fixture.t.api("PUT", `/api/v1/management/dialogs/${dialog.id}/access-scopes`, {
       access_scopes: [{ tenant_uid: "tenant-1", scope_level1: ["finance"], scope_level2: [] }],

@@ -7,7 +7,7 @@ type Results = { results: Hit[]; next_cursor: string | null };
 describe.each(storages)("search on %s PostgreSQL", (storage) => {
   const fixture = useServer(storage, "search");
 
-  test("Russian and English stem, Chinese matches inside words; edits re-index, deletions vanish, access is respected", async () => {
+  test("Russian and English stem, Chinese matches inside words; edits re-index, deletions vanish, only joined dialogs are searched", async () => {
     const { t } = fixture;
     const mine = await createDialog(t, ["alice"]);
     const scoped = await createDialog(t, ["bob"], { access_scopes: [{ tenant_uid: "tenant-1", scope_level1: ["ops"], scope_level2: [] }] });
@@ -33,6 +33,9 @@ describe.each(storages)("search on %s PostgreSQL", (storage) => {
     expect(ru.results.map((hit) => hit.message_id)).toEqual([russian]);
     expect(ru.results[0]?.highlight).toContain("<mark>заказ</mark>");
 
+    // Alice's scopes match Bob's scoped dialog, but its messages are found only once she has joined it.
+    expect((await find("order")).results.map((hit) => hit.message_id).sort()).toEqual([english, unsafe].sort());
+    expect(await t.api("POST", `/api/v1/dialogs/${scoped.id}/join`, {}, alice)).toMatchObject({ status: 200 });
     const en = await find("order");
     expect(en.results.map((hit) => hit.message_id).sort()).toEqual([english, scopedHit, unsafe].sort());
     expect((await find("shipping")).results.map((hit) => hit.message_id)).toEqual([english]);

@@ -112,11 +112,16 @@ export class DialogSession extends Emitter<DialogEvents> {
     metaOf(this.meta.doc).observe(onMeta);
     this.unsubscribers.push(() => metaOf(this.meta.doc).unobserve(onMeta));
     const onReads = () => this.notify();
+    // Joining adds the user to the participants: then the messages can be opened.
+    const onParticipants = () => {
+      this.notify();
+      void this.followHead();
+    };
     readsOf(this.meta.doc).observe(onReads);
-    participantsOf(this.meta.doc).observe(onReads);
+    participantsOf(this.meta.doc).observe(onParticipants);
     this.unsubscribers.push(() => {
       readsOf(this.meta.doc).unobserve(onReads);
-      participantsOf(this.meta.doc).unobserve(onReads);
+      participantsOf(this.meta.doc).unobserve(onParticipants);
     });
     const awareness = this.meta.provider?.awareness;
     if (awareness) {
@@ -147,14 +152,24 @@ export class DialogSession extends Emitter<DialogEvents> {
       if (typeof metaOf(this.meta.doc).get(metaKeys.headSegment) !== "number") return;
       return this.followHead();
     }
+    // A potential participant (a scope match, not joined) sees the metadata and participants, not the messages:
+    // the server refuses their segments, so they are opened once the user has joined.
+    if (!this.participating) return;
     if (head <= this.headSegment) return;
     this.headSegment = head;
     await this.loadSegment(head);
   }
 
+  /** Whether the user is one of the dialog's participants (not only a potential one). */
+  get participating(): boolean {
+    const participants = participantsOf(this.meta.doc);
+    return participants.has(this.me);
+  }
+
   private loadSegment(index: number): Promise<SyncedDoc | null> {
     const existing = this.segments.get(index);
     if (existing) return Promise.resolve(existing);
+    if (!this.participating) return Promise.resolve(null);
     // Scrolling, jumping and served history may ask for one segment at once: open it once.
     let loading = this.loading.get(index);
     if (!loading) {

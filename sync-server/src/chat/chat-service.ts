@@ -21,9 +21,10 @@ import type { User } from "../auth/verify-token.ts";
 import { publishAccessChange } from "../cluster/cluster.ts";
 import type { FileService } from "../files/file-service.ts";
 import { ApiError } from "../http/errors.ts";
-import type { ChatSync } from "../sync/chat-sync.ts";
+import { type ChatSync, potentialReadsNoMessages } from "../sync/chat-sync.ts";
 import type { DialogAccess } from "../sync/dialog-access.ts";
 import { Refusal } from "../sync/refusal.ts";
+import { unreadCountSql, userStateColumns, userStateJoins } from "./readable-sql.ts";
 
 /** A message in MTChat's shape, plus the rich body and our arrival order. */
 export type MessageRow = {
@@ -128,7 +129,8 @@ export class ChatService {
   }
 
   async history(user: User, dialogId: string, query: HistoryQuery) {
-    await this.writerFor(user, dialogId);
+    const { writer } = await this.writerFor(user, dialogId);
+    if (writer.access === "potential") throw new ApiError("forbidden", potentialReadsNoMessages);
     const anchorId = query.before ?? query.after ?? query.around;
     let anchor: { created_at: Date; id: string } | null = null;
     if (anchorId) {
@@ -288,7 +290,10 @@ export class ChatService {
     });
   }
 
-  /** A participant leaves; if their scopes do not match the dialog, their live connections close too. */
+  /**
+   * A participant leaves; if their scopes do not match the dialog, their live connections close too, and if they
+   * do, those to the messages (they are a potential participant again).
+   */
   async leave(user: User, dialogId: string): Promise<void> {
     const { writer, headSegment } = await this.writerFor(user, dialogId);
     if (writer.access === "potential") throw new ApiError("conflict", "you are not a participant of this dialog");
@@ -302,6 +307,9 @@ export class ChatService {
     if (!facts || !matchesScopes(facts.scopes, user)) {
       this.sync.closeConnections(dialogId, user.userId, new Refusal("forbidden", "you left this dialog"));
       await publishAccessChange(this.pool, { dialog: dialogId, removed: user.userId });
+    } else {
+      // Still a scope match, now a potential participant: every node closes their segments (the messages).
+      await publishAccessChange(this.pool, { dialog: dialogId });
     }
   }
 
@@ -320,21 +328,36 @@ export class ChatService {
     const { writer } = await this.writerFor(user, dialogId);
     const seesContacts = writer.access !== "potential";
     const online = await this.sync.onlineUsers(dialogId);
+    // Contacts from the dialog, else from the end-user directory; the caller's own per-user state (MTChat's fields),
+    // which is nobody else's business: for others those fields are null.
     const { rows } = await this.pool.query(
-      `SELECT p.user_id, p.display_name, p.company, c.email, c.phone, p.role, p.joined_at, r.message_id AS last_read_message_id
+      `SELECT p.dialog_id, p.user_id, p.display_name, p.company, COALESCE(c.email, eu.email) AS email, COALESCE(c.phone, eu.phone) AS phone,
+              eu.avatar_url, p.role, p.joined_at, r.message_id AS last_read_message_id,
+              CASE WHEN p.user_id = $2 THEN ${unreadCountSql("d", "p.user_id")} END AS unread_count, ${userStateColumns}
        FROM participants p
-       LEFT JOIN participant_contacts c USING (dialog_id, user_id)
-       LEFT JOIN read_cursors r USING (dialog_id, user_id)
+       JOIN dialogs d ON d.id = p.dialog_id
+       LEFT JOIN participant_contacts c ON c.dialog_id = p.dialog_id AND c.user_id = p.user_id
+       LEFT JOIN read_cursors r ON r.dialog_id = p.dialog_id AND r.user_id = p.user_id
+       LEFT JOIN end_users eu ON eu.project_id = d.project_id AND eu.user_id = p.user_id
+       ${userStateJoins("p.user_id", "d.project_id")}
        WHERE p.dialog_id = $1 ORDER BY p.joined_at, p.user_id`,
-      [dialogId],
+      [dialogId, user.userId],
     );
-    return rows.map((row) => ({
-      ...row,
-      email: seesContacts ? row.email : null,
-      phone: seesContacts ? row.phone : null,
-      joined_at: new Date(row.joined_at).toISOString(),
-      is_online: online.has(row.user_id),
-    }));
+    return rows.map((row) => {
+      const own = row.user_id === user.userId;
+      return {
+        ...row,
+        email: seesContacts ? row.email : null,
+        phone: seesContacts ? row.phone : null,
+        joined_at: new Date(row.joined_at).toISOString(),
+        joined_as: "participant" as const,
+        is_online: online.has(row.user_id),
+        unread_count: own ? row.unread_count : null,
+        is_archived: own ? row.is_archived : null,
+        is_pinned: own ? row.is_pinned : null,
+        notifications_enabled: own ? row.notifications_enabled : null,
+      };
+    });
   }
 
   private async systemMessage(dialogId: string, segment: number, system: Record<string, unknown>): Promise<void> {

@@ -102,7 +102,11 @@ export class DialogList {
       ? participatesSql("d", me)
       : `NOT ${participatesSql("d", me)} AND ${scopeMatchSql("d", scopePlaceholders(add, user))}`;
     const like = query.search ? add(`%${escapeLike(query.search)}%`) : null;
-    const search = like ? `AND (d.title ILIKE ${like} OR d.object_id ILIKE ${like} OR d.object_type ILIKE ${like})` : "";
+    // Like MTChat: the title, or a participant's company (and here their name, and the object too).
+    const search = like
+      ? `AND (d.title ILIKE ${like} OR d.object_id ILIKE ${like} OR d.object_type ILIKE ${like}
+              OR EXISTS (SELECT 1 FROM participants ps WHERE ps.dialog_id = d.id AND (ps.display_name ILIKE ${like} OR ps.company ILIKE ${like})))`
+      : "";
     const archived = participating ? `AND x.is_archived = ${add(query.archived)}` : "";
     const after = cursor
       ? `AND (x.is_pinned::int, x.activity_at, x.id) < (${add(cursor.pinned ? 1 : 0)}::int, ${add(cursor.at)}::timestamptz, ${add(cursor.id)}::uuid)`

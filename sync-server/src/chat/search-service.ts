@@ -2,7 +2,7 @@ import type pg from "pg";
 import { z } from "zod";
 import type { User } from "../auth/verify-token.ts";
 import { cursorCodec, cursorOffset } from "../http/cursor.ts";
-import { participatesSql, scopeMatchSql } from "./readable-sql.ts";
+import { participatesSql } from "./readable-sql.ts";
 
 export type SearchHit = {
   dialog_id: string;
@@ -24,9 +24,8 @@ const escapeLike = (text: string) => text.replace(/[\\%_]/g, (char) => `\\${char
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 
 /**
- * Search across every dialog the caller may read: where they participate, or
- * whose access scopes match their token's claims (the rule of
- * `authz/src/scope-match.ts`, expressed in SQL so the database can filter).
+ * Search across the messages of every dialog the caller participates in. A dialog they only could join (a scope
+ * match) shows its metadata in the "available" list, never its messages, here neither.
  */
 export class SearchService {
   constructor(private readonly pool: pg.Pool) {}
@@ -42,34 +41,24 @@ export class SearchService {
     const { rows } = await this.pool.query(
       `WITH readable AS (
          SELECT d.id FROM dialogs d
-         WHERE d.project_id = $2 AND (${participatesSql("d", "$1")} OR ${scopeMatchSql("d", { tenant: "$3", level1: "$4", level2: "$5" })})
-       ), q AS (SELECT plainto_tsquery('russian', $6) AS ts),
+         -- Participants only: a potential participant (a scope match) sees no messages until they join.
+         WHERE d.project_id = $2 AND ${participatesSql("d", "$1")}
+       ), q AS (SELECT plainto_tsquery('russian', $3) AS ts),
        hits AS (
          SELECT m.dialog_id, m.id AS message_id, m.author_id AS sender_id, m.body_text AS content, m.created_at AS sent_at,
-                CASE WHEN $7 THEN similarity(m.body_text, $6) ELSE ts_rank(m.search, q.ts) END AS rank
+                CASE WHEN $4 THEN similarity(m.body_text, $3) ELSE ts_rank(m.search, q.ts) END AS rank
          FROM messages m, q
          WHERE m.dialog_id IN (SELECT id FROM readable) AND m.kind = 'text' AND NOT m.deleted
-           AND (m.search @@ q.ts OR ($7 AND m.body_text LIKE '%' || $8 || '%'))
+           AND (m.search @@ q.ts OR ($4 AND m.body_text LIKE '%' || $5 || '%'))
          ORDER BY rank DESC, m.created_at DESC, m.id
-         LIMIT $9 OFFSET $10)
+         LIMIT $6 OFFSET $7)
        -- Highlighting is costly: only the page gets it, not every match. ts_headline drops whatever looks
        -- like an HTML tag, so the text goes in with & < > as entities (kept as they are) to come out whole.
-       SELECT hits.*, CASE WHEN $7 THEN NULL
+       SELECT hits.*, CASE WHEN $4 THEN NULL
                            ELSE ts_headline('russian', replace(replace(replace(hits.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
                                             q.ts, 'StartSel=<mark>, StopSel=</mark>, HighlightAll=false') END AS highlight
        FROM hits, q ORDER BY hits.rank DESC, hits.sent_at DESC, hits.message_id`,
-      [
-        user.userId,
-        user.projectId,
-        user.tenant_uid,
-        user.scope_level1,
-        user.scope_level2,
-        query,
-        cjk,
-        escapeLike(query),
-        limit + 1,
-        offset,
-      ],
+      [user.userId, user.projectId, query, cjk, escapeLike(query), limit + 1, offset],
     );
     const results = rows.slice(0, limit).map((row) => ({
       ...row,

@@ -289,6 +289,12 @@ export const options = {
     "HMAC-SHA256 key that signs deliveries to WEBHOOK_URL (required with it).",
     true,
   ),
+  webhookFormat: option(
+    "WEBHOOK_FORMAT",
+    z.enum(["standard", "mtchat"]),
+    "standard",
+    "Body and signature of deliveries to WEBHOOK_URL: standard, or mtchat ({id, type, timestamp, payload} signed sha256=HMAC(secret, body)) for a receiver written for MTChat.",
+  ),
   webhookMaxAttempts: option(
     "WEBHOOK_MAX_ATTEMPTS",
     positiveInt,

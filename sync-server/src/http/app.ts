@@ -17,6 +17,7 @@ import type { CorsOrigins } from "../projects/cors-origins.ts";
 import type { JwtKeys } from "../projects/jwt-keys.ts";
 import type { Projects } from "../projects/projects.ts";
 import { Refusal } from "../sync/refusal.ts";
+import type { Directory } from "../users/directory.ts";
 import type { WebhookAdmin } from "../webhooks/webhook-admin.ts";
 import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import { adminAuth, type ManagementVariables } from "./admin-auth.ts";
@@ -37,12 +38,14 @@ import {
   dialogSchema,
   errorResponses,
   json,
-  participantInputSchema,
+  participantAddSchema,
   participantParams,
   participantSchema,
   routesFor,
+  searchDialogSchema,
 } from "./schemas.ts";
 import { userAuth } from "./user-auth.ts";
+import { registerUserRoutes } from "./user-routes.ts";
 
 export type AppDeps = {
   dialogs: DialogService;
@@ -61,6 +64,8 @@ export type AppDeps = {
   jwtKeys: JwtKeys;
   /** Which browser origins each project's pages call from (CORS_ALLOWED_ORIGINS and the Management API). */
   corsOrigins: CorsOrigins;
+  /** The end-user directory: the Management API's users, filled from tokens as users arrive. */
+  directory: Directory;
   /** MAX_JSON_BODY_BYTES: the largest request body read, file uploads aside. */
   maxJsonBodyBytes: number;
   /** MAX_MESSAGE_CHARS: the longest message content accepted. */
@@ -83,6 +88,15 @@ const createDialog = route({
   request: { body: { ...json(createDialogSchema), required: true } },
   responses: { 201: { description: "The created dialog", ...json(dataOf(dialogSchema)) }, ...errors },
 });
+const searchDialog = route({
+  method: "post",
+  path: "/api/v1/management/dialogs/search",
+  summary: "Find a dialog by its object (MTChat's lookup)",
+  description:
+    "The newest dialog bound to the object; with access_scopes, the newest whose scopes are exactly those, in any order (MTChat's scope_level0 shape too). null when there is none.",
+  request: { body: { ...json(searchDialogSchema), required: true } },
+  responses: { 200: { description: "The dialog, or null", ...json(dataOf(dialogSchema.nullable())) }, ...errors },
+});
 const getDialog = route({
   method: "get",
   path: "/api/v1/management/dialogs/{id}",
@@ -98,7 +112,7 @@ const deleteDialog = route({
 const addParticipant = route({
   method: "post",
   path: "/api/v1/management/dialogs/{id}/participants",
-  request: { params: dialogIdParams, body: { ...json(participantInputSchema), required: true } },
+  request: { params: dialogIdParams, body: { ...json(participantAddSchema), required: true } },
   responses: { 201: { description: "The participant", ...json(dataOf(participantSchema)) }, ...errors },
 });
 const removeParticipant = route({
@@ -174,10 +188,15 @@ export const createApp = (deps: AppDeps) => {
   app.use("/api/v1/management/*", rateLimit(deps.limits.key, managementCaller));
   app.use("/api/v1/*", rateLimit(deps.limits.user, userCaller(deps.verifyToken)));
   registerProjectRoutes(app, deps);
+  registerUserRoutes(app, deps.directory);
 
   app.openapi(createDialog, async (c) => {
     const dialog = await deps.dialogs.create(c.get("projectId"), c.req.valid("json"));
     return c.json({ data: dialog }, 201);
+  });
+  app.openapi(searchDialog, async (c) => {
+    const { object_type, object_id, access_scopes } = c.req.valid("json");
+    return c.json({ data: await deps.dialogs.findByObject(c.get("projectId"), object_type, object_id, access_scopes) }, 200);
   });
   app.openapi(getDialog, async (c) => c.json({ data: await deps.dialogs.get(c.get("projectId"), c.req.valid("param").id) }, 200));
   app.openapi(deleteDialog, async (c) => {
@@ -199,7 +218,15 @@ export const createApp = (deps: AppDeps) => {
     return c.json({ data: { access_scopes: scopes } }, 200);
   });
 
-  for (const path of ["/api/v1/dialogs", "/api/v1/dialogs/*", "/api/v1/search"]) app.use(path, userAuth(deps.verifyToken));
+  for (const path of ["/api/v1/dialogs", "/api/v1/dialogs/*", "/api/v1/search"]) {
+    app.use(path, userAuth(deps.verifyToken));
+    // A user calling the Chat API is known from their token: a cache hit after the first call, and a failure is
+    // logged by the directory, never the request's.
+    app.use(path, async (c, next) => {
+      await deps.directory.seenInToken(c.get("user"));
+      await next();
+    });
+  }
   // Before the chat routes, so /dialogs/direct and /dialogs/by-object/… are not taken for dialog ids.
   registerDialogRoutes(app, {
     list: deps.dialogList,
@@ -207,6 +234,7 @@ export const createApp = (deps: AppDeps) => {
     dialogs: deps.dialogs,
     chat: deps.chat,
     verifyToken: deps.verifyToken,
+    directory: deps.directory,
   });
   registerChatRoutes(app, deps.chat, deps.search, { maxMessageChars: deps.maxMessageChars });
   registerFileRoutes(app, deps.files, deps.verifyToken, deps.publicUrl);

@@ -55,6 +55,7 @@ const messageSchemas = (maxMessageChars: number) => {
       .object({
         content: content.default(""),
         reply_to_id: z.string().uuid().nullish(),
+        reply_to: z.string().uuid().nullish().openapi({ description: "MTChat's name for reply_to_id; either may be sent" }),
         attachment_ids: z
           .array(z.string().uuid())
           .max(20)
@@ -64,6 +65,10 @@ const messageSchemas = (maxMessageChars: number) => {
       .refine((body) => body.content.length > 0 || (body.attachment_ids?.length ?? 0) > 0, {
         message: "send content, attachment_ids or both",
         path: ["content"],
+      })
+      .refine((body) => !body.reply_to || !body.reply_to_id || body.reply_to === body.reply_to_id, {
+        message: "reply_to and reply_to_id name the same message: send one, or the same id in both",
+        path: ["reply_to"],
       })
       .openapi("SendMessage"),
     edit: z.object({ content: content.min(1) }).openapi("EditMessage"),
@@ -122,14 +127,34 @@ const participantOutSchema = z
     company: z.string().nullable(),
     email: z.string().nullable().openapi({ description: "Shown to participants only" }),
     phone: z.string().nullable().openapi({ description: "Shown to participants only" }),
+    avatar_url: z.string().nullable().openapi({ description: "From the end-user directory" }),
     role: z.string(),
+    dialog_id: z.string().uuid(),
     joined_at: z.string(),
+    joined_as: z.literal("participant").openapi({ description: "MTChat's field; every participant here is one" }),
     last_read_message_id: z.string().uuid().nullable(),
     is_online: z.boolean(),
+    unread_count: z.number().int().nullable().openapi({ description: "The caller's own; null for the others" }),
+    is_archived: z.boolean().nullable().openapi({ description: "The caller's own; null for the others" }),
+    is_pinned: z.boolean().nullable().openapi({ description: "The caller's own; null for the others" }),
+    notifications_enabled: z.boolean().nullable().openapi({ description: "The caller's own; null for the others" }),
   })
   .openapi("DialogParticipant");
 const okSchema = z.object({ ok: z.literal(true) });
-const readSchema = z.object({ message_id: z.string().uuid() }).openapi("MarkRead");
+const readSchema = z
+  .object({
+    message_id: z.string().uuid().optional(),
+    last_read_message_id: z.string().uuid().optional().openapi({ description: "MTChat's name for message_id; either may be sent" }),
+  })
+  .refine((body) => (body.message_id ?? body.last_read_message_id) !== undefined, {
+    message: "send message_id (or MTChat's last_read_message_id): the newest message read",
+    path: ["message_id"],
+  })
+  .refine((body) => !body.message_id || !body.last_read_message_id || body.message_id === body.last_read_message_id, {
+    message: "message_id and last_read_message_id differ: send one",
+    path: ["last_read_message_id"],
+  })
+  .openapi("MarkRead");
 
 const joinDialog = route({
   method: "post",
@@ -208,7 +233,8 @@ export const registerChatRoutes = <E extends { Variables: { user: User } }>(
     return c.json({ data: { ...history, messages: history.messages as MessageOut[] } }, 200);
   });
   app.openapi(sendMessage, async (c) => {
-    const message = await chat.send(c.get("user"), c.req.valid("param").id, c.req.valid("json"));
+    const { reply_to, ...body } = c.req.valid("json");
+    const message = await chat.send(c.get("user"), c.req.valid("param").id, { ...body, reply_to_id: body.reply_to_id ?? reply_to });
     return c.json({ data: message as MessageOut }, 201);
   });
   app.openapi(editMessage, async (c) => {
@@ -228,7 +254,8 @@ export const registerChatRoutes = <E extends { Variables: { user: User } }>(
     return c.json({ data: { ok: true as const } }, 200);
   });
   app.openapi(markRead, async (c) => {
-    await chat.markRead(c.get("user"), c.req.valid("param").id, c.req.valid("json").message_id);
+    const { message_id, last_read_message_id } = c.req.valid("json");
+    await chat.markRead(c.get("user"), c.req.valid("param").id, (message_id ?? last_read_message_id) as string);
     return c.json({ data: { ok: true as const } }, 200);
   });
   app.openapi(listParticipants, async (c) => c.json({ data: await chat.participants(c.get("user"), c.req.valid("param").id) }, 200));

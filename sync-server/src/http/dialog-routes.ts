@@ -4,7 +4,8 @@ import type { User, VerifyToken } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
 import type { DialogList } from "../chat/dialog-list.ts";
 import type { UserStateService } from "../chat/user-state-service.ts";
-import type { DialogService } from "../management/dialog-service.ts";
+import type { DialogService, ParticipantRef } from "../management/dialog-service.ts";
+import type { Directory } from "../users/directory.ts";
 import { messageParams, messageSchema } from "./chat-routes.ts";
 import { ApiError } from "./errors.ts";
 import { dataOf, dialogIdParams, dialogSchema, errorResponses, json, routesFor } from "./schemas.ts";
@@ -59,14 +60,10 @@ const stateSchema = z
 const notificationsSchema = z.object({ enabled: z.boolean() }).openapi("Notifications");
 const directSchema = z
   .object({
-    user_id: z.string().trim().min(1).max(256).openapi({ description: "The other user" }),
-    display_name: z
-      .string()
-      .trim()
-      .min(1)
-      .max(256)
-      .optional()
-      .openapi({ description: "Shown until the other user's own profile is known" }),
+    user_id: z.string().trim().min(1).max(256).openapi({
+      description:
+        "The other user. Their name comes from the end-user directory (else their id until their token names them); the caller cannot set it",
+    }),
   })
   .openapi("DirectDialog");
 const reactionParams = messageParams.extend({
@@ -97,7 +94,11 @@ const byObject = route({
   path: "/api/v1/dialogs/by-object/{type}/{object_id}",
   request: { params: objectParams },
   responses: {
-    200: { description: "The first dialog bound to the object that the caller may read", ...json(dataOf(listItemSchema)) },
+    200: {
+      description:
+        "The newest dialog bound to the object that the caller may read, or null when there is none (as MTChat answers; not 404)",
+      ...json(dataOf(listItemSchema.nullable())),
+    },
     ...errors,
   },
 });
@@ -153,7 +154,14 @@ type ListItemOut = z.infer<typeof listItemSchema>;
 /** Dialog lists, lookups by host object, per-user state, direct and self dialogs, and reactions. */
 export const registerDialogRoutes = <E extends { Variables: { user: User } }>(
   app: OpenAPIHono<E>,
-  deps: { list: DialogList; userState: UserStateService; dialogs: DialogService; chat: ChatService; verifyToken: VerifyToken },
+  deps: {
+    list: DialogList;
+    userState: UserStateService;
+    dialogs: DialogService;
+    chat: ChatService;
+    verifyToken: VerifyToken;
+    directory: Pick<Directory, "get" | "authoritative">;
+  },
 ) => {
   app.openapi(listDialogs, async (c) => {
     const page = await deps.list.list(c.get("user"), c.req.valid("query"));
@@ -161,9 +169,8 @@ export const registerDialogRoutes = <E extends { Variables: { user: User } }>(
   });
   app.openapi(byObject, async (c) => {
     const { type, object_id } = c.req.valid("param");
-    const [first] = await deps.list.byObject(c.get("user"), type, object_id);
-    if (!first) throw new ApiError("not_found", `no dialog you may read is bound to ${type} ${object_id}`);
-    return c.json({ data: first as ListItemOut }, 200);
+    const newest = (await deps.list.byObject(c.get("user"), type, object_id)).at(-1);
+    return c.json({ data: (newest ?? null) as ListItemOut | null }, 200);
   });
   app.openapi(byObjectList, async (c) => {
     const { type, object_id } = c.req.valid("param");
@@ -190,14 +197,28 @@ export const registerDialogRoutes = <E extends { Variables: { user: User } }>(
     return c.json({ data: await deps.userState.state(c.get("user"), id) }, 200);
   });
 
-  /** The caller's direct dialog with `other`, or their self dialog when `other` is the caller or absent. */
-  const personal = async (user: User, other?: { user_id: string; display_name?: string | undefined }) => {
+  /**
+   * The caller's direct dialog with `other`, or their self dialog when `other` is the caller or absent. A direct
+   * dialog stays within the caller's tenant (as the directory knows the other user), and names only users the
+   * directory holds when the project keeps it through the API.
+   */
+  const personal = async (user: User, other?: { user_id: string }) => {
     const kind = other && other.user_id !== user.userId ? "direct" : "self";
     const users = kind === "direct" && other ? [user.userId, other.user_id] : [user.userId];
     const key = `${kind}:${JSON.stringify([...users].sort())}`;
-    const participants = [{ user_id: user.userId, display_name: user.name ?? user.userId, role: "member" as const }];
+    const participants: ParticipantRef[] = [
+      { user_id: user.userId, display_name: user.name ?? user.userId, company: user.company, role: "member" },
+    ];
     if (kind === "direct" && other) {
-      participants.push({ user_id: other.user_id, display_name: other.display_name ?? other.user_id, role: "member" as const });
+      const entry = await deps.directory.get(user.projectId, other.user_id);
+      if (!entry && (await deps.directory.authoritative(user.projectId))) {
+        throw new ApiError("not_found", `no user ${other.user_id} in this project's directory`);
+      }
+      if (entry?.tenant_uid && entry.tenant_uid !== user.tenant_uid) {
+        throw new ApiError("forbidden", `${other.user_id} belongs to another tenant: direct dialogs stay within a tenant`);
+      }
+      // By id: the dialog service takes the name and contacts from the directory.
+      participants.push({ user_id: other.user_id, role: "member" });
     }
     const { dialog } = await deps.dialogs.getOrCreate(user.projectId, key, {
       type: kind,

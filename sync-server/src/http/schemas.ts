@@ -25,9 +25,44 @@ export const accessScopeSchema = z
   })
   .openapi("AccessScope");
 
+/**
+ * MTChat's scope: `scope_level0` (its tenants) replaced `tenant_uid`, as a list. Each tenant it names becomes one of
+ * our scopes with the same levels 1 and 2, which matches the same users. An empty `scope_level0` (MTChat: any tenant)
+ * is refused: here tenants never share a scope.
+ */
+export const mtchatAccessScopeSchema = z
+  .object({
+    scope_level0: z
+      .array(text(256))
+      .min(1, "scope_level0 must name at least one tenant (a scope across every tenant is not allowed)")
+      .max(256),
+    scope_level1: z.array(text(256)).max(256).default([]),
+    scope_level2: z.array(text(256)).max(256).default([]),
+  })
+  .openapi("MTChatAccessScope", { description: "MTChat's shape: one scope per tenant in scope_level0" });
+
+/** Access scopes as given, in either shape, as the scopes they stand for. */
+export const accessScopesInput = z
+  .array(z.union([accessScopeSchema, mtchatAccessScopeSchema]))
+  .max(1000)
+  .transform((scopes) =>
+    scopes.flatMap((scope) =>
+      "scope_level0" in scope
+        ? [...new Set(scope.scope_level0)].map((tenant_uid) => ({
+            tenant_uid,
+            scope_level1: scope.scope_level1,
+            scope_level2: scope.scope_level2,
+          }))
+        : [scope],
+    ),
+  )
+  .refine((scopes) => scopes.length <= 1000, "at most 1000 scopes (counting one per tenant of scope_level0)");
+
+const userIdSchema = text(256).refine((id) => !id.startsWith("$"), "user_id must not start with $");
+
 export const participantInputSchema = z
   .object({
-    user_id: text(256).refine((id) => !id.startsWith("$"), "user_id must not start with $"),
+    user_id: userIdSchema,
     display_name: text(256),
     company: z.string().max(256).nullish(),
     email: z.string().email().max(320).nullish(),
@@ -35,6 +70,19 @@ export const participantInputSchema = z
     role: z.enum(["member", "admin", "readonly"]).default("member"),
   })
   .openapi("ParticipantInput");
+
+/** A participant to add: a full profile, one without a name (the directory's, or the id), or the user id alone. */
+export const participantAddSchema = participantInputSchema
+  .extend({
+    display_name: text(256)
+      .optional()
+      .openapi({ description: "Absent: the end-user directory's name, else the user id until the user's token names them" }),
+  })
+  .openapi("ParticipantAdd");
+export const participantRefSchema = z.union([
+  userIdSchema.transform((user_id) => ({ user_id, role: "member" as const })),
+  participantAddSchema,
+]);
 
 export const dialogTypeSchema = z
   .enum(["object", "direct", "self", "group", "channel"])
@@ -48,13 +96,20 @@ export const createDialogSchema = z
     title: z.string().max(1024).nullish(),
     object_url: z.string().url().max(2048).nullish(),
     created_by: z.string().max(256).nullish(),
-    participants: z.array(participantInputSchema).max(10_000).default([]),
-    access_scopes: z.array(accessScopeSchema).max(1000).default([]),
+    participants: z.array(participantRefSchema).max(10_000).default([]).openapi({
+      description:
+        "Participants as objects, or as user ids alone (MTChat's README); then the name and contacts come from the end-user directory, else the id until the user's token names them",
+    }),
+    access_scopes: accessScopesInput.default([]),
     meta: z.record(z.string(), z.unknown()).default({}),
   })
   .openapi("CreateDialog");
 
-export const accessScopesInputSchema = z.object({ access_scopes: z.array(accessScopeSchema).max(1000) }).openapi("AccessScopesInput");
+export const searchDialogSchema = z
+  .object({ object_id: text(256), object_type: text(128), access_scopes: accessScopesInput.optional() })
+  .openapi("SearchDialog");
+
+export const accessScopesInputSchema = z.object({ access_scopes: accessScopesInput }).openapi("AccessScopesInput");
 
 export const dialogSchema = z
   .object({

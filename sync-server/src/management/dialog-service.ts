@@ -16,13 +16,16 @@ import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import { publishAccessChange } from "../cluster/cluster.ts";
 import { ApiError } from "../http/errors.ts";
-import type { createDialogSchema, participantInputSchema } from "../http/schemas.ts";
+import type { createDialogSchema, participantInputSchema, participantRefSchema } from "../http/schemas.ts";
 import type { ChatSync, ConnectionContext } from "../sync/chat-sync.ts";
 import type { DialogAccess } from "../sync/dialog-access.ts";
 import { Refusal } from "../sync/refusal.ts";
+import type { Directory } from "../users/directory.ts";
 
 /** Request bodies, inferred from the schemas that validate them. */
 export type ParticipantInput = z.output<typeof participantInputSchema>;
+/** A participant as the API takes it: maybe without a name (then the directory's, or the id), maybe the id alone. */
+export type ParticipantRef = z.output<typeof participantRefSchema>;
 export type CreateDialogInput = z.output<typeof createDialogSchema>;
 
 export type DialogRow = {
@@ -55,7 +58,34 @@ export class DialogService {
     private readonly sync: ChatSync,
     private readonly access: DialogAccess,
     private readonly options: { segmentSize: number; now?: () => number },
+    private readonly directory?: Pick<Directory, "getMany">,
   ) {}
+
+  /**
+   * Profiles for participants given by id or without a name: what the host's directory holds, else the id (until
+   * the user's token names them, see `Directory`). What the request gives wins over the directory.
+   */
+  private async resolve(projectId: string, refs: ParticipantRef[]): Promise<ParticipantInput[]> {
+    const unique = [...new Map(refs.map((ref) => [ref.user_id, ref])).values()];
+    const known = this.directory
+      ? await this.directory.getMany(
+          projectId,
+          unique.map((ref) => ref.user_id),
+        )
+      : new Map();
+    return unique.map((ref) => {
+      const entry = known.get(ref.user_id);
+      const given = ref as Partial<ParticipantInput> & { user_id: string; role: ParticipantInput["role"] };
+      return {
+        user_id: ref.user_id,
+        role: given.role,
+        display_name: given.display_name ?? entry?.display_name ?? ref.user_id,
+        company: given.company ?? entry?.company ?? null,
+        email: given.email ?? entry?.email ?? null,
+        phone: given.phone ?? entry?.phone ?? null,
+      };
+    });
+  }
 
   private now(): number {
     return (this.options.now ?? Date.now)();
@@ -91,9 +121,9 @@ export class DialogService {
   async create(projectId: string, input: CreateDialogInput): Promise<DialogRow> {
     const id = uuidv7();
     const createdAt = this.now();
-    const unique = new Map(input.participants.map((participant) => [participant.user_id, participant]));
+    const participants = await this.resolve(projectId, input.participants);
     await this.pool.query("INSERT INTO dialog_registry (id, project_id) VALUES ($1, $2)", [id, projectId]);
-    await this.saveContacts(id, [...unique.values()]);
+    await this.saveContacts(id, participants);
     await this.sync.serverWrite(metaDocName(id), (doc) => {
       const meta = metaOf(doc);
       meta.set(metaKeys.schemaVersion, schemaVersion);
@@ -110,8 +140,8 @@ export class DialogService {
       meta.set(metaKeys.accessScopes, input.access_scopes);
       meta.set(metaKeys.headSegment, 0);
       meta.set(metaKeys.segmentSize, this.options.segmentSize);
-      const participants = participantsOf(doc);
-      for (const participant of unique.values()) participants.set(participant.user_id, entryOf(participant, createdAt));
+      const entries = participantsOf(doc);
+      for (const participant of participants) entries.set(participant.user_id, entryOf(participant, createdAt));
     });
     await this.sync.serverWrite(
       segmentDocName(id, 0),
@@ -148,6 +178,33 @@ export class DialogService {
     };
   }
 
+  /**
+   * MTChat's `POST /dialogs/search`: the newest dialog bound to the object, and when `scopes` is given, the newest
+   * whose access scopes are exactly those (in any order); null when none is.
+   */
+  async findByObject(projectId: string, objectType: string, objectId: string, scopes?: AccessScope[]): Promise<DialogRow | null> {
+    const key = (list: AccessScope[]) =>
+      JSON.stringify(
+        list
+          .map((scope) =>
+            JSON.stringify([scope.tenant_uid, [...new Set(scope.scope_level1)].sort(), [...new Set(scope.scope_level2)].sort()]),
+          )
+          .sort()
+          .filter((entry, index, all) => index === 0 || all[index - 1] !== entry),
+      );
+    const { rows } = await this.pool.query<{ id: string; scopes: AccessScope[] }>(
+      `SELECT d.id, COALESCE((SELECT jsonb_agg(jsonb_build_object('tenant_uid', s.tenant_uid, 'scope_level1', s.scope_level1,
+                                                              'scope_level2', s.scope_level2))
+                              FROM access_scopes s WHERE s.dialog_id = d.id), '[]') AS scopes
+       FROM dialogs d WHERE d.project_id = $1 AND d.object_type = $2 AND d.object_id = $3
+       ORDER BY d.created_at DESC, d.id DESC`,
+      [projectId, objectType, objectId],
+    );
+    const wanted = scopes && key(scopes);
+    const found = rows.find((row) => wanted === undefined || key(row.scopes) === wanted);
+    return found ? this.mustDialog(projectId, found.id) : null;
+  }
+
   async remove(projectId: string, id: string): Promise<void> {
     await this.mustDialog(projectId, id);
     this.sync.closeConnections(id, null, new Refusal("not_found", "this dialog was deleted"));
@@ -157,8 +214,10 @@ export class DialogService {
     await publishAccessChange(this.pool, { dialog: id });
   }
 
-  async addParticipant(projectId: string, id: string, participant: ParticipantInput) {
+  async addParticipant(projectId: string, id: string, ref: ParticipantRef) {
     await this.mustDialog(projectId, id);
+    const [participant] = await this.resolve(projectId, [ref]);
+    if (!participant) throw new Error("no participant to add");
     const joinedAt = this.now();
     await this.saveContacts(id, [participant]);
     await this.sync.serverWrite(metaDocName(id), (doc) => {

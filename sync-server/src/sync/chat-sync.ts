@@ -90,6 +90,9 @@ const syncStep1 = 0;
  * the document's lock, so the acknowledgement Hocuspocus sends afterwards
  * always follows the write to PostgreSQL.
  */
+/** Why a potential participant's segment connection is refused; the SDK opens segments once the user has joined. */
+export const potentialReadsNoMessages = "join the dialog to read its messages";
+
 export class ChatSync implements Extension {
   readonly extensionName = "mtchat";
   hocuspocus: Hocuspocus | null = null;
@@ -121,6 +124,8 @@ export class ChatSync implements Extension {
       presence: Presence;
       /** Which browser origins a project's pages may connect from; without it, any. */
       origins?: Pick<CorsOrigins, "allows" | "sameOrigin">;
+      /** Told of every user who authenticates a document (the end-user directory fills itself from tokens). */
+      onUser?: (user: User) => void;
     },
     private readonly options: ChatSyncOptions,
   ) {
@@ -132,6 +137,7 @@ export class ChatSync implements Extension {
     if (!doc) throw new Refusal("not_found", `"${documentName}" is not a dialog or user document`);
     const verified = await this.deps.verifyToken(token);
     if (!verified.ok) throw new Refusal(verified.kind, verified.reason);
+    this.deps.onUser?.(verified.user);
     // The upgrade passed an origin some project allows; the token's own project must allow it too.
     const origin = requestHeaders.get("origin");
     const origins = this.deps.origins;
@@ -146,6 +152,8 @@ export class ChatSync implements Extension {
     }
     const granted = await this.deps.access.accessOf(doc.dialogId, verified.user);
     if (!granted) throw new Refusal("forbidden", "you are not a participant of this dialog and your scopes do not match it");
+    // Potential participants (a scope match, not joined) see the dialog's metadata and participants, not its messages.
+    if (doc.kind === "segment" && granted.access === "potential") throw new Refusal("forbidden", potentialReadsNoMessages);
     if (doc.kind === "segment" && doc.segment > granted.facts.headSegment) {
       // Another node may have moved the head since this one cached it: look once more.
       this.deps.access.invalidate(doc.dialogId);
@@ -175,7 +183,8 @@ export class ChatSync implements Extension {
       return doc.projectId === user.projectId && doc.userId === user.userId ? { access: "member", headSegment: 0 } : null;
     }
     const granted = await this.deps.access.accessOf(doc.dialogId, user);
-    return granted ? { access: granted.access, headSegment: granted.facts.headSegment } : null;
+    if (!granted || (doc.kind === "segment" && granted.access === "potential")) return null;
+    return { access: granted.access, headSegment: granted.facts.headSegment };
   }
 
   /** Registers a user's state document on first use, so the log and projection can hold it. */
@@ -516,15 +525,26 @@ export class ChatSync implements Extension {
     if (removed) this.closeConnections(dialogId, removed, new Refusal("forbidden", "you were removed from this dialog"));
     const facts = await this.deps.access.facts(dialogId);
     const lost = new Map<string, Refusal>();
+    const readOnlyMeta = new Set<string>();
     for (const context of this.contextsOf(dialogId)) {
       if (lost.has(context.user.userId)) continue;
       if (!facts) lost.set(context.user.userId, new Refusal("not_found", "this dialog was deleted"));
-      else if (!(await this.deps.access.accessOf(dialogId, context.user))) {
-        lost.set(context.user.userId, new Refusal("forbidden", "you no longer have access to this dialog"));
+      else {
+        const granted = await this.deps.access.accessOf(dialogId, context.user);
+        if (!granted) lost.set(context.user.userId, new Refusal("forbidden", "you no longer have access to this dialog"));
+        else if (granted.access === "potential") readOnlyMeta.add(context.user.userId);
       }
     }
     let closed = 0;
     for (const [userId, refusal] of lost) closed += this.closeConnections(dialogId, userId, refusal);
+    // Left, but the scopes still match: the messages go, the metadata stays.
+    if (readOnlyMeta.size > 0) {
+      closed += this.closeConnectionsWhere(
+        dialogId,
+        (context) => context.doc.kind === "segment" && readOnlyMeta.has(context.user.userId),
+        new Refusal("forbidden", potentialReadsNoMessages),
+      );
+    }
     if (!facts) await this.unloadDialog(dialogId);
     return closed;
   }
