@@ -239,6 +239,8 @@ export const MessageList = defineComponent({
 
     const systemText = (message: ChatMessage): string => {
       const event = typeof message.system?.event === "string" ? message.system.event : "unknown";
+      // The host's own notice (the Management API's message without a sender), shown as the host wrote it.
+      if (event === "notice" && message.text) return message.text;
       const key = `system.${event}` as MessageKey;
       const userId = typeof message.system?.user_id === "string" ? message.system.user_id : "";
       const known = ["chat_created", "participant_joined", "participant_left", "participant_added", "participant_removed"].includes(event);

@@ -131,6 +131,49 @@ export class ChatService {
   async history(user: User, dialogId: string, query: HistoryQuery) {
     const { writer } = await this.writerFor(user, dialogId);
     if (writer.access === "potential") throw new ApiError("forbidden", potentialReadsNoMessages);
+    return this.page(dialogId, query, user.userId);
+  }
+
+  /** The host backend's read of a dialog of its project (the Management API): every message, no read cursor. */
+  async hostHistory(projectId: string, dialogId: string, query: HistoryQuery) {
+    await this.hostDialog(projectId, dialogId);
+    return this.page(dialogId, query, null);
+  }
+
+  private async hostDialog(projectId: string, dialogId: string): Promise<void> {
+    const { rowCount } = await this.pool.query("SELECT 1 FROM dialogs WHERE id = $1 AND project_id = $2", [dialogId, projectId]);
+    if (rowCount === 0) throw new ApiError("not_found", `dialog ${dialogId} does not exist`);
+  }
+
+  /**
+   * The host's own message, as the server: a system notice everyone sees as written (`system.event` "notice"). A
+   * message from a bot or on a user's behalf goes through {@link send} as that participant instead.
+   */
+  async hostNotice(projectId: string, dialogId: string, content: string): Promise<MessageRow> {
+    await this.hostDialog(projectId, dialogId);
+    const granted = await this.access.facts(dialogId);
+    if (!granted) throw new ApiError("not_found", `dialog ${dialogId} does not exist`);
+    const id = uuidv7();
+    await this.sync.serverWrite(
+      segmentDocName(dialogId, granted.headSegment),
+      (doc) =>
+        createMessage(doc, { id, author: systemUserId, kind: "system", createdAt: this.now(), text: content, system: { event: "notice" } }),
+      { onlyNewMessages: true },
+    );
+    return this.message(dialogId, id);
+  }
+
+  /** The host's message on a participant's behalf (a person, or a bot it added): as that participant, under their rights. */
+  async hostSend(projectId: string, dialogId: string, sender: User, input: { content: string; reply_to_id?: string | null | undefined }) {
+    await this.hostDialog(projectId, dialogId);
+    const facts = await this.access.facts(dialogId);
+    if (!facts?.participants.has(sender.userId)) {
+      throw new ApiError("forbidden", `${sender.userId} is not a participant of this dialog: add them (a bot too) before sending as them`);
+    }
+    return this.send(sender, dialogId, input);
+  }
+
+  private async page(dialogId: string, query: HistoryQuery, reader: string | null) {
     const anchorId = query.before ?? query.after ?? query.around;
     let anchor: { created_at: Date; id: string } | null = null;
     if (anchorId) {
@@ -186,7 +229,7 @@ export class ChatService {
     }
     return {
       messages,
-      first_unread_message_id: await this.firstUnread(user.userId, dialogId),
+      first_unread_message_id: reader === null ? null : await this.firstUnread(reader, dialogId),
       has_more_before: hasMoreBefore,
       has_more_after: hasMoreAfter,
     };

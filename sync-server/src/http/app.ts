@@ -27,6 +27,7 @@ import { registerDialogRoutes } from "./dialog-routes.ts";
 import { ApiError, errorBody, sendError } from "./errors.ts";
 import { registerFileRoutes } from "./file-routes.ts";
 import { type HealthDeps, registerHealthRoutes } from "./health-routes.ts";
+import { registerHostRoutes } from "./host-routes.ts";
 import { registerProjectRoutes } from "./project-routes.ts";
 import { type Limiter, managementCaller, rateLimit, userCaller } from "./rate-limit.ts";
 import {
@@ -189,6 +190,7 @@ export const createApp = (deps: AppDeps) => {
   app.use("/api/v1/*", rateLimit(deps.limits.user, userCaller(deps.verifyToken)));
   registerProjectRoutes(app, deps);
   registerUserRoutes(app, deps.directory);
+  registerHostRoutes(app, { dialogs: deps.dialogs, chat: deps.chat, directory: deps.directory, maxMessageChars: deps.maxMessageChars });
 
   app.openapi(createDialog, async (c) => {
     const dialog = await deps.dialogs.create(c.get("projectId"), c.req.valid("json"));

@@ -31,7 +31,7 @@ const userDialogSchema = dialogSchema
   .extend({ participants_count: z.number(), i_am_participant: z.boolean(), can_join: z.boolean() })
   .openapi("UserDialog");
 
-const historySchema = z
+export const historySchema = z
   .object({
     messages: z.array(messageSchema),
     first_unread_message_id: z.string().uuid().nullable(),
@@ -40,7 +40,7 @@ const historySchema = z
   })
   .openapi("History");
 
-const historyQuery = z.object({
+export const historyQuery = z.object({
   before: z.string().uuid().optional(),
   after: z.string().uuid().optional(),
   around: z.string().uuid().optional(),

@@ -205,6 +205,77 @@ export class DialogService {
     return found ? this.mustDialog(projectId, found.id) : null;
   }
 
+  /** Changes what the host may change after creation: the title, the object's address and the host's meta. */
+  async update(
+    projectId: string,
+    id: string,
+    changes: { title?: string | null | undefined; object_url?: string | null | undefined; meta?: Record<string, unknown> | undefined },
+  ): Promise<DialogRow> {
+    await this.mustDialog(projectId, id);
+    await this.sync.serverWrite(metaDocName(id), (doc) => {
+      const meta = metaOf(doc);
+      if (changes.title !== undefined) meta.set(metaKeys.title, changes.title);
+      if (changes.object_url !== undefined) meta.set(metaKeys.objectUrl, changes.object_url);
+      if (changes.meta !== undefined) meta.set(metaKeys.hostMeta, changes.meta);
+    });
+    return this.mustDialog(projectId, id);
+  }
+
+  /**
+   * The project's dialogs for its backend: by object, by participant, by last activity (the newest message's
+   * arrival, else the creation), newest activity first, paged by (activity, id).
+   */
+  async list(
+    projectId: string,
+    query: {
+      object_type?: string | undefined;
+      object_id?: string | undefined;
+      participant?: string | undefined;
+      active_after?: string | undefined;
+      active_before?: string | undefined;
+      limit: number;
+      after?: { at: string; id: string } | undefined;
+    },
+  ): Promise<{ items: (DialogRow & { last_activity_at: string; participants_count: number })[]; next: { at: string; id: string } | null }> {
+    const values: unknown[] = [projectId];
+    const add = (value: unknown) => {
+      values.push(value);
+      return `$${values.length}`;
+    };
+    const where = [
+      query.object_type !== undefined ? `d.object_type = ${add(query.object_type)}` : null,
+      query.object_id !== undefined ? `d.object_id = ${add(query.object_id)}` : null,
+      query.participant !== undefined
+        ? `EXISTS (SELECT 1 FROM participants p WHERE p.dialog_id = d.id AND p.user_id = ${add(query.participant)})`
+        : null,
+    ].filter((clause) => clause !== null);
+    const outer = [
+      query.active_after !== undefined ? `x.activity_at >= ${add(query.active_after)}::timestamptz` : null,
+      query.active_before !== undefined ? `x.activity_at < ${add(query.active_before)}::timestamptz` : null,
+      query.after ? `(x.activity_at, x.id) < (${add(query.after.at)}::timestamptz, ${add(query.after.id)}::uuid)` : null,
+    ].filter((clause) => clause !== null);
+    const { rows } = await this.pool.query(
+      `SELECT *, to_char(x.activity_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS activity_exact FROM (
+         SELECT d.id, d.object_id, d.object_type, d.kind AS type, d.title, d.object_url, d.created_by, d.created_at, d.meta,
+                (SELECT count(*)::int FROM participants pc WHERE pc.dialog_id = d.id) AS participants_count,
+                COALESCE((SELECT received_at FROM messages WHERE dialog_id = d.id ORDER BY seq DESC NULLS LAST LIMIT 1), d.created_at) AS activity_at
+         FROM dialogs d WHERE d.project_id = $1 ${where.map((clause) => `AND ${clause}`).join(" ")}
+       ) x WHERE true ${outer.map((clause) => `AND ${clause}`).join(" ")}
+       ORDER BY x.activity_at DESC, x.id DESC LIMIT ${add(query.limit + 1)}`,
+      values,
+    );
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map(({ activity_at, activity_exact: _exact, ...row }) => ({
+        ...row,
+        created_at: new Date(row.created_at).toISOString(),
+        last_activity_at: new Date(activity_at).toISOString(),
+      })),
+      next: rows.length > query.limit && last ? { at: last.activity_exact, id: last.id } : null,
+    };
+  }
+
   async remove(projectId: string, id: string): Promise<void> {
     await this.mustDialog(projectId, id);
     this.sync.closeConnections(id, null, new Refusal("not_found", "this dialog was deleted"));
