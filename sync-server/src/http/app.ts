@@ -86,6 +86,7 @@ const errors = errorResponses;
 const createDialog = route({
   method: "post",
   path: "/api/v1/management/dialogs",
+  summary: "Create a dialog",
   request: { body: { ...json(createDialogSchema), required: true } },
   responses: { 201: { description: "The created dialog", ...json(dataOf(dialogSchema)) }, ...errors },
 });
@@ -101,30 +102,35 @@ const searchDialog = route({
 const getDialog = route({
   method: "get",
   path: "/api/v1/management/dialogs/{id}",
+  summary: "Read a dialog with participants and scopes",
   request: { params: dialogIdParams },
   responses: { 200: { description: "The dialog with participants and access scopes", ...json(dataOf(dialogDetailSchema)) }, ...errors },
 });
 const deleteDialog = route({
   method: "delete",
   path: "/api/v1/management/dialogs/{id}",
+  summary: "Delete a dialog",
   request: { params: dialogIdParams },
   responses: { 200: { description: "Deleted", ...json(dataOf(z.object({ id: z.string().uuid(), deleted: z.literal(true) }))) }, ...errors },
 });
 const addParticipant = route({
   method: "post",
   path: "/api/v1/management/dialogs/{id}/participants",
+  summary: "Add or update a participant",
   request: { params: dialogIdParams, body: { ...json(participantAddSchema), required: true } },
   responses: { 201: { description: "The participant", ...json(dataOf(participantSchema)) }, ...errors },
 });
 const removeParticipant = route({
   method: "delete",
   path: "/api/v1/management/dialogs/{id}/participants/{user_id}",
+  summary: "Remove a participant",
   request: { params: participantParams },
   responses: { 200: { description: "Removed; their live connections are closed", ...json(dataOf(participantParams)) }, ...errors },
 });
 const replaceScopes = route({
   method: "put",
   path: "/api/v1/management/dialogs/{id}/access-scopes",
+  summary: "Replace a dialog's access scopes",
   request: { params: dialogIdParams, body: { ...json(accessScopesInputSchema), required: true } },
   responses: { 200: { description: "The new access scopes", ...json(dataOf(accessScopesInputSchema)) }, ...errors },
 });
@@ -243,6 +249,17 @@ export const createApp = (deps: AppDeps) => {
   registerWebhookRoutes(app, deps.webhooks);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
-  app.doc31("/api/v1/openapi.json", { openapi: "3.1.0", info: { title: "MTChat-compatible chat service", version: "0.1.0" } });
+  app.doc31("/api/v1/openapi.json", (c) => ({
+    openapi: "3.1.0",
+    info: {
+      title: "MTChat-compatible chat service",
+      version: "0.1.0",
+      description:
+        "The Management API (host backends, API keys) and the Chat API (end users, user tokens). Errors: {error: {code, message}}.",
+      license: { name: "MIT", identifier: "MIT" },
+    },
+    // Where this very document was fetched from, unless PUBLIC_URL says where clients reach the service.
+    servers: [{ url: deps.publicUrl ?? new URL(c.req.url).origin, description: "This service" }],
+  }));
   return app;
 };

@@ -87,12 +87,14 @@ const errors = errorResponses;
 const getDialog = route({
   method: "get",
   path: "/api/v1/dialogs/{id}",
+  summary: "Read a dialog",
   request: { params: dialogIdParams },
   responses: { 200: { description: "The dialog as the caller sees it", ...json(dataOf(userDialogSchema)) }, ...errors },
 });
 const listMessages = route({
   method: "get",
   path: "/api/v1/dialogs/{id}/messages",
+  summary: "Read messages",
   request: { params: dialogIdParams, query: historyQuery },
   responses: { 200: { description: "A page of history across all segments", ...json(dataOf(historySchema)) }, ...errors },
 });
@@ -100,6 +102,7 @@ const writeRoutes = (schemas: ReturnType<typeof messageSchemas>) => ({
   send: route({
     method: "post",
     path: "/api/v1/dialogs/{id}/messages",
+    summary: "Send a message",
     request: { params: dialogIdParams, body: { ...json(schemas.send), required: true } },
     responses: {
       201: { description: "Sent: written into the dialog's document as the caller", ...json(dataOf(messageSchema)) },
@@ -109,6 +112,7 @@ const writeRoutes = (schemas: ReturnType<typeof messageSchemas>) => ({
   edit: route({
     method: "put",
     path: "/api/v1/dialogs/{id}/messages/{mid}",
+    summary: "Edit a message",
     request: { params: messageParams, body: { ...json(schemas.edit), required: true } },
     responses: { 200: { description: "Edited (own messages only)", ...json(dataOf(messageSchema)) }, ...errors },
   }),
@@ -116,6 +120,7 @@ const writeRoutes = (schemas: ReturnType<typeof messageSchemas>) => ({
 const deleteMessage = route({
   method: "delete",
   path: "/api/v1/dialogs/{id}/messages/{mid}",
+  summary: "Delete a message",
   request: { params: messageParams },
   responses: { 200: { description: "Soft-deleted (own messages; admins any)", ...json(dataOf(messageSchema)) }, ...errors },
 });
@@ -159,24 +164,28 @@ const readSchema = z
 const joinDialog = route({
   method: "post",
   path: "/api/v1/dialogs/{id}/join",
+  summary: "Join a dialog",
   request: { params: dialogIdParams },
   responses: { 200: { description: "Joined (scope match required); a system message records it", ...json(dataOf(okSchema)) }, ...errors },
 });
 const leaveDialog = route({
   method: "post",
   path: "/api/v1/dialogs/{id}/leave",
+  summary: "Leave a dialog",
   request: { params: dialogIdParams },
   responses: { 200: { description: "Left; a system message records it", ...json(dataOf(okSchema)) }, ...errors },
 });
 const markRead = route({
   method: "post",
   path: "/api/v1/dialogs/{id}/read",
+  summary: "Mark messages read",
   request: { params: dialogIdParams, body: { ...json(readSchema), required: true } },
   responses: { 200: { description: "The caller's read cursor moved", ...json(dataOf(okSchema)) }, ...errors },
 });
 const listParticipants = route({
   method: "get",
   path: "/api/v1/dialogs/{id}/participants",
+  summary: "List participants",
   request: { params: dialogIdParams },
   responses: {
     200: { description: "Participants with presence and last read message", ...json(dataOf(z.array(participantOutSchema))) },
@@ -203,6 +212,7 @@ const searchQuery = z.object({
 const searchMessages = route({
   method: "get",
   path: "/api/v1/search",
+  summary: "Search messages",
   request: { query: searchQuery },
   responses: {
     200: {

@@ -80,6 +80,7 @@ const errors = errorResponses;
 const listDialogs = route({
   method: "get",
   path: "/api/v1/dialogs",
+  summary: "List the caller's dialogs",
   request: { query: listQuery },
   responses: {
     200: {
@@ -92,6 +93,7 @@ const listDialogs = route({
 const byObject = route({
   method: "get",
   path: "/api/v1/dialogs/by-object/{type}/{object_id}",
+  summary: "Find the newest dialog of a host object",
   request: { params: objectParams },
   responses: {
     200: {
@@ -105,6 +107,7 @@ const byObject = route({
 const byObjectList = route({
   method: "get",
   path: "/api/v1/dialogs/by-object/{type}/{object_id}/list",
+  summary: "List the dialogs of a host object",
   request: { params: objectParams },
   responses: {
     200: { description: "Every dialog bound to the object that the caller may read", ...json(dataOf(z.array(listItemSchema))) },
@@ -115,18 +118,21 @@ const stateRoute = (path: string, description: string) =>
   route({
     method: "post",
     path: `/api/v1/dialogs/{id}/${path}`,
+    summary: `${path[0]?.toUpperCase()}${path.slice(1)} the dialog for the caller`,
     request: { params: dialogIdParams },
     responses: { 200: { description, ...json(dataOf(stateSchema)) }, ...errors },
   });
 const notifications = route({
   method: "post",
   path: "/api/v1/dialogs/{id}/notifications",
+  summary: "Mute or unmute a dialog",
   request: { params: dialogIdParams, body: { ...json(notificationsSchema), required: true } },
   responses: { 200: { description: "Notifications turned on or off for the caller", ...json(dataOf(stateSchema)) }, ...errors },
 });
 const direct = route({
   method: "post",
   path: "/api/v1/dialogs/direct",
+  summary: "Open the direct dialog with a user",
   request: { body: { ...json(directSchema), required: true } },
   responses: {
     200: { description: "The one direct dialog of the caller and the user, created on first use", ...json(dataOf(dialogSchema)) },
@@ -136,12 +142,14 @@ const direct = route({
 const self = route({
   method: "post",
   path: "/api/v1/dialogs/self",
+  summary: "Open the notes-to-self dialog",
   responses: { 200: { description: "The caller's notes-to-self dialog, created on first use", ...json(dataOf(dialogSchema)) }, ...errors },
 });
 const reactionRoute = (method: "put" | "delete") =>
   route({
     method,
     path: "/api/v1/dialogs/{id}/messages/{mid}/reactions/{emoji}",
+    summary: method === "put" ? "React to a message" : "Take a reaction back",
     request: { params: reactionParams },
     responses: {
       200: { description: method === "put" ? "Reaction added" : "Reaction removed", ...json(dataOf(messageSchema)) },

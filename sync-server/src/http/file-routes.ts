@@ -67,6 +67,7 @@ const errors = errorResponses;
 const presign = route({
   method: "post",
   path: "/api/v1/upload/presign",
+  summary: "Start an upload",
   request: { body: { ...json(presignSchema), required: true } },
   responses: {
     200: { description: "A pending attachment and the link to upload its bytes to", ...json(dataOf(presignedSchema)) },
@@ -78,12 +79,14 @@ const presign = route({
 const getAttachment = route({
   method: "get",
   path: "/api/v1/attachments/{id}",
+  summary: "Read an attachment",
   request: { params: attachmentParams },
   responses: { 200: { description: "The attachment; ready ones with fresh links", ...json(dataOf(attachmentSchema)) }, ...errors },
 });
 const completeAttachment = route({
   method: "post",
   path: "/api/v1/attachments/{id}/complete",
+  summary: "Complete an upload",
   request: { params: attachmentParams },
   responses: {
     200: { description: "Checked and ready (size, real type; images measured and thumbnailed)", ...json(dataOf(attachmentSchema)) },
@@ -95,6 +98,7 @@ const completeAttachment = route({
 const attachmentUrl = route({
   method: "get",
   path: "/api/v1/attachments/{id}/url",
+  summary: "Get a download link",
   request: { params: attachmentParams },
   responses: { 200: { description: "Fresh signed links to a ready attachment", ...json(dataOf(linksSchema)) }, ...errors },
 });
@@ -126,7 +130,11 @@ const signedDescription = "Local storage only. The signed query string is the cr
 const uploadFile = createRoute({
   method: "put",
   path: filePath,
+  summary: "Upload a file's bytes (signed link)",
+  operationId: "putFileBytes",
   tags: ["files"],
+  // The signed query string is the credential.
+  security: [],
   description: signedDescription,
   request: {
     params: fileParams,
@@ -142,7 +150,10 @@ const uploadFile = createRoute({
 const downloadFile = createRoute({
   method: "get",
   path: filePath,
+  summary: "Download a file (signed link)",
+  operationId: "getFileBytes",
   tags: ["files"],
+  security: [],
   description: `${signedDescription} Honours a single Range.`,
   request: { params: fileParams, query: signedQuery },
   responses: {

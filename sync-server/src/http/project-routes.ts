@@ -109,6 +109,7 @@ const errors = errorResponses;
 const createProject = route({
   method: "post",
   path: "/api/v1/management/projects",
+  summary: "Create a project",
   description: "ADMIN_API_TOKEN only. Creates a project and its first admin API key (shown once).",
   request: { body: { ...json(createProjectSchema), required: true } },
   responses: {
@@ -122,40 +123,47 @@ const createProject = route({
 const listProjects = route({
   method: "get",
   path: "/api/v1/management/projects",
+  summary: "List projects",
   description: "ADMIN_API_TOKEN only.",
   responses: { 200: { description: "Every project", ...json(dataOf(z.array(projectSchema))) }, ...errors },
 });
 const listApiKeys = route({
   method: "get",
   path: "/api/v1/management/api-keys",
+  summary: "List API keys",
   responses: { 200: { description: "The project's API keys, without secrets", ...json(dataOf(z.array(apiKeySchema))) }, ...errors },
 });
 const createApiKey = route({
   method: "post",
   path: "/api/v1/management/api-keys",
+  summary: "Create an API key",
   request: { body: { ...json(createApiKeySchema), required: true } },
   responses: { 201: { description: "The key, shown this once", ...json(dataOf(createdApiKeySchema)) }, ...errors },
 });
 const revokeApiKey = route({
   method: "delete",
   path: "/api/v1/management/api-keys/{key_id}",
+  summary: "Revoke an API key",
   request: { params: keyIdParams },
   responses: { 200: { description: "Revoked: it answers 401 from now on", ...json(dataOf(apiKeySchema)) }, ...errors },
 });
 const listJwtKeys = route({
   method: "get",
   path: "/api/v1/management/jwt-keys",
+  summary: "List user-token keys",
   responses: { 200: { description: "Keys verifying the project's user tokens", ...json(dataOf(z.array(jwtKeySchema))) }, ...errors },
 });
 const addJwtKey = route({
   method: "post",
   path: "/api/v1/management/jwt-keys",
+  summary: "Add a user-token key",
   request: { body: { ...json(addJwtKeySchema), required: true } },
   responses: { 201: { description: "Added; tokens with this project's `prj` verify with it", ...json(dataOf(jwtKeySchema)) }, ...errors },
 });
 const deleteJwtKey = route({
   method: "delete",
   path: "/api/v1/management/jwt-keys/{key_id}",
+  summary: "Delete a user-token key",
   request: { params: jwtKeyIdParams },
   responses: {
     200: { description: "Deleted", ...json(dataOf(z.object({ id: z.string().uuid(), deleted: z.literal(true) }))) },
@@ -166,12 +174,14 @@ const deleteJwtKey = route({
 const getCorsOrigins = route({
   method: "get",
   path: "/api/v1/management/cors-origins",
+  summary: "Read the allowed browser origins",
   description: "The project's list; the default project also allows CORS_ALLOWED_ORIGINS, which is not shown here.",
   responses: { 200: { description: "The project's allowed origins", ...json(dataOf(corsOriginsSchema)) }, ...errors },
 });
 const replaceCorsOrigins = route({
   method: "put",
   path: "/api/v1/management/cors-origins",
+  summary: "Replace the allowed browser origins",
   description: "Replaces the list. Every node applies it within seconds; pages already open keep their WebSocket until it closes.",
   request: { body: { ...json(corsOriginsSchema), required: true } },
   responses: { 200: { description: "The new list, normalized", ...json(dataOf(corsOriginsSchema)) }, ...errors },

@@ -166,6 +166,7 @@ const errorStatuses = {
   403: "Not allowed",
   404: "No such resource",
   409: "Conflict",
+  429: "Over the caller's rate limit (see RateLimit-* and Retry-After)",
 } as const;
 
 /** The error responses a route documents, all in the `{"error":{"code","message"}}` envelope. */
@@ -173,8 +174,22 @@ export const errorResponses = Object.fromEntries(
   Object.entries(errorStatuses).map(([status, description]) => [status, { description, ...json(errorSchema) }]),
 ) as { [S in keyof typeof errorStatuses]: { description: string; content: { "application/json": { schema: typeof errorSchema } } } };
 
-/** A route factory for one API: its OpenAPI tag and security scheme. */
+/**
+ * A stable operationId from the method and path, unique because routes are: `POST /api/v1/dialogs/{id}/read` is
+ * `postDialogsByIdRead`.
+ */
+export const operationIdOf = (method: string, path: string): string =>
+  method +
+  path
+    .split("/")
+    .filter((part) => part !== "" && part !== "api" && part !== "v1")
+    .map((part) => (part.startsWith("{") ? `By_${part.slice(1, -1)}` : part))
+    .flatMap((part) => part.split(/[-_]/))
+    .map((word) => `${word[0]?.toUpperCase() ?? ""}${word.slice(1)}`)
+    .join("");
+
+/** A route factory for one API: its OpenAPI tag and security scheme; every route names itself in a summary. */
 export const routesFor =
   (tag: string, scheme: string) =>
-  <const R extends Parameters<typeof createRoute>[0]>(config: R) =>
-    createRoute({ ...config, tags: [tag], security: [{ [scheme]: [] }] });
+  <const R extends Parameters<typeof createRoute>[0] & { summary: string }>(config: R) =>
+    createRoute({ operationId: operationIdOf(config.method, config.path), ...config, tags: [tag], security: [{ [scheme]: [] }] });

@@ -82,6 +82,7 @@ const errors = errorResponses;
 const listEndpoints = route({
   method: "get",
   path: "/api/v1/management/webhooks/endpoints",
+  summary: "List webhook endpoints",
   responses: {
     200: { description: "The project's webhook endpoints (secrets are never shown again)", ...json(dataOf(z.array(endpointSchema))) },
     ...errors,
@@ -90,12 +91,14 @@ const listEndpoints = route({
 const createEndpoint = route({
   method: "post",
   path: "/api/v1/management/webhooks/endpoints",
+  summary: "Add a webhook endpoint",
   request: { body: { ...json(endpointInputSchema), required: true } },
   responses: { 201: { description: "The endpoint, with its secret", ...json(dataOf(createdEndpointSchema)) }, ...errors },
 });
 const deleteEndpoint = route({
   method: "delete",
   path: "/api/v1/management/webhooks/endpoints/{id}",
+  summary: "Remove a webhook endpoint",
   request: { params: endpointParams },
   responses: {
     200: { description: "Removed, with its pending deliveries", ...json(dataOf(z.object({ id: z.string(), deleted: z.literal(true) }))) },
@@ -105,6 +108,7 @@ const deleteEndpoint = route({
 const listDeadLetters = route({
   method: "get",
   path: "/api/v1/management/webhooks/dead-letters",
+  summary: "List dead letters",
   request: {
     query: z.object({
       limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -122,6 +126,7 @@ const listDeadLetters = route({
 const replayDeadLetter = route({
   method: "post",
   path: "/api/v1/management/webhooks/dead-letters/{id}/replay",
+  summary: "Replay a dead letter",
   request: { params: idParams },
   responses: {
     202: {
