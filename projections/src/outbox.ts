@@ -10,6 +10,10 @@ export const webhookEvents = [
   "participant.joined",
   "participant.left",
   "dialog.archived",
+  "dialog.created",
+  "dialog.updated",
+  "dialog.deleted",
+  "message.read",
   "notification.pending",
 ] as const;
 export type WebhookEvent = (typeof webhookEvents)[number];

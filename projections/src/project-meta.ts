@@ -1,11 +1,11 @@
 import { dialogKinds, metaKeys, metaOf, participantRoles, participantsOf, readsOf, readUserState } from "@mtchat/protocol";
 import type pg from "pg";
 import type * as Y from "yjs";
-import { eventId } from "./outbox.ts";
+import { eventId, type OutboxEvent } from "./outbox.ts";
 import { emit } from "./project-events.ts";
 import type { Changes } from "./project-rows.ts";
 import { clampInt, cleanId, isKeyText, jsonObject, textOrNull, toTime, truncateText, uuidOrNull } from "./sanitize.ts";
-import { type ProjectedParticipant, participantEvents } from "./webhook-events.ts";
+import { type DialogRef, type ProjectedParticipant, participantEvents } from "./webhook-events.ts";
 
 /** The largest segment index a document name may carry (`parseDocName`). */
 const maxSegment = 1_000_000;
@@ -57,6 +57,51 @@ export const readCursorRow = (userId: string, cursor: unknown): { user_id: strin
   return messageId ? { user_id: userId, message_id: messageId, read_at: toTime(cursor.readAt) ?? epoch } : null;
 };
 
+/**
+ * dialog.created the first time the dialog is projected (its id is the dialog's: a replay finds it taken), and
+ * dialog.updated when its title, object URL or meta changed, named by the meta document's `updatedAt` (the host's
+ * change that caused it).
+ */
+const lifecycleEvents = (
+  ref: DialogRef,
+  dialogId: string,
+  meta: Y.Map<unknown>,
+  before: { title: string | null; object_url: string | null; meta: Record<string, unknown> } | undefined,
+): OutboxEvent[] => {
+  const now = {
+    title: textOrNull(meta.get(metaKeys.title)),
+    object_url: textOrNull(meta.get(metaKeys.objectUrl)),
+    meta: jsonObject(meta.get(metaKeys.hostMeta)),
+  };
+  const base = { dialog_id: dialogId, object_type: ref.objectType, object_id: ref.objectId, ...now };
+  if (!before) {
+    return [
+      {
+        id: eventId(dialogId, "dialog.created"),
+        projectId: ref.projectId,
+        dialogId,
+        event: "dialog.created",
+        data: {
+          ...base,
+          type: textOrNull(meta.get(metaKeys.kind)) ?? dialogKinds.object,
+          created_by: textOrNull(meta.get(metaKeys.createdBy)),
+        },
+      },
+    ];
+  }
+  const changed = (["title", "object_url", "meta"] as const).filter((key) => JSON.stringify(before[key]) !== JSON.stringify(now[key]));
+  if (changed.length === 0) return [];
+  return [
+    {
+      id: eventId(dialogId, "dialog.updated", String(meta.get(metaKeys.updatedAt) ?? ""), JSON.stringify(now)),
+      projectId: ref.projectId,
+      dialogId,
+      event: "dialog.updated",
+      data: { ...base, changed, previous: Object.fromEntries(changed.map((key) => [key, before[key]])) },
+    },
+  ];
+};
+
 /** The meta document → `dialogs`, `access_scopes`, `participants`, `read_cursors` (and their events). */
 export const writeMeta = async (db: pg.PoolClient, dialogId: string, doc: Y.Doc, changes: Changes): Promise<void> => {
   const meta = metaOf(doc);
@@ -64,10 +109,12 @@ export const writeMeta = async (db: pg.PoolClient, dialogId: string, doc: Y.Doc,
     const archivedThrough = uuidOrNull(meta.get(metaKeys.autoArchivedThrough));
     const projectId = meta.get(metaKeys.projectId);
     const kind = meta.get(metaKeys.kind);
-    const { rows: previous } = await db.query<{ auto_archived_through: string | null }>(
-      "SELECT auto_archived_through FROM dialogs WHERE id = $1",
-      [dialogId],
-    );
+    const { rows: previous } = await db.query<{
+      auto_archived_through: string | null;
+      title: string | null;
+      object_url: string | null;
+      meta: Record<string, unknown>;
+    }>("SELECT auto_archived_through, title, object_url, meta FROM dialogs WHERE id = $1", [dialogId]);
     // The registry is where the dialog belongs; the meta document's copy is used only when it can be stored exactly.
     // Object type and id are cut to the Management API's limits (128, 256), which keeps their index entry in bounds.
     await db.query(
@@ -93,6 +140,7 @@ export const writeMeta = async (db: pg.PoolClient, dialogId: string, doc: Y.Doc,
         archivedThrough,
       ],
     );
+    await emit(db, dialogId, (ref) => lifecycleEvents(ref, dialogId, meta, previous[0]));
     // Auto-archive is the server's mark in the meta document; each new mark is one event, named by the message it archives through.
     if (archivedThrough && previous[0]?.auto_archived_through !== archivedThrough) {
       await emit(db, dialogId, (ref) => [
@@ -168,6 +216,23 @@ export const writeMeta = async (db: pg.PoolClient, dialogId: string, doc: Y.Doc,
       `INSERT INTO read_cursors (dialog_id, user_id, message_id, read_at)
        SELECT $1, c.user_id, c.message_id, c.read_at FROM jsonb_to_recordset($2::jsonb) AS c(user_id text, message_id uuid, read_at timestamptz)`,
       [dialogId, JSON.stringify(cursors)],
+    );
+    // One event per cursor a user moved, named by the message it reaches (a replay finds it taken).
+    await emit(db, dialogId, (ref) =>
+      cursors.map((cursor) => ({
+        id: eventId(dialogId, "message.read", cursor.user_id, cursor.message_id),
+        projectId: ref.projectId,
+        dialogId,
+        event: "message.read" as const,
+        data: {
+          dialog_id: dialogId,
+          object_type: ref.objectType,
+          object_id: ref.objectId,
+          user_id: cursor.user_id,
+          last_read_message_id: cursor.message_id,
+          read_at: cursor.read_at,
+        },
+      })),
     );
   }
 };

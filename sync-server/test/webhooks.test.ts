@@ -102,6 +102,7 @@ describe("webhook delivery", () => {
       await send(t, first.id, alice, "last");
 
       const expectedFirst = [
+        "dialog.created ",
         "participant.joined alice",
         "participant.joined bob",
         "message.new", // the chat_created system message
@@ -114,6 +115,7 @@ describe("webhook delivery", () => {
         "message.new last",
       ];
       const expectedSecond = [
+        "dialog.created ",
         "participant.joined alice",
         "participant.joined bob",
         "message.new",
@@ -180,7 +182,7 @@ describe("webhook delivery", () => {
     const { t, receiver } = setup;
     const alice = await tokenFor("alice");
     const dialog = await createDialog(t, ["alice", "bob"]);
-    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 3, "the dialog's creation events");
+    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 4, "the dialog's creation events");
 
     let up = false;
     receiver.behave(dialog.id, () => (up ? { status: 200 } : { status: 503 }));
@@ -212,10 +214,11 @@ describe("webhook delivery", () => {
     up = true;
     await receiver.up();
 
-    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 6, "every event once the receiver is back");
+    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 7, "every event once the receiver is back");
     const delivered = receiver.deliveredOf(dialog.id);
-    expect(delivered.slice(3).map(contentOf)).toEqual(["m1", "m2", "m3"]);
-    expect(delivered.slice(3).map((request) => (request.body.data as Payload).message?.id)).toEqual(sent);
+    // After the creation events: dialog.created, two joins, the chat_created message.
+    expect(delivered.slice(4).map(contentOf)).toEqual(["m1", "m2", "m3"]);
+    expect(delivered.slice(4).map((request) => (request.body.data as Payload).message?.id)).toEqual(sent);
     expect(new Set(delivered.map((request) => request.id)).size).toBe(delivered.length);
     // The retries carried the same id and the same body as the delivery that finally succeeded.
     const firstAttempts = receiver.of(dialog.id).filter((request) => request.id === firstId);
@@ -330,6 +333,44 @@ describe("webhook delivery", () => {
     ]);
   });
 
+  test("dialog.created, dialog.updated, message.read and dialog.deleted let a host follow a dialog's life and read state", async () => {
+    const { t, receiver } = setup;
+    const dialog = await createDialog(t, ["alice", "bob"], { title: "Order 12", meta: { stage: "open" } });
+    const alice = await tokenFor("alice");
+    const hello = await send(t, dialog.id, alice, "hello");
+    expect(await t.api("PATCH", `/api/v1/management/dialogs/${dialog.id}`, { title: "Order 12 (paid)" })).toMatchObject({ status: 200 });
+    expect(await t.api("POST", `/api/v1/dialogs/${dialog.id}/read`, { message_id: hello }, await tokenFor("bob"))).toMatchObject({
+      status: 200,
+    });
+    expect(await t.api("DELETE", `/api/v1/management/dialogs/${dialog.id}`)).toMatchObject({ status: 200 });
+    const of = (event: string) => receiver.deliveredOf(dialog.id).filter((request) => request.event === event);
+    await receiver.until(() => of("dialog.deleted").length === 1, "the deletion");
+    expect(of("dialog.created").map((request) => request.body.data)).toEqual([
+      expect.objectContaining({
+        dialog_id: dialog.id,
+        object_type: "order",
+        object_id: dialog.object_id,
+        title: "Order 12",
+        meta: { stage: "open" },
+      }),
+    ]);
+    expect(of("dialog.updated").map((request) => request.body.data)).toEqual([
+      expect.objectContaining({ title: "Order 12 (paid)", changed: ["title"], previous: { title: "Order 12" } }),
+    ]);
+    expect(of("message.read").map((request) => request.body.data)).toEqual([
+      expect.objectContaining({ dialog_id: dialog.id, user_id: "bob", last_read_message_id: hello, read_at: expect.any(String) }),
+    ]);
+    expect(of("dialog.deleted")[0]?.body.data).toMatchObject({
+      dialog_id: dialog.id,
+      object_id: dialog.object_id,
+      title: "Order 12 (paid)",
+    });
+    // In the dialog's order: created first, deleted last.
+    const events = receiver.deliveredOf(dialog.id).map((request) => request.event);
+    expect(events[0]).toBe("dialog.created");
+    expect(events.at(-1)).toBe("dialog.deleted");
+  });
+
   test("re-projecting from zero emits no event again", async () => {
     const { t, receiver } = setup;
     const dialog = await createDialog(t, ["alice", "bob"]);
@@ -337,7 +378,7 @@ describe("webhook delivery", () => {
     const first = await send(t, dialog.id, alice, "one");
     await t.api("PUT", `/api/v1/dialogs/${dialog.id}/messages/${first}`, { content: "one, edited" }, alice);
     await send(t, dialog.id, alice, "two");
-    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 6, "the dialog's events");
+    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 7, "the dialog's events");
     const outboxSize = async () => Number((await t.server.pool.query("SELECT count(*) AS n FROM webhook_outbox")).rows[0].n);
     const before = await outboxSize();
 
@@ -351,6 +392,7 @@ describe("webhook delivery", () => {
     await send(t, dialog.id, alice, "three");
     await receiver.until(() => receiver.deliveredOf(dialog.id).some((request) => contentOf(request) === "three"), "the next message");
     expect(receiver.of(dialog.id).map(line)).toEqual([
+      "dialog.created ",
       "participant.joined alice",
       "participant.joined bob",
       expect.stringMatching(/^message\.new /),
@@ -405,7 +447,7 @@ describe("webhook dispatcher restarts and gives up", () => {
     const { receiver } = setup;
     const alice = await tokenFor("alice");
     const dialog = await createDialog(setup.t, ["alice", "bob"]);
-    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 3, "the dialog's creation events");
+    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 4, "the dialog's creation events");
 
     let release = () => {};
     const held = new Promise<void>((resolve) => (release = resolve));
@@ -449,10 +491,10 @@ describe("webhook dispatcher restarts and gives up", () => {
     setup.t = await startServer(setup.env);
     sent.push(await send(setup.t, dialog.id, alice, "m4"));
 
-    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 7, "every message after the restart");
+    await receiver.until(() => receiver.deliveredOf(dialog.id).length >= 8, "every message after the restart");
     const delivered = receiver.deliveredOf(dialog.id);
-    expect(delivered.slice(3).map(contentOf)).toEqual(["m1", "m2", "m3", "m4"]);
-    expect(delivered.slice(3).map((request) => (request.body.data as Payload).message?.id)).toEqual(sent);
+    expect(delivered.slice(4).map(contentOf)).toEqual(["m1", "m2", "m3", "m4"]);
+    expect(delivered.slice(4).map((request) => (request.body.data as Payload).message?.id)).toEqual(sent);
     // m1 was sent once, before the stop: the restarted dispatcher knew it was delivered.
     expect(receiver.of(dialog.id).filter((request) => contentOf(request) === "m1")).toHaveLength(1);
     expect(new Set(delivered.map((request) => request.id)).size).toBe(delivered.length);

@@ -38,6 +38,8 @@ export const metaKeys = {
   segmentSize: "segmentSize",
   /** One of {@link dialogKinds}; absent means `object`. */
   kind: "kind",
+  /** When the host last changed the title, object URL or meta (ms); names the dialog.updated event it causes. */
+  updatedAt: "updatedAt",
   /** The newest message (by arrival) when the server auto-archived the dialog; see `isArchived`. */
   autoArchivedThrough: "autoArchivedThrough",
 } as const;

@@ -1,5 +1,6 @@
 import type { z } from "@hono/zod-openapi";
 import { matchesScopes, systemUserId } from "@mtchat/authz";
+import { enqueueEvent, eventId } from "@mtchat/projections";
 import {
   type AccessScope,
   createMessage,
@@ -217,6 +218,8 @@ export class DialogService {
       if (changes.title !== undefined) meta.set(metaKeys.title, changes.title);
       if (changes.object_url !== undefined) meta.set(metaKeys.objectUrl, changes.object_url);
       if (changes.meta !== undefined) meta.set(metaKeys.hostMeta, changes.meta);
+      // Names the dialog.updated event this change causes.
+      meta.set(metaKeys.updatedAt, this.now());
     });
     return this.mustDialog(projectId, id);
   }
@@ -277,10 +280,34 @@ export class DialogService {
   }
 
   async remove(projectId: string, id: string): Promise<void> {
-    await this.mustDialog(projectId, id);
+    const dialog = await this.mustDialog(projectId, id);
     this.sync.closeConnections(id, null, new Refusal("not_found", "this dialog was deleted"));
     await this.sync.unloadDialog(id);
-    await this.pool.query("DELETE FROM dialog_registry WHERE id = $1", [id]);
+    // The deletion and its dialog.deleted event commit together (the outbox has no key on the dialog: it outlives it).
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      await client.query("DELETE FROM dialog_registry WHERE id = $1", [id]);
+      await enqueueEvent(client, {
+        id: eventId(id, "dialog.deleted"),
+        projectId,
+        dialogId: id,
+        event: "dialog.deleted",
+        data: {
+          dialog_id: id,
+          object_type: dialog.object_type,
+          object_id: dialog.object_id,
+          title: dialog.title,
+          deleted_at: new Date(this.now()).toISOString(),
+        },
+      });
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
     this.access.invalidate(id);
     await publishAccessChange(this.pool, { dialog: id });
   }
