@@ -76,4 +76,30 @@ describe.each(storages)("search on %s PostgreSQL", (storage) => {
     expect(await t.api("GET", "/api/v1/search?q=", undefined, alice)).toMatchObject({ status: 400 });
     expect(await t.api("GET", "/api/v1/search?q=order", undefined, null)).toMatchObject({ status: 401 });
   });
+
+  test("filters narrow the hits to a dialog, a sender and a time range", async () => {
+    const { t } = fixture;
+    const one = await createDialog(t, ["fia", "gus"]);
+    const two = await createDialog(t, ["fia"]);
+    const [fia, gus] = await Promise.all([tokenFor("fia"), tokenFor("gus")]);
+    const send = async (dialogId: string, token: string, content: string) =>
+      (await t.api<{ data: { id: string } }>("POST", `/api/v1/dialogs/${dialogId}/messages`, { content }, token)).body.data.id;
+    const early = await send(one.id, fia, "invoice for the pallets");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const middle = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const fromGus = await send(one.id, gus, "invoice approved");
+    const elsewhere = await send(two.id, fia, "invoice copy for the archive");
+    const hits = async (extra: string) =>
+      (await t.api<{ data: Results }>("GET", `/api/v1/search?q=invoice${extra}`, undefined, fia)).body.data.results
+        .map((hit) => hit.message_id)
+        .sort();
+    expect(await hits("")).toEqual([early, fromGus, elsewhere].sort());
+    expect(await hits(`&dialog_id=${one.id}`)).toEqual([early, fromGus].sort());
+    expect(await hits("&sender_id=gus")).toEqual([fromGus]);
+    expect(await hits(`&from=${encodeURIComponent(middle)}`)).toEqual([fromGus, elsewhere].sort());
+    expect(await hits(`&to=${encodeURIComponent(middle)}`)).toEqual([early]);
+    expect(await hits(`&dialog_id=${one.id}&sender_id=fia&to=${encodeURIComponent(middle)}`)).toEqual([early]);
+    expect(await t.api("GET", "/api/v1/search?q=invoice&from=yesterday", undefined, fia)).toMatchObject({ status: 400 });
+  });
 });

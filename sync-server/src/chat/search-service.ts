@@ -35,6 +35,7 @@ export class SearchService {
     query: string,
     limit: number,
     cursor: string | undefined,
+    filters: { dialog_id?: string | undefined; sender_id?: string | undefined; from?: string | undefined; to?: string | undefined } = {},
   ): Promise<{ results: SearchHit[]; next_cursor: string | null }> {
     const offset = cursor ? cursors.decode(cursor).offset : 0;
     const cjk = unspaced.test(query);
@@ -49,6 +50,8 @@ export class SearchService {
                 CASE WHEN $4 THEN similarity(m.body_text, $3) ELSE ts_rank(m.search, q.ts) END AS rank
          FROM messages m, q
          WHERE m.dialog_id IN (SELECT id FROM readable) AND m.kind = 'text' AND NOT m.deleted
+           AND ($8::uuid IS NULL OR m.dialog_id = $8) AND ($9::text IS NULL OR m.author_id = $9)
+           AND ($10::timestamptz IS NULL OR m.created_at >= $10) AND ($11::timestamptz IS NULL OR m.created_at < $11)
            AND (m.search @@ q.ts OR ($4 AND m.body_text LIKE '%' || $5 || '%'))
          ORDER BY rank DESC, m.created_at DESC, m.id
          LIMIT $6 OFFSET $7)
@@ -58,7 +61,19 @@ export class SearchService {
                            ELSE ts_headline('russian', replace(replace(replace(hits.content, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
                                             q.ts, 'StartSel=<mark>, StopSel=</mark>, HighlightAll=false') END AS highlight
        FROM hits, q ORDER BY hits.rank DESC, hits.sent_at DESC, hits.message_id`,
-      [user.userId, user.projectId, query, cjk, escapeLike(query), limit + 1, offset],
+      [
+        user.userId,
+        user.projectId,
+        query,
+        cjk,
+        escapeLike(query),
+        limit + 1,
+        offset,
+        filters.dialog_id ?? null,
+        filters.sender_id ?? null,
+        filters.from ?? null,
+        filters.to ?? null,
+      ],
     );
     const results = rows.slice(0, limit).map((row) => ({
       ...row,

@@ -2,7 +2,7 @@ import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { User } from "../auth/verify-token.ts";
 import type { ChatService } from "../chat/chat-service.ts";
 import type { SearchService } from "../chat/search-service.ts";
-import { dataOf, dialogIdParams, dialogSchema, errorResponses, json, routesFor } from "./schemas.ts";
+import { dataOf, dialogIdParams, dialogSchema, errorResponses, instantSchema, json, routesFor } from "./schemas.ts";
 
 export const messageSchema = z
   .object({
@@ -206,6 +206,10 @@ const searchHitSchema = z
   .openapi("SearchHit");
 const searchQuery = z.object({
   q: z.string().trim().min(1).max(200),
+  dialog_id: z.string().uuid().optional().openapi({ description: "Only this dialog" }),
+  sender_id: z.string().min(1).max(256).optional().openapi({ description: "Only this sender's messages" }),
+  from: instantSchema.optional().openapi({ description: "Sent at or after this instant" }),
+  to: instantSchema.optional().openapi({ description: "Sent before this instant" }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(64).optional(),
 });
@@ -234,8 +238,8 @@ export const registerChatRoutes = <E extends { Variables: { user: User } }>(
 ) => {
   const { send: sendMessage, edit: editMessage } = writeRoutes(messageSchemas(limits.maxMessageChars));
   app.openapi(searchMessages, async (c) => {
-    const { q, limit, cursor } = c.req.valid("query");
-    return c.json({ data: await search.search(c.get("user"), q, limit, cursor) }, 200);
+    const { q, limit, cursor, dialog_id, sender_id, from, to } = c.req.valid("query");
+    return c.json({ data: await search.search(c.get("user"), q, limit, cursor, { dialog_id, sender_id, from, to }) }, 200);
   });
   app.openapi(getDialog, async (c) => c.json({ data: await chat.dialog(c.get("user"), c.req.valid("param").id) }, 200));
   app.openapi(listMessages, async (c) => {
