@@ -16,6 +16,7 @@ import {
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import { publishAccessChange } from "../cluster/cluster.ts";
+import { transaction } from "../db/transaction.ts";
 import { ApiError } from "../http/errors.ts";
 import type { createDialogSchema, participantInputSchema, participantRefSchema } from "../http/schemas.ts";
 import type { ChatSync, ConnectionContext } from "../sync/chat-sync.ts";
@@ -284,9 +285,7 @@ export class DialogService {
     this.sync.closeConnections(id, null, new Refusal("not_found", "this dialog was deleted"));
     await this.sync.unloadDialog(id);
     // The deletion and its dialog.deleted event commit together (the outbox has no key on the dialog: it outlives it).
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
+    await transaction(this.pool, async ({ client }) => {
       await client.query("DELETE FROM dialog_registry WHERE id = $1", [id]);
       await enqueueEvent(client, {
         id: eventId(id, "dialog.deleted"),
@@ -301,13 +300,7 @@ export class DialogService {
           deleted_at: new Date(this.now()).toISOString(),
         },
       });
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
     this.access.invalidate(id);
     await publishAccessChange(this.pool, { dialog: id });
   }

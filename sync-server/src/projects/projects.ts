@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { transaction } from "../db/transaction.ts";
 import { ApiError } from "../http/errors.ts";
 import type { ApiKeyRow, ApiKeys } from "./api-keys.ts";
 
@@ -15,9 +16,7 @@ export class Projects {
 
   /** The project and its first admin-scoped key, in one transaction so no project is left without a way in. */
   async create(input: { id: string; name: string }): Promise<{ project: ProjectRow; api_key: ApiKeyRow & { key: string } }> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
+    return transaction(this.pool, async ({ client }) => {
       const { rows } = await client.query<{ id: string; name: string; created_at: Date }>(
         "INSERT INTO projects (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING RETURNING id, name, created_at",
         [input.id, input.name],
@@ -25,14 +24,8 @@ export class Projects {
       const project = rows[0];
       if (!project) throw new ApiError("conflict", `project ${input.id} already exists; pick another id`);
       const apiKey = await this.apiKeys.create(input.id, { name: "initial admin key", scopes: ["admin"] }, client);
-      await client.query("COMMIT");
       return { project: toRow(project), api_key: apiKey };
-    } catch (error) {
-      await client.query("ROLLBACK");
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async list(): Promise<ProjectRow[]> {

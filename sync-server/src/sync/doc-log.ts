@@ -2,6 +2,7 @@ import { deny } from "@mtchat/authz";
 import { applyChecked, applyDocLog, type EventLogger, logQuarantined, prepared, quarantineRow, readDocLog } from "@mtchat/projections";
 import type pg from "pg";
 import * as Y from "yjs";
+import { transaction } from "../db/transaction.ts";
 import type { Metrics } from "../metrics.ts";
 
 const appendMany = prepared(
@@ -153,9 +154,7 @@ export class DocLog {
       this.logger?.error("snapshot_skipped", { doc: docName, seq, reason: bad });
       return;
     }
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
+    await transaction(this.pool, async ({ client }) => {
       await client.query(
         `INSERT INTO doc_snapshots (doc_name, dialog_id, state, upto_seq) VALUES ($1, $2, $3, $4)
          ON CONFLICT (doc_name) DO UPDATE SET state = EXCLUDED.state, upto_seq = EXCLUDED.upto_seq, created_at = now()
@@ -167,13 +166,7 @@ export class DocLog {
          AND seq <= LEAST($2, COALESCE((SELECT seq FROM projection_checkpoints WHERE doc_name = $1), 0))`,
         [docName, seq],
       );
-      await client.query("COMMIT");
-    } catch (error) {
-      await client.query("ROLLBACK").catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async tailLength(docName: string): Promise<number> {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import PgBoss from "pg-boss";
+import type { Tx } from "../db/transaction.ts";
 import { isDatabaseUnavailable } from "../db/unavailable.ts";
 import { maxBackoffMs, runInSlots, Wakeup } from "./wakeup.ts";
 
@@ -16,26 +17,8 @@ const setupLock = 7_283_514_002;
 export const queues = { notify: "webhook-notify" } as const;
 export type QueueName = (typeof queues)[keyof typeof queues];
 
-/** A transaction in progress, with work to do once it has committed (waking consumers for the jobs it queued). */
-export type Tx = { client: pg.PoolClient; afterCommit(run: () => void): void };
-
-/** Runs `work` in one transaction; its after-commit callbacks run only if it commits. */
-export const transaction = async <T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> => {
-  const client = await pool.connect();
-  const callbacks: (() => void)[] = [];
-  try {
-    await client.query("BEGIN");
-    const result = await work({ client, afterCommit: (run) => callbacks.push(run) });
-    await client.query("COMMIT");
-    for (const run of callbacks) run();
-    return result;
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
-};
+export { transaction } from "../db/transaction.ts";
+export type { Tx };
 
 /**
  * The dispatcher's connections commit asynchronously: its bookkeeping is most
