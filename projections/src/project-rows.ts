@@ -6,6 +6,7 @@ import { prepared } from "./prepared.ts";
 import { eventsFor } from "./project-events.ts";
 import { writeMeta, writeUserState } from "./project-meta.ts";
 import { cleanId, cleanText, jsonObject, jsonSafe, toTime, truncateText, uuidOrNull } from "./sanitize.ts";
+import { searchText } from "./segment.ts";
 import { messageEvents, type ProjectedMessage } from "./webhook-events.ts";
 
 /** What changed in a document since its last projection; `all` after a cold load. */
@@ -98,15 +99,15 @@ const upsertMessages = prepared(
   `WITH prev AS (
       SELECT id, edited_at, deleted FROM messages WHERE dialog_id = $1 AND id = ANY($4::uuid[])
     ), written AS (
-      INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system, reactions)
-      SELECT $1, x.id, $2, a.seq, x.author_id, x.kind, x.body_text, x.body, x.reply_to, x.attachments,
+      INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, search_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system, reactions)
+      SELECT $1, x.id, $2, a.seq, x.author_id, x.kind, x.body_text, x.search_text, x.body, x.reply_to, x.attachments,
              LEAST(x.created_at, COALESCE(a.received_at, x.created_at)), a.received_at, x.edited_at, x.deleted, x.system, x.reactions
-      FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, author_id text, kind text, body_text text, body jsonb, reply_to uuid,
+      FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, author_id text, kind text, body_text text, search_text text, body jsonb, reply_to uuid,
            attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb, reactions jsonb)
       LEFT JOIN message_arrivals a ON a.dialog_id = $1 AND a.message_id = x.id
       ON CONFLICT (dialog_id, id) DO UPDATE SET
         segment = EXCLUDED.segment, seq = EXCLUDED.seq, author_id = EXCLUDED.author_id, kind = EXCLUDED.kind,
-        body_text = EXCLUDED.body_text, body = EXCLUDED.body, reply_to = EXCLUDED.reply_to, attachments = EXCLUDED.attachments,
+        body_text = EXCLUDED.body_text, search_text = EXCLUDED.search_text, body = EXCLUDED.body, reply_to = EXCLUDED.reply_to, attachments = EXCLUDED.attachments,
         created_at = EXCLUDED.created_at, received_at = EXCLUDED.received_at, edited_at = EXCLUDED.edited_at,
         deleted = EXCLUDED.deleted, system = EXCLUDED.system, reactions = EXCLUDED.reactions
       RETURNING id, author_id, kind, body_text, body, reply_to, attachments, created_at, edited_at, deleted, system, seq
@@ -126,11 +127,13 @@ export const messageRow = (id: string, entry: unknown, limits: RowLimits) => {
   if (uuidOrNull(id) === null || !(entry instanceof Y.Map)) return null;
   const view = readMessage(id, entry as Y.Map<unknown>);
   const system = view.system === null ? null : jsonObject(view.system);
+  const bodyText = truncateText(cleanText(view.text), limits.maxMessageChars);
   return {
     id,
     author_id: cleanId(view.author),
     kind: view.kind,
-    body_text: truncateText(cleanText(view.text), limits.maxMessageChars),
+    body_text: bodyText,
+    search_text: searchText(bodyText),
     body: jsonObject(view.body),
     reply_to: uuidOrNull(view.replyTo),
     attachments: view.attachments.map((ref) => ({
