@@ -215,7 +215,10 @@ for (const scenario of want("load") ? scenarios : []) {
 
 const authzRows = want("authz") ? authzBench() : [];
 const openRows = want("open") ? await openBench() : [];
-const searchRows = want("search") ? await searchBench() : [];
+// SEARCH_SIZES=100000,1000000 (the default): one fresh database per size.
+const searchSizes = (process.env.SEARCH_SIZES ?? "100000,1000000").split(",").map((size) => Number(size.trim()));
+const searchRows: string[] = [];
+if (want("search")) for (const size of searchSizes) searchRows.push(...(await searchBench(size)));
 const webhookRows = want("webhooks") ? await webhookBench() : [];
 const memoryRows = want("memory") ? await memoryBench() : [];
 
@@ -230,7 +233,7 @@ process.stdout.write(
       authzRows,
     ),
     ...table("| open a dialog (meta + head segment, real provider) | latency |", openRows),
-    ...table("| search | latency (HTTP, 300 queries, limit 20) |", searchRows),
+    ...table("| search | latency (HTTP, 200 queries each, limit 20, one reader in 200 dialogs) |", searchRows),
     ...(webhookRows.length > 0 ? [...webhookTableHead, ...webhookRows] : []),
     ...table("| memory (RSS growth, settled) | full service | raw Hocuspocus | ratio |", memoryRows),
     "",
