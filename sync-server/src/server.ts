@@ -41,6 +41,7 @@ import { hookEdge } from "./sync/hook-edge.ts";
 import { createLogger, type Logger } from "./sync/logger.ts";
 import { SocketGuards } from "./sync/socket-guard.ts";
 import { Directory } from "./users/directory.ts";
+import { UserEraser } from "./users/erase.ts";
 import { WebhookDispatcher } from "./webhooks/dispatcher.ts";
 import { Endpoints } from "./webhooks/endpoints.ts";
 import { WebhookAdmin } from "./webhooks/webhook-admin.ts";
@@ -247,6 +248,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     jwtKeys,
     corsOrigins,
     directory,
+    eraser: new UserEraser(pool, sync, files.storage),
     limits: {
       user: createLimiter(pool, "user", config.rateLimitUser, config.rateLimitWindowS),
       key: createLimiter(pool, "key", config.rateLimitKey, config.rateLimitWindowS),

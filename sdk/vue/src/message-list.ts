@@ -42,7 +42,8 @@ export const MessageList = defineComponent({
     /** Where the last render left the list's scroll offset. */
     let placedAt = 0;
 
-    const name = (userId: string) => props.names.get(userId) ?? userId;
+    // "$erased": the author of a message whose user was erased (the Management API's DELETE /users/{id}).
+    const name = (userId: string) => (userId === "$erased" ? props.t("user.erased") : (props.names.get(userId) ?? userId));
     const time = (at: number) => new Date(at).toLocaleTimeString(localeTags[props.locale], { hour: "2-digit", minute: "2-digit" });
     const dayLabel = (at: number) => {
       const key = dayKey(at);

@@ -18,6 +18,7 @@ import type { JwtKeys } from "../projects/jwt-keys.ts";
 import type { Projects } from "../projects/projects.ts";
 import { Refusal } from "../sync/refusal.ts";
 import type { Directory } from "../users/directory.ts";
+import type { UserEraser } from "../users/erase.ts";
 import type { WebhookAdmin } from "../webhooks/webhook-admin.ts";
 import { registerWebhookRoutes } from "../webhooks/webhook-routes.ts";
 import { adminAuth, type ManagementVariables } from "./admin-auth.ts";
@@ -67,6 +68,8 @@ export type AppDeps = {
   corsOrigins: CorsOrigins;
   /** The end-user directory: the Management API's users, filled from tokens as users arrive. */
   directory: Directory;
+  /** Erases an end user (GDPR): DELETE /api/v1/management/users/{user_id}. */
+  eraser: UserEraser;
   /** MAX_JSON_BODY_BYTES: the largest request body read, file uploads aside. */
   maxJsonBodyBytes: number;
   /** MAX_MESSAGE_CHARS: the longest message content accepted. */
@@ -195,7 +198,7 @@ export const createApp = (deps: AppDeps) => {
   app.use("/api/v1/management/*", rateLimit(deps.limits.key, managementCaller));
   app.use("/api/v1/*", rateLimit(deps.limits.user, userCaller(deps.verifyToken)));
   registerProjectRoutes(app, deps);
-  registerUserRoutes(app, deps.directory);
+  registerUserRoutes(app, deps.directory, deps.eraser);
   registerHostRoutes(app, { dialogs: deps.dialogs, chat: deps.chat, directory: deps.directory, maxMessageChars: deps.maxMessageChars });
 
   app.openapi(createDialog, async (c) => {

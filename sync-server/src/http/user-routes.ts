@@ -1,5 +1,6 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Directory } from "../users/directory.ts";
+import type { UserEraser } from "../users/erase.ts";
 import type { ManagementVariables } from "./admin-auth.ts";
 import { dataOf, errorResponses, json, routesFor } from "./schemas.ts";
 
@@ -90,8 +91,29 @@ const listUsers = route({
   },
 });
 
-/** The end-user directory of the caller's project (see `Directory`). */
-export const registerUserRoutes = <E extends { Variables: ManagementVariables }>(app: OpenAPIHono<E>, directory: Directory) => {
+const eraseUser = route({
+  method: "delete",
+  path: "/api/v1/management/users/{user_id}",
+  summary: "Erase an end user (GDPR)",
+  description:
+    'Their messages become "deleted user" tombstones (no text, no files) in every dialog, and the documents are compacted so the text leaves the log and snapshots too; they leave every dialog; their state document, uploaded files, directory entry and the text of their messages in stored webhook events are removed. Done when it answers.',
+  request: { params: userParams },
+  responses: {
+    200: {
+      description: "What was erased",
+      ...json(dataOf(z.object({ user_id: z.string(), dialogs: z.number().int(), messages: z.number().int(), files: z.number().int() }))),
+    },
+    ...errors,
+  },
+});
+
+/** The end-user directory of the caller's project (see `Directory`), and erasure (`UserEraser`). */
+export const registerUserRoutes = <E extends { Variables: ManagementVariables }>(
+  app: OpenAPIHono<E>,
+  directory: Directory,
+  eraser: UserEraser,
+) => {
+  app.openapi(eraseUser, async (c) => c.json({ data: await eraser.erase(c.get("projectId"), c.req.valid("param").user_id) }, 200));
   app.openapi(putUser, async (c) => {
     const { user, created } = await directory.upsert(c.get("projectId"), c.req.valid("param").user_id, c.req.valid("json"));
     return created ? c.json({ data: user }, 201) : c.json({ data: user }, 200);

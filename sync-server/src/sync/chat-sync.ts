@@ -436,6 +436,25 @@ export class ChatSync implements Extension {
   }
 
   /**
+   * Snapshots the document now and drops the log rows the snapshot covers (those projected): what a write deleted is
+   * then gone from the database too, not only from the document (Yjs keeps no deleted content in its state).
+   */
+  async compact(documentName: string): Promise<void> {
+    const connection = await this.mustHocuspocus().openDirectConnection(documentName, {});
+    try {
+      const document = connection.document;
+      const state = this.docs.get(documentName);
+      if (!document || !state) return;
+      await state.mutex.runExclusive(async () => {
+        await this.deps.log.snapshot(documentName, state.name.dialogId, Y.encodeStateAsUpdate(document), state.seq);
+        state.snapshotSeq = state.seq;
+      });
+    } finally {
+      await connection.disconnect();
+    }
+  }
+
+  /**
    * Writes as the server: the change is made on a copy, logged, and only then
    * applied to the live document, so nothing a client sees can be missing from
    * the log. Resolves once the change is projected.
