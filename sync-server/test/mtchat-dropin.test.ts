@@ -246,6 +246,46 @@ describe("MTChat's README, verbatim", () => {
     expect(await found("Globex")).toEqual([]);
   });
 
+  test("MTChat's upload flow: presign, PUT, then a message naming the file by its s3_key", async () => {
+    const created = await curl(
+      "POST",
+      "/api/v1/management/dialogs",
+      `{"object_id": "o-files", "object_type": "order", "participants": ["uma"]}`,
+    );
+    const id = created.body.data?.id as string;
+    const uma = await tokenFor("uma");
+    const bytes = "pallet list: 20 × EUR";
+    const presigned = await fixture.t.api<{ data: { upload_url: string; s3_key: string; expires_in: number } }>(
+      "POST",
+      "/api/v1/upload/presign",
+      { dialog_id: id, filename: "pallets.txt", content_type: "text/plain", size: Buffer.byteLength(bytes) },
+      uma,
+    );
+    expect(presigned).toMatchObject({ status: 200, body: { data: { s3_key: expect.stringMatching(new RegExp(`^dialogs/${id}/`)) } } });
+    expect(
+      (await fetch(presigned.body.data.upload_url, { method: "PUT", headers: { "content-type": "text/plain" }, body: bytes })).ok,
+    ).toBe(true);
+    const { s3_key } = presigned.body.data;
+    const sent = await fixture.t.api<{ data: { attachments: { name: string }[] } }>(
+      "POST",
+      `/api/v1/dialogs/${id}/messages`,
+      {
+        content: "the list",
+        attachments: [{ s3_key, filename: "pallets.txt", content_type: "text/plain", size: Buffer.byteLength(bytes) }],
+      },
+      uma,
+    );
+    expect(sent).toMatchObject({ status: 201, body: { data: { attachments: [expect.objectContaining({ name: "pallets.txt" })] } } });
+    expect(
+      await fixture.t.api(
+        "POST",
+        `/api/v1/dialogs/${id}/messages`,
+        { content: "x", attachments: [{ s3_key: `dialogs/${id}/nope.txt` }] },
+        uma,
+      ),
+    ).toMatchObject({ status: 400, body: { error: { code: "bad_request", message: expect.stringContaining("s3_key") } } });
+  });
+
   test("by-object for an object with no dialog answers 200 with null, as MTChat does", async () => {
     expect(await fixture.t.api("GET", "/api/v1/dialogs/by-object/order/nothing-here", undefined, await tokenFor("ann"))).toEqual({
       status: 200,

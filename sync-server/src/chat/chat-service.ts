@@ -173,6 +173,18 @@ export class ChatService {
     return this.send(sender, dialogId, input);
   }
 
+  /** The attachments of this dialog stored under these keys (MTChat's `s3_key`); an unknown key is a 400 naming it. */
+  async attachmentIdsByKey(dialogId: string, keys: string[]): Promise<string[]> {
+    const { rows } = await this.pool.query<{ id: string; key: string }>(
+      "SELECT id, key FROM attachments WHERE dialog_id = $1 AND key = ANY($2::text[])",
+      [dialogId, keys],
+    );
+    const found = new Map(rows.map((row) => [row.key, row.id]));
+    const missing = keys.find((key) => !found.has(key));
+    if (missing !== undefined) throw new ApiError("bad_request", `attachments: no upload of this dialog has s3_key "${missing}"`);
+    return keys.map((key) => found.get(key) as string);
+  }
+
   private async page(dialogId: string, query: HistoryQuery, reader: string | null) {
     const anchorId = query.before ?? query.after ?? query.around;
     let anchor: { created_at: Date; id: string } | null = null;

@@ -61,8 +61,15 @@ const messageSchemas = (maxMessageChars: number) => {
           .max(20)
           .optional()
           .openapi({ description: "Uploaded files to attach; each is checked (complete) before the message is written" }),
+        attachments: z
+          .array(z.object({ s3_key: z.string().min(1).max(1024) }).passthrough())
+          .max(20)
+          .optional()
+          .openapi({
+            description: "MTChat's way to attach: the s3_key the presign answered (other fields are ignored: the file says them)",
+          }),
       })
-      .refine((body) => body.content.length > 0 || (body.attachment_ids?.length ?? 0) > 0, {
+      .refine((body) => body.content.length > 0 || (body.attachment_ids?.length ?? 0) + (body.attachments?.length ?? 0) > 0, {
         message: "send content, attachment_ids or both",
         path: ["content"],
       })
@@ -247,8 +254,21 @@ export const registerChatRoutes = <E extends { Variables: { user: User } }>(
     return c.json({ data: { ...history, messages: history.messages as MessageOut[] } }, 200);
   });
   app.openapi(sendMessage, async (c) => {
-    const { reply_to, ...body } = c.req.valid("json");
-    const message = await chat.send(c.get("user"), c.req.valid("param").id, { ...body, reply_to_id: body.reply_to_id ?? reply_to });
+    const { reply_to, attachments, ...body } = c.req.valid("json");
+    const { id } = c.req.valid("param");
+    // MTChat names uploads by their key: the same files, found by it (in this dialog only).
+    const byKey = attachments?.length
+      ? await chat.attachmentIdsByKey(
+          id,
+          attachments.map((file) => file.s3_key),
+        )
+      : [];
+    const attachment_ids = [...(body.attachment_ids ?? []), ...byKey];
+    const message = await chat.send(c.get("user"), id, {
+      ...body,
+      reply_to_id: body.reply_to_id ?? reply_to,
+      ...(attachment_ids.length > 0 ? { attachment_ids } : {}),
+    });
     return c.json({ data: message as MessageOut }, 201);
   });
   app.openapi(editMessage, async (c) => {

@@ -26,6 +26,7 @@ const presignedSchema = z
     upload_url: z.string().openapi({ description: "PUT the file's bytes here (no Authorization header) before it expires" }),
     method: z.literal("PUT"),
     key: z.string().openapi({ description: "dialogs/<dialog_id>/<attachment_id>/<sanitized filename>" }),
+    s3_key: z.string().openapi({ description: "MTChat's name for key: a message may name the file by it in `attachments`" }),
     expires_in: z.number().openapi({ description: "Seconds the upload_url stays valid" }),
   })
   .openapi("PresignedUpload");
@@ -209,7 +210,7 @@ export const registerFileRoutes = <E extends { Variables: { user: User } }>(
 
   app.openapi(presign, async (c) => {
     const presigned = await files.presign(c.get("user"), c.req.valid("json"));
-    return c.json({ data: { ...presigned, upload_url: absolute(c, presigned.upload_url) } }, 200);
+    return c.json({ data: { ...presigned, s3_key: presigned.key, upload_url: absolute(c, presigned.upload_url) } }, 200);
   });
   const withLinks = <T extends { url: string | null; thumbnail_url: string | null }>(c: Context, view: T): T => ({
     ...view,
