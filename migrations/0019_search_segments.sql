@@ -2,7 +2,8 @@
 -- of it. The projector now writes `search_text` for a message with Han
 -- characters: each run cut into its words by jieba (and the words inside them),
 -- the rest as it is. The vector is built from it when present. Rows projected
--- before keep a NULL search_text (their text as it stands) until re-projected.
+-- before get theirs from the projection worker at its start (backfillSearchText);
+-- until then their text is searched as it stands.
 ALTER TABLE messages ADD COLUMN search_text text;
 DROP INDEX messages_search;
 ALTER TABLE messages DROP COLUMN search;

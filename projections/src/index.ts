@@ -27,7 +27,7 @@ export {
   quarantineRow,
   quarantineStats,
 } from "./quarantine.ts";
-export { queryTerms, searchText } from "./segment.ts";
+export { backfillSearchText, queryTerms, searchText } from "./segment.ts";
 export type { Service } from "./service.ts";
 export { type DialogRef, messageEvents, messagePayload, participantEvents } from "./webhook-events.ts";
 export { type FailingDocument, logChannel, ProjectionWorker, type WorkerOptions } from "./worker.ts";

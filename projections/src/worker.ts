@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Projector } from "./projector.ts";
+import { backfillSearchText } from "./segment.ts";
 import type { Service } from "./service.ts";
 
 export const logChannel = "mtchat_log";
@@ -20,6 +21,8 @@ export type WorkerOptions = {
   onRecovered?: (docName: string, failing: FailingDocument) => void;
   /** The LISTEN connection broke (the database went away); the worker listens again by itself. */
   onListenerLost?: (error: unknown) => void;
+  /** The start-up backfill of Chinese search text (see segment.ts) is done, or failed. */
+  onBackfilled?: (filled: number, error: unknown) => void;
   now?: () => number;
 };
 
@@ -73,6 +76,11 @@ export class ProjectionWorker implements Service {
     await this.listen();
     this.timer = setInterval(() => void this.sweep(), this.options.pollMs);
     await this.sweep();
+    // Chinese projected before it was segmented becomes searchable by its words (in the background; it retries at the next start).
+    void backfillSearchText(this.pool).then(
+      (filled) => this.options.onBackfilled?.(filled, null),
+      (error: unknown) => this.options.onBackfilled?.(0, error),
+    );
   }
 
   /** LISTENs on a connection of its own, which it gives back when the connection breaks. */

@@ -177,6 +177,10 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     onRecovered: (docName, failing) =>
       logger.info("projection_recovered", { doc: docName, attempts: failing.attempts, since: failing.since }),
     onListenerLost: (error) => logger.warn("projection_listener_lost", { error: String(error) }),
+    onBackfilled: (filled, error) =>
+      error
+        ? logger.warn("search_backfill_failed", { error: String(error) })
+        : filled > 0 && logger.info("search_backfilled", { messages: filled }),
   });
 
   const runProjections = config.roles.includes("projections");

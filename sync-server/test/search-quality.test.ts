@@ -1,3 +1,4 @@
+import { backfillSearchText } from "@mtchat/projections";
 import { beforeAll, describe, expect, test } from "vitest";
 import { createDialog, tokenFor, useServer } from "./harness.ts";
 
@@ -116,6 +117,15 @@ describe("search quality", () => {
       expect(hit.highlight).toContain("<mark>");
       expect(hit.rank).toBeGreaterThan(0);
     }
+  });
+
+  test("messages projected before segmentation are backfilled and then found by their words", async () => {
+    const { pool } = fixture.t.server;
+    await pool.query("UPDATE messages SET search_text = NULL WHERE id = $1", [ids.zh3]);
+    expect((await search("发货 明天")).map((hit) => keyOf(hit.message_id))).toEqual([]);
+    expect(await backfillSearchText(pool)).toBeGreaterThanOrEqual(1);
+    expect((await search("发货 明天")).map((hit) => keyOf(hit.message_id))).toEqual(["zh3"]);
+    expect(await backfillSearchText(pool)).toBe(0);
   });
 
   test("a Chinese hit marks each query word where it stands in the original text", async () => {
