@@ -2,6 +2,7 @@ import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Directory } from "../users/directory.ts";
 import type { UserEraser } from "../users/erase.ts";
 import type { ManagementVariables } from "./admin-auth.ts";
+import { ApiError } from "./errors.ts";
 import { dataOf, errorResponses, json, routesFor } from "./schemas.ts";
 
 const optionalText = (max: number) => z.string().trim().min(1).max(max).nullish();
@@ -121,7 +122,7 @@ export const registerUserRoutes = <E extends { Variables: ManagementVariables }>
   app.openapi(getUser, async (c) => {
     const { user_id } = c.req.valid("param");
     const user = await directory.get(c.get("projectId"), user_id);
-    if (!user) return c.json({ error: { code: "not_found", message: `no user ${user_id} in this project's directory` } }, 404);
+    if (!user) throw new ApiError("not_found", `no user ${user_id} in this project's directory`);
     return c.json({ data: user }, 200);
   });
   app.openapi(listUsers, async (c) => {

@@ -15,6 +15,7 @@ import {
 } from "@mtchat/protocol";
 import type pg from "pg";
 import { v7 as uuidv7 } from "uuid";
+import { sqlParams } from "../chat/readable-sql.ts";
 import { publishAccessChange } from "../cluster/cluster.ts";
 import { transaction } from "../db/transaction.ts";
 import { ApiError } from "../http/errors.ts";
@@ -241,11 +242,8 @@ export class DialogService {
       after?: { at: string; id: string } | undefined;
     },
   ): Promise<{ items: (DialogRow & { last_activity_at: string; participants_count: number })[]; next: { at: string; id: string } | null }> {
-    const values: unknown[] = [projectId];
-    const add = (value: unknown) => {
-      values.push(value);
-      return `$${values.length}`;
-    };
+    const { values, add } = sqlParams();
+    const project = add(projectId);
     const where = [
       query.object_type !== undefined ? `d.object_type = ${add(query.object_type)}` : null,
       query.object_id !== undefined ? `d.object_id = ${add(query.object_id)}` : null,
@@ -263,7 +261,7 @@ export class DialogService {
          SELECT d.id, d.object_id, d.object_type, d.kind AS type, d.title, d.object_url, d.created_by, d.created_at, d.meta,
                 (SELECT count(*)::int FROM participants pc WHERE pc.dialog_id = d.id) AS participants_count,
                 COALESCE((SELECT received_at FROM messages WHERE dialog_id = d.id ORDER BY seq DESC NULLS LAST LIMIT 1), d.created_at) AS activity_at
-         FROM dialogs d WHERE d.project_id = $1 ${where.map((clause) => `AND ${clause}`).join(" ")}
+         FROM dialogs d WHERE d.project_id = ${project} ${where.map((clause) => `AND ${clause}`).join(" ")}
        ) x WHERE true ${outer.map((clause) => `AND ${clause}`).join(" ")}
        ORDER BY x.activity_at DESC, x.id DESC LIMIT ${add(query.limit + 1)}`,
       values,

@@ -21,17 +21,21 @@ export class CorsOrigins {
   constructor(
     private readonly pool: pg.Pool,
     configured: string[],
-    private readonly publicUrl: string | undefined,
+    publicUrl: string | undefined,
     private readonly now: () => number = Date.now,
   ) {
     this.configured = configured.map((entry) => normalizeOrigin(entry) ?? entry);
+    this.ownOrigin = publicUrl ? new URL(publicUrl).origin : null;
   }
+
+  /** PUBLIC_URL's origin: pages served from there are the service's own. */
+  private readonly ownOrigin: string | null;
 
   private readonly configured: string[];
 
   /** Whether a request with this `Origin` and `Host` comes from the service's own pages. */
   sameOrigin(origin: string, host: string | undefined): boolean {
-    if (this.publicUrl && normalizeOrigin(new URL(this.publicUrl).origin) === origin) return true;
+    if (this.ownOrigin === origin) return true;
     if (!host) return false;
     try {
       return new URL(origin).host === host.toLowerCase();
