@@ -6,6 +6,7 @@ import { Hocuspocus } from "@hocuspocus/server";
 import { getRequestListener } from "@hono/node-server";
 import { isMigrated, migrate } from "@mtchat/migrations";
 import { ProjectionWorker, Projector, quarantineStats, type Service } from "@mtchat/projections";
+import { httpPollHoldMs } from "@mtchat/protocol";
 import pg from "pg";
 import { WebSocketServer } from "ws";
 import { createTokenVerifier } from "./auth/verify-token.ts";
@@ -15,6 +16,7 @@ import { DialogList } from "./chat/dialog-list.ts";
 import { SearchService } from "./chat/search-service.ts";
 import { UserStateService } from "./chat/user-state-service.ts";
 import { Cluster } from "./cluster/cluster.ts";
+import { SessionRelay } from "./cluster/session-relay.ts";
 import type { Config } from "./config/options.ts";
 import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
 import { isDatabaseUnavailable, survivePoolErrors } from "./db/unavailable.ts";
@@ -24,6 +26,7 @@ import { createApp } from "./http/app.ts";
 import { demoSetup, registerDemoRoutes } from "./http/demo-routes.ts";
 import { errorBody } from "./http/errors.ts";
 import { createOpsApp, type HealthDeps } from "./http/health-routes.ts";
+import { registerHttpSyncRoutes } from "./http/http-sync-routes.ts";
 import { createLimiter } from "./http/rate-limit.ts";
 import { DialogService } from "./management/dialog-service.ts";
 import { createMetrics, type Metrics, outboxDepthReader, watchOnScrape } from "./metrics.ts";
@@ -33,11 +36,13 @@ import { CorsOrigins } from "./projects/cors-origins.ts";
 import { JwtKeys } from "./projects/jwt-keys.ts";
 import { Projects } from "./projects/projects.ts";
 import { ActivityPush } from "./sync/activity-push.ts";
+import { attachConnection } from "./sync/attach-connection.ts";
 import { awarenessLimits } from "./sync/awareness-policy.ts";
 import { ChatSync } from "./sync/chat-sync.ts";
 import { DialogAccess } from "./sync/dialog-access.ts";
 import { DocLog } from "./sync/doc-log.ts";
 import { hookEdge } from "./sync/hook-edge.ts";
+import { HttpSessions } from "./sync/http-sessions.ts";
 import { createLogger, type Logger } from "./sync/logger.ts";
 import { SocketGuards } from "./sync/socket-guard.ts";
 import { Directory } from "./users/directory.ts";
@@ -168,6 +173,11 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     maxUnauthenticatedQueueSize: config.maxPreauthSocketBytes,
   });
   sync.hocuspocus = hocuspocus;
+  // The WebSocket's fallback for networks that refuse upgrades: the same connections, over HTTP requests.
+  const httpSessions = new HttpSessions(cluster.nodeId, (request, transport) =>
+    attachConnection({ hocuspocus, guards, logger }, request, transport),
+  );
+  const relay = config.redisUrl && runSync ? new SessionRelay(config.redisUrl, httpSessions, logger, httpPollHoldMs + 10_000) : null;
   const directory = new Directory(pool, logger, sync);
   const dialogs = new DialogService(pool, sync, access, { segmentSize: config.segmentSize }, directory);
   const worker = new ProjectionWorker(pool, projector, {
@@ -216,7 +226,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const runWebhooks = config.roles.includes("webhooks");
   let wss: WebSocketServer | null = null;
   watchOnScrape(metrics, {
-    ...(runSync ? { connections: () => wss?.clients.size ?? 0, documents: () => hocuspocus.documents.size } : {}),
+    ...(runSync ? { connections: () => (wss?.clients.size ?? 0) + httpSessions.size, documents: () => hocuspocus.documents.size } : {}),
     ...(runProjections ? { failingProjections: () => worker.failing().length } : {}),
     ...(runWebhooks ? { outboxDepth: outboxDepthReader(pool) } : {}),
   });
@@ -261,6 +271,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     onError,
   });
   if (demo) registerDemoRoutes(app, demo, dialogs);
+  registerHttpSyncRoutes(app, { sessions: httpSessions, relay, origins: corsOrigins, maxUpdateBytes: config.maxUpdateBytes });
   const archiver = new AutoArchiver(pool, sync, logger, config.archiveAfterSecs);
   const activity = new ActivityPush(pool, hocuspocus, logger);
 
@@ -295,40 +306,25 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       }
       wss = new WebSocketServer({ noServer: true, maxPayload: config.maxUpdateBytes });
       wss.on("connection", (socket, request) => {
-        const hocuspocusRequest = toRequest(request);
-        const guard = guards.open(hocuspocusRequest, (code, reason) => {
-          logger.warn("socket_closed", { code, reason });
-          socket.close(code, reason);
+        const link = attachConnection({ hocuspocus, guards, logger }, toRequest(request), {
+          send: (data) => socket.send(data),
+          close: (code, reason) => socket.close(code, reason),
+          get readyState() {
+            return socket.readyState;
+          },
           // Read nothing more from it (what it still sends waits in the kernel until the socket is gone), and free
           // what Hocuspocus queued now, not when a peer that may never answer completes the close handshake.
-          socket.pause();
-          connection.handleClose({ code, reason });
-          setTimeout(() => socket.terminate(), 1000).unref();
-        });
-        // Hocuspocus sends through the guard, which learns from it when an authentication was refused.
-        const connection = hocuspocus.handleConnection(
-          {
-            send: (data) => {
-              if (guard.sent(data)) socket.send(data);
-            },
-            close: (code, reason) => socket.close(code, reason),
-            get readyState() {
-              return socket.readyState;
-            },
+          abort: () => {
+            socket.pause();
+            setTimeout(() => socket.terminate(), 1000).unref();
           },
-          hocuspocusRequest,
-        );
+        });
         // Counted as read, before `ws` buffers them into frames: an unfinished frame is held too.
-        request.socket.prependListener("data", (chunk: Buffer) => guard.received(chunk.byteLength));
+        request.socket.prependListener("data", (chunk: Buffer) => link.received(chunk.byteLength));
         socket.on("message", (data: Buffer, isBinary) => {
-          if (!isBinary) return;
-          const admitted = guard.admit(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-          if (admitted) connection.handleMessage(admitted);
+          if (isBinary) link.frame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
         });
-        socket.on("close", (code, reason) => {
-          guard.dispose();
-          connection.handleClose({ code, reason: reason.toString() });
-        });
+        socket.on("close", (code, reason) => link.closed(code, reason.toString()));
         socket.on("error", (error) => logger.warn("socket_error", { error: String(error) }));
       });
       http = createServer(getRequestListener(app.fetch));
@@ -353,6 +349,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         );
       });
       await listen(http);
+      await relay?.start();
       await archiver.start();
       await activity.start();
       await cluster.start(sync, (projectId) => {
@@ -375,6 +372,8 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         for (const client of wss.clients) client.close(1001, "server shutting down");
         wss.close();
       }
+      httpSessions.stop();
+      await relay?.stop();
       if (http) {
         const server = http;
         await new Promise<void>((resolve) => server.close(() => resolve()));

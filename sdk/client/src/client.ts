@@ -9,6 +9,7 @@ import { type Backoff, defaultBackoff } from "./reattach.ts";
 import { RestClient } from "./rest.ts";
 import { SyncedDoc } from "./synced-doc.ts";
 import { decodeTokenClaims, type TokenClaims, type TokenInput, TokenSource } from "./token.ts";
+import { type TransportKind, type TransportOptions, transportSocket } from "./transport.ts";
 import { UserState } from "./user-state.ts";
 
 export type ChatClientConfig = {
@@ -22,6 +23,11 @@ export type ChatClientConfig = {
   WebSocket?: unknown;
   /** Reconnect backoff of the socket, and of a document the server closed: first delay, cap, growth factor (jittered). */
   reconnect?: { minDelayMs?: number; maxDelayMs?: number; factor?: number };
+  /**
+   * WebSocket, or HTTP requests where a proxy refuses WebSocket upgrades. By default (`auto`) the client falls back
+   * to HTTP by itself and returns to WebSocket when one opens again.
+   */
+  transport?: TransportOptions;
 };
 
 const identityKey = "mtchat/last-user";
@@ -48,6 +54,8 @@ export type ConnectionStatus = "connecting" | "connected" | "disconnected";
 
 export type ChatClientEvents = {
   status: ConnectionStatus;
+  /** The connection moved to another transport (HTTP behind a proxy that refuses WebSocket, or back). */
+  transport: TransportKind;
   /** A document was refused by the server; `docName` says which. */
   refused: { docName: string; code: number; kind: string; message: string };
 };
@@ -61,6 +69,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   readonly rest: RestClient;
   readonly tokens: TokenSource;
   status: ConnectionStatus = "connecting";
+  /** The transport of the current (or last) connection. */
+  transport: TransportKind = "websocket";
   private socket: HocuspocusProviderWebsocket | null = null;
   private readonly docs = new Map<string, Promise<SyncedDoc>>();
   private readonly dialogs = new Map<string, Promise<DialogSession>>();
@@ -110,7 +120,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const backoff = this.backoff;
     this.socket = new HocuspocusProviderWebsocket({
       url: wsUrl,
-      ...(this.config.WebSocket ? { WebSocketPolyfill: quietWebSocket(this.config.WebSocket) } : {}),
+      WebSocketPolyfill: transportSocket(
+        this.config.WebSocket ? quietWebSocket(this.config.WebSocket) : globalThis.WebSocket,
+        this.config.transport ?? {},
+        (kind) => {
+          this.transport = kind;
+          this.emit("transport", kind);
+        },
+      ),
       delay: backoff.minDelayMs,
       minDelay: backoff.minDelayMs,
       maxDelay: backoff.maxDelayMs,

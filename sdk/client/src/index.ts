@@ -4,6 +4,7 @@ export { ChatClient, type ChatClientConfig, type ChatClientEvents, type Connecti
 export { type ChatMessage, type DialogEvents, DialogSession, messageFromApi, type Presence } from "./dialog-session.ts";
 export { Emitter } from "./emitter.ts";
 export { dayKey, formatSize } from "./format.ts";
+export { HttpSyncSocket, httpSyncUrl } from "./http-socket.ts";
 export { clearUserData, databaseName } from "./persistence.ts";
 export { quietWebSocket } from "./quiet-socket.ts";
 export {
@@ -19,5 +20,6 @@ export {
 export { appendJson, fragmentFromJson, isBlank, mentionsOf } from "./rich-body.ts";
 export { type DocState, SyncedDoc } from "./synced-doc.ts";
 export { decodeTokenClaims, type TokenClaims, type TokenInput, TokenSource } from "./token.ts";
+export { type TransportKind, type TransportOptions, transportSocket } from "./transport.ts";
 export { UploadError, uploadFile } from "./upload.ts";
 export { UserState, type UserStateEvents } from "./user-state.ts";

@@ -49,6 +49,7 @@ export {
   userDocName,
 } from "./doc-names.ts";
 export { type ErrorKind, errorKinds, isErrorKind } from "./error-kinds.ts";
+export { decodeFrames, encodeFrames, httpPollHoldMs, httpSyncPath } from "./http-frames.ts";
 export { defaultMaxMessageChars, maxAttachments, maxBodyDepth } from "./limits.ts";
 export { allowedAttrs, bodyMarks, bodyNodes, checkMark, checkNodeAttr, isBodyNode, maxHrefLength, safeHref } from "./rich-schema.ts";
 export {

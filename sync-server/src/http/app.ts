@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { httpSyncPath } from "@mtchat/protocol";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
@@ -187,7 +188,8 @@ export const createApp = (deps: AppDeps) => {
   };
   const streamedBodyLimit = bodyLimit({ maxSize: deps.maxJsonBodyBytes, onError: tooLarge });
   app.use("*", async (c, next) => {
-    if (c.req.path.startsWith(`${filesRoute}/`)) return next();
+    // The HTTP transport carries sync frames up to MAX_UPDATE_BYTES, under its own limit.
+    if (c.req.path.startsWith(`${filesRoute}/`) || c.req.path.startsWith(httpSyncPath)) return next();
     if (c.req.header("transfer-encoding") !== undefined) return streamedBodyLimit(c, next);
     return Number(c.req.header("content-length") ?? 0) > deps.maxJsonBodyBytes ? tooLarge(c) : next();
   });
