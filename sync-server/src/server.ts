@@ -372,6 +372,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
         for (const client of wss.clients) client.close(1001, "server shutting down");
         wss.close();
       }
+      // Held polls are answered (closed) now, and no new session is opened, so the HTTP server can drain.
       httpSessions.stop();
       await relay?.stop();
       if (http) {

@@ -1,11 +1,20 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { encodeFrames, httpSyncPath } from "@mtchat/protocol";
-import { afterAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import WebSocket from "ws";
-import { createDialog, tokenFor, useServer } from "../../../sync-server/test/harness.ts";
+import {
+  createDialog,
+  prepareStorage,
+  startServer,
+  type TestEnv,
+  type TestServer,
+  tokenFor,
+  useServer,
+} from "../../../sync-server/test/harness.ts";
+import { startRedis, type TestRedis } from "../../../sync-server/test/redis-server.ts";
 import { eventually, until } from "../../../sync-server/test/wait.ts";
-import { ChatClient, type DialogSession, type TransportKind } from "../src/index.ts";
+import { ChatClient, type DialogSession, type TransportKind, type TransportOptions } from "../src/index.ts";
 
 /**
  * The HTTP transport against the real server: the same documents, limits
@@ -21,6 +30,8 @@ type Proxy = {
   /** Requests whose answer was cut off. */
   dropped: string[];
   dropNextAnswerTo: (pattern: RegExp) => void;
+  /** Whether WebSocket upgrades are forwarded (true) or refused with 403 (false, the default). */
+  upgrades: { allowed: boolean };
 };
 
 /**
@@ -29,6 +40,7 @@ type Proxy = {
  * answer, as a flaky network does, so the client has to send it again.
  */
 const startProxy = async (target: () => string): Promise<Proxy> => {
+  const upgrades = { allowed: false };
   const requests: string[] = [];
   const dropped: string[] = [];
   let drop: RegExp | null = null;
@@ -53,8 +65,20 @@ const startProxy = async (target: () => string): Promise<Proxy> => {
     forwarded.on("error", () => outgoing.destroy());
     incoming.pipe(forwarded);
   });
-  server.on("upgrade", (_request, socket) => {
-    socket.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  server.on("upgrade", (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (!upgrades.allowed) {
+      socket.end("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      return;
+    }
+    const base = new URL(target());
+    const upstream = connect(Number(base.port), base.hostname, () => {
+      const headers = Object.entries(request.headers).map(([name, value]) => `${name}: ${String(value)}\r\n`);
+      upstream.write(`${request.method} ${request.url} HTTP/1.1\r\n${headers.join("")}\r\n`);
+      upstream.write(head);
+      upstream.pipe(socket).pipe(upstream);
+    });
+    upstream.on("error", () => socket.destroy());
+    socket.on("error", () => upstream.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
@@ -62,6 +86,7 @@ const startProxy = async (target: () => string): Promise<Proxy> => {
     server,
     requests,
     dropped,
+    upgrades,
     dropNextAnswerTo: (pattern) => {
       drop = pattern;
     },
@@ -76,7 +101,7 @@ afterAll(async () => {
   }
 });
 
-const clientFor = async (userId: string, url: string, mode: "auto" | "http" = "auto") => {
+const clientFor = async (userId: string, url: string, mode: "auto" | "http" = "auto", transport: TransportOptions = {}) => {
   const transports: TransportKind[] = [];
   const client = new ChatClient({
     url,
@@ -84,7 +109,7 @@ const clientFor = async (userId: string, url: string, mode: "auto" | "http" = "a
     persistence: false,
     WebSocket,
     reconnect: { minDelayMs: 20, maxDelayMs: 200 },
-    transport: { mode, openTimeoutMs: 2_000 },
+    transport: { mode, openTimeoutMs: 2_000, ...transport },
   });
   client.on("transport", (kind) => transports.push(kind));
   await client.start();
@@ -183,6 +208,36 @@ describe("the HTTP transport", () => {
     bob.destroy();
   });
 
+  test("on HTTP it tries WebSocket again, and once the proxy lets upgrades through it moves back, losing nothing", async () => {
+    const proxy = await startProxy(() => fixture.t.httpUrl);
+    proxies.push(proxy);
+    const dialog = await createDialog(fixture.t, ["alice", "bob"]);
+    const { client: alice, transports } = await clientFor("alice", proxy.url, "auto", { retryWebSocketMs: 300 });
+    const { client: bob } = await clientFor("bob", fixture.t.httpUrl);
+    const aliceDialog = await alice.openDialog(dialog.id);
+    const bobDialog = await bob.openDialog(dialog.id);
+    await changed(aliceDialog, () => aliceDialog.synced, "alice synced over HTTP");
+    expect(alice.transport).toBe("http");
+    const before = aliceDialog.send({ body: "sent over HTTP" });
+    await changed(bobDialog, () => bobDialog.messages().find((message) => message.id === before), "bob receives");
+
+    proxy.upgrades.allowed = true;
+    await until(
+      () => alice.transport === "websocket" || undefined,
+      (notify) => alice.on("transport", notify),
+      { what: "back on WebSocket" },
+    );
+    await changed(aliceDialog, () => aliceDialog.synced, "alice synced over WebSocket");
+    const after = aliceDialog.send({ body: "sent over WebSocket" });
+    await changed(bobDialog, () => bobDialog.messages().find((message) => message.id === after), "bob receives");
+    const fromBob = bobDialog.send({ body: "bob to alice" });
+    await changed(aliceDialog, () => aliceDialog.messages().find((message) => message.id === fromBob), "alice receives");
+    expect(transports).toEqual(["http", "websocket"]);
+    for (const text of ["sent over HTTP", "sent over WebSocket"]) expect(countOf(bobDialog, text), text).toBe(1);
+    alice.destroy();
+    bob.destroy();
+  });
+
   test("every update is judged as on the WebSocket: a forgery over HTTP is refused and never reaches the others", async () => {
     const dialog = await createDialog(fixture.t, ["alice", "bob"]);
     const { client: alice } = await clientFor("alice", fixture.t.httpUrl);
@@ -228,5 +283,71 @@ describe("the HTTP transport", () => {
     expect(closed.code).toBe(4401);
     const unknown = (await (await fetch(`${base}/nobody.nothing?from=0`)).json()) as { data: { closed: { code: number } } };
     expect(unknown.data.closed.code).toBe(4404);
+  });
+});
+
+describe("the HTTP transport on two nodes behind a balancer without sticky sessions", () => {
+  let env: TestEnv;
+  let redis: TestRedis;
+  const nodes: TestServer[] = [];
+  const up = new Set<number>();
+
+  beforeAll(async () => {
+    env = await prepareStorage("external", "http_transport_nodes");
+    redis = await startRedis();
+    for (let index = 0; index < 2; index += 1) {
+      nodes.push(await startServer({ ...env.env, REDIS_URL: redis.url }));
+      up.add(index);
+    }
+  });
+  afterAll(async () => {
+    for (const index of up) await nodes[index]?.stop();
+    await redis?.stop();
+    await env?.cleanup();
+  });
+
+  test("calls that land on the other node are relayed to the session's; when its node stops, the client moves on", async () => {
+    // Each request goes to the next node that is up, whichever node holds its session.
+    let turn = 0;
+    const proxy = await startProxy(() => {
+      const live = [...up];
+      turn += 1;
+      return (nodes[live[turn % live.length] ?? 0] as TestServer).httpUrl;
+    });
+    proxies.push(proxy);
+    const t = nodes[0] as TestServer;
+    const dialog = await createDialog(t, ["alice", "bob"]);
+    const { client: alice } = await clientFor("alice", proxy.url, "http");
+    const { client: bob } = await clientFor("bob", proxy.url, "http");
+    const aliceDialog = await alice.openDialog(dialog.id);
+    const bobDialog = await bob.openDialog(dialog.id);
+    await changed(aliceDialog, () => aliceDialog.synced, "alice synced");
+    await changed(bobDialog, () => bobDialog.synced, "bob synced");
+    for (let round = 0; round < 5; round += 1) {
+      const there = aliceDialog.send({ body: `alice ${round}` });
+      await changed(bobDialog, () => bobDialog.messages().find((message) => message.id === there), `bob receives ${round}`);
+      const back = bobDialog.send({ body: `bob ${round}` });
+      await changed(aliceDialog, () => aliceDialog.messages().find((message) => message.id === back), `alice receives ${round}`);
+    }
+    // Every session was polled through both nodes: half of all calls were relayed.
+    const polls = proxy.requests.filter((line) => line.startsWith(`GET ${httpSyncPath}/`));
+    const sessions = new Set(polls.map((line) => line.slice(0, line.indexOf("?"))));
+    expect(sessions.size).toBeGreaterThanOrEqual(2);
+    expect(polls.length).toBeGreaterThan(sessions.size * 2);
+
+    // One node stops: its sessions end, the clients open new ones on the other, and nothing is lost.
+    await nodes[1]?.stop();
+    up.delete(1);
+    const late = aliceDialog.send({ body: "after a node stopped" });
+    await changed(bobDialog, () => bobDialog.messages().find((message) => message.id === late), "bob receives after the stop");
+    const reply = bobDialog.send({ body: "reply after a node stopped" });
+    await changed(aliceDialog, () => aliceDialog.messages().find((message) => message.id === reply), "alice receives after the stop");
+    for (let round = 0; round < 5; round += 1) {
+      expect(countOf(bobDialog, `alice ${round}`)).toBe(1);
+      expect(countOf(aliceDialog, `bob ${round}`)).toBe(1);
+    }
+    expect(countOf(bobDialog, "after a node stopped")).toBe(1);
+    alice.destroy();
+    bob.destroy();
   });
 });

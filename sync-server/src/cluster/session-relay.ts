@@ -29,6 +29,7 @@ export class SessionRelay {
   private readonly pub: Redis;
   private readonly sub: Redis;
   private readonly waiting = new Map<string, (answer: SessionAnswer) => void>();
+  private stopped = false;
 
   constructor(
     url: string,
@@ -50,6 +51,8 @@ export class SessionRelay {
   }
 
   async call(node: string, session: string, call: SessionCall): Promise<SessionAnswer> {
+    // The session is fine where it is; only this way to it is not.
+    if (this.stopped) return { kind: "unavailable", message: "this server is shutting down; send it again" };
     const id = randomUUID();
     const answered = new Promise<SessionAnswer>((resolve) => {
       const timer = setTimeout(() => settle(unreachable("the node holding this session did not answer")), this.timeoutMs);
@@ -65,7 +68,7 @@ export class SessionRelay {
       const receivers = await this.pub.publish(channelOf(node), JSON.stringify(envelope));
       if (receivers === 0) this.waiting.get(id)?.(unreachable("the node holding this session is gone"));
     } catch (error) {
-      this.waiting.get(id)?.(unreachable(`the cluster relay is away (${String(error)})`));
+      this.waiting.get(id)?.({ kind: "unavailable", message: `the cluster relay is away (${String(error)}); send it again` });
     }
     return answered;
   }
@@ -97,7 +100,9 @@ export class SessionRelay {
   }
 
   async stop(): Promise<void> {
-    for (const settle of [...this.waiting.values()]) settle(unreachable("this node is stopping"));
+    this.stopped = true;
+    for (const settle of [...this.waiting.values()])
+      settle({ kind: "unavailable", message: "this server is shutting down; send it again" });
     this.pub.disconnect();
     this.sub.disconnect();
   }

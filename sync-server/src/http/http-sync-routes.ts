@@ -38,6 +38,9 @@ const reply = (c: Context, answer: SessionAnswer) => {
       return c.json({ data: { closed: { code: answer.code, reason: answer.reason } } }, 200);
     case "refused":
       return sendError(c, answer.status === 409 ? "conflict" : "bad_request", answer.message);
+    case "unavailable":
+      c.header("Retry-After", "1");
+      return sendError(c, "unavailable", answer.message);
   }
 };
 
@@ -63,6 +66,11 @@ export const registerHttpSyncRoutes = <E extends Env>(app: Hono<E>, deps: HttpSy
     const origin = c.req.header("origin");
     if (origin && !origins.sameOrigin(origin, c.req.header("host")) && !(await origins.anyAllows(origin))) {
       return sendError(c, "forbidden", `pages on ${origin} may not open the chat: add the origin to the project's CORS origins`);
+    }
+    if (!sessions.accepting) {
+      // A node that is stopping: the balancer's next pick (or this client's next try) is another node.
+      c.header("Retry-After", "1");
+      return sendError(c, "unavailable", "this server is shutting down; connect again");
     }
     const id = sessions.create(new Request(c.req.url, { headers: c.req.raw.headers }));
     c.header("Cache-Control", "no-store");

@@ -11,7 +11,9 @@ export type SessionAnswer =
   | { kind: "frames"; frames: Uint8Array }
   | { kind: "accepted"; next: number }
   | { kind: "closed"; code: number; reason: string }
-  | { kind: "refused"; status: 400 | 409; message: string };
+  | { kind: "refused"; status: 400 | 409; message: string }
+  /** Not answerable here and now (the relay is away, this node is stopping); the client sends it again. */
+  | { kind: "unavailable"; message: string };
 
 export type HttpSessionOptions = {
   /** How long a poll is held when there is nothing to deliver. */
@@ -146,6 +148,7 @@ export class HttpSessions {
   private readonly sessions = new Map<string, HttpSession>();
   private readonly options: Required<HttpSessionOptions>;
   private readonly reaper: NodeJS.Timeout;
+  private stopped = false;
 
   constructor(
     /** Names this node in session ids, so another node knows where to relay a call. */
@@ -167,8 +170,14 @@ export class HttpSessions {
     return this.sessions.size;
   }
 
+  /** Whether this node takes new sessions (not once it is stopping). */
+  get accepting(): boolean {
+    return !this.stopped;
+  }
+
   /** A new session for a client whose request (headers, Origin) stands for the socket's upgrade request. */
   create(request: Request): string {
+    if (this.stopped) throw new Error("this node is stopping and takes no new sessions");
     const id = `${this.nodeId}.${randomBytes(18).toString("base64url")}`;
     const session = new HttpSession(id, this.options);
     this.sessions.set(id, session);
@@ -231,6 +240,7 @@ export class HttpSessions {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.reaper);
     this.closeAll(1001, "server shutting down");
     this.sessions.clear();
