@@ -9,6 +9,7 @@ import {
   isBlank,
   type SearchHit,
   safeHref,
+  type TransportKind,
   type UserState,
 } from "@mtchat/client";
 import { bodyToJson } from "@mtchat/protocol";
@@ -44,6 +45,8 @@ export const MTChat = defineComponent({
     const client = shallowRef<ChatClient | null>(null);
     const userState = shallowRef<UserState | null>(null);
     const status = ref<ConnectionStatus>("connecting");
+    /** Said only as the status's tooltip: it matters to someone wondering why the chat is slower on this network. */
+    const transport = ref<TransportKind>("websocket");
     const tab = ref<Tab>("mine");
     const query = ref("");
     const items = ref<DialogSummary[]>([]);
@@ -192,6 +195,9 @@ export const MTChat = defineComponent({
       injectStyles();
       const current = new ChatClient(props.config);
       client.value = current;
+      current.on("transport", (next) => {
+        transport.value = next;
+      });
       current.on("status", (next) => {
         status.value = next;
         emit(next === "connected" ? "connected" : "disconnected");
@@ -442,10 +448,17 @@ export const MTChat = defineComponent({
               online.size > 0 ? ` · ${online.size} ${tt("online")}` : "",
             ]),
           ]),
-          h("span", { class: "mtc-status", role: "status", "data-testid": "connection" }, [
-            h("span", { class: "mtc-dot", "data-online": String(status.value === "connected") }),
-            tt(`status.${status.value}`),
-          ]),
+          h(
+            "span",
+            {
+              class: "mtc-status",
+              role: "status",
+              "data-testid": "connection",
+              "data-transport": transport.value,
+              title: transport.value === "http" ? tt("status.http") : undefined,
+            },
+            [h("span", { class: "mtc-dot", "data-online": String(status.value === "connected") }), tt(`status.${status.value}`)],
+          ),
           props.mode === "full" && me
             ? h(
                 "button",
