@@ -21,7 +21,7 @@ import { ChatClient, type DialogSession, type TransportKind, type TransportOptio
  * and authorization as over the WebSocket, through a reverse proxy in front
  * of the service that refuses WebSocket upgrades as corporate proxies do.
  */
-const fixture = useServer("external", "http_transport", { PREAUTH_TIMEOUT_MS: "2000" });
+const fixture = useServer("external", "http_transport", { PREAUTH_TIMEOUT_MS: "2000", CORS_ALLOWED_ORIGINS: "https://shop.example" });
 
 type Proxy = {
   url: string;
@@ -258,6 +258,27 @@ describe("the HTTP transport", () => {
     expect(aliceDialog.messages().find((message) => message.id === target)?.text).toBe("alice's words");
     alice.destroy();
     bob.destroy();
+  });
+
+  test("from a host's page: an allowed origin opens a session with CORS headers, any other origin is refused", async () => {
+    const base = `${fixture.t.httpUrl}${httpSyncPath}`;
+    const preflight = await fetch(`${base}/some.session?seq=0`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://shop.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("https://shop.example");
+    const allowed = await fetch(base, { method: "POST", headers: { origin: "https://shop.example" } });
+    expect(allowed.status).toBe(201);
+    expect(allowed.headers.get("access-control-allow-origin")).toBe("https://shop.example");
+    const other = await fetch(base, { method: "POST", headers: { origin: "https://evil.example" } });
+    expect(other.status).toBe(403);
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+    expect(((await other.json()) as { error: { code: string } }).error.code).toBe("forbidden");
   });
 
   test("a session's frames pass the same guard: an unauthenticated session is closed with 4401, bad bodies get the envelope", async () => {
