@@ -93,7 +93,10 @@ const mountsCode = (service: Service) => sourcesOf(service).some((source) => sou
 const buildContextOf = (service: Service) =>
   typeof service.build === "string" ? path.resolve(root, service.build) : (service.build as { context?: string } | undefined)?.context;
 
-/** Without any one of `required`, config fails naming it; none of their values is written in the file. */
+/**
+ * Without any one of `required`, config fails naming it; none of their values is written in the file. Debian's
+ * docker-compose is a Python program that takes seconds per run on a busy machine, hence the tests' longer timeouts.
+ */
 const expectRequired = async (file: string, required: Record<string, string>) => {
   const names = Object.keys(required);
   const failures = await Promise.all(
@@ -121,8 +124,11 @@ describe("docker-compose.yml", () => {
   });
   const appServices = () => Object.entries(services).filter(([, service]) => environmentOf(service).ROLES !== undefined);
 
-  test("each required secret comes from the environment: without it, config names it and fails", () =>
-    expectRequired("docker-compose.yml", secrets));
+  test(
+    "each required secret comes from the environment: without it, config names it and fails",
+    () => expectRequired("docker-compose.yml", secrets),
+    120_000,
+  );
 
   test("two sync replicas behind the balancer, the worker roles as their own services", () => {
     expect(environmentOf(services.sync ?? {}).ROLES).toBe("sync");
@@ -195,8 +201,11 @@ describe("docker-compose.prod.yml", () => {
   });
   const appServices = () => Object.entries(services).filter(([, service]) => environmentOf(service).ROLES !== undefined);
 
-  test("each required secret (and MinIO's address) comes from the environment: without it, config names it and fails", () =>
-    expectRequired(file, prodRequired));
+  test(
+    "each required secret (and MinIO's address) comes from the environment: without it, config names it and fails",
+    () => expectRequired(file, prodRequired),
+    120_000,
+  );
 
   test("the built image in every role, no code mounted, PostgreSQL and Redis reached with the secrets", () => {
     expect(Object.fromEntries(appServices().map(([name, service]) => [name, environmentOf(service).ROLES]))).toEqual({
