@@ -88,7 +88,7 @@ describe("Dockerfile", () => {
     let app = "";
     let dataDir = "";
     let database: { url: string; drop(): Promise<void> } | null = null;
-    let server: ChildProcess | null = null;
+    let server: (ChildProcess & { database: string }) | null = null;
     let env: Record<string, string> = {};
     let httpUrl = "";
 
@@ -108,6 +108,28 @@ describe("Dockerfile", () => {
         () => 0,
         (error: { code?: number }) => error.code ?? -1,
       );
+    };
+
+    /** The final stage's CMD with `env`, in the folder the copy and npm ci made; resolves once it logs "started". */
+    const startBuilt = async (env: Record<string, string>) => {
+      const [command, ...args] = last(finalStage, "CMD")?.exec ?? [];
+      const child = spawn(command as string, args, { cwd: app, env, stdio: ["ignore", "pipe", "pipe"] });
+      let stderr = "";
+      child.stderr?.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+      let database = "";
+      await new Promise<void>((resolve, reject) => {
+        child.once("exit", (code) => reject(new Error(`the built server exited with ${code}: ${stderr}`)));
+        lines.on("line", (line) => {
+          if (!line.startsWith("{")) return;
+          const event = JSON.parse(line) as { event: string; database?: string };
+          if (event.event === "listening") database = event.database ?? "";
+          if (event.event === "started") resolve();
+        });
+      });
+      return Object.assign(child, { database });
     };
 
     beforeAll(async () => {
@@ -143,19 +165,7 @@ describe("Dockerfile", () => {
         LOG_LEVEL: "info",
       };
       httpUrl = `http://127.0.0.1:${port}`;
-      const [command, ...cmdArgs] = last(finalStage, "CMD")?.exec ?? [];
-      server = spawn(command as string, cmdArgs, { cwd: app, env, stdio: ["ignore", "pipe", "pipe"] });
-      let stderr = "";
-      server.stderr?.on("data", (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      const lines = createInterface({ input: server.stdout as NodeJS.ReadableStream });
-      await new Promise<void>((resolve, reject) => {
-        server?.once("exit", (code) => reject(new Error(`the built server exited with ${code}: ${stderr}`)));
-        lines.on("line", (line) => {
-          if (line.startsWith("{") && (JSON.parse(line) as { event: string }).event === "started") resolve();
-        });
-      });
+      server = await startBuilt(env);
     }, 300_000);
 
     afterAll(async () => {
@@ -221,5 +231,20 @@ describe("Dockerfile", () => {
       server?.kill("SIGTERM");
       expect(await exited).toBe(0);
     });
+
+    test("without DATABASE_URL (docker run with only a volume) the embedded PostgreSQL runs from the installed packages", async () => {
+      const { DATABASE_URL: _external, ...rest } = env;
+      const port = await freePort();
+      const embedded = await startBuilt({ ...rest, PORT: String(port) });
+      try {
+        expect(embedded.database).toBe("embedded");
+        expect(await healthcheck(port)).toBe(0);
+        const exited = new Promise<number | null>((resolve) => embedded.once("exit", (code) => resolve(code)));
+        embedded.kill("SIGTERM");
+        expect(await exited).toBe(0);
+      } finally {
+        if (embedded.exitCode === null && embedded.signalCode === null) embedded.kill("SIGKILL");
+      }
+    }, 60_000);
   });
 });
