@@ -47,4 +47,5 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health/ready`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "main.js"]
+# Stack traces name the TypeScript sources (main.js.map ships beside main.js).
+CMD ["node", "--enable-source-maps", "main.js"]

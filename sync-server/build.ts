@@ -17,7 +17,7 @@ import { type Plugin, rolldown } from "rolldown";
  *   is its source file's place under dist/server (see `sourceUrls`), so code that
  *   finds a file next to its module finds it there too.
  * - package.json, package-lock.json and each workspace's package.json, so that
- *   `npm ci` accepts the lockfile; `npm start` there runs `node main.js`.
+ *   `npm ci` accepts the lockfile; `npm start` there runs `node --enable-source-maps main.js`.
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const serverDist = path.join(root, "dist", "server");
@@ -84,7 +84,7 @@ export const buildServer = async (): Promise<void> => {
   };
   await writeFile(
     path.join(serverDist, "package.json"),
-    `${JSON.stringify({ ...manifest, scripts: { start: "node main.js" } }, null, 2)}\n`,
+    `${JSON.stringify({ ...manifest, scripts: { start: "node --enable-source-maps main.js" } }, null, 2)}\n`,
   );
   await cp(path.join(root, "package-lock.json"), path.join(serverDist, "package-lock.json"));
   // npm ci links every workspace of the lockfile: each needs its manifest (nothing of it is imported at run time).
