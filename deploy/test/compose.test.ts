@@ -16,9 +16,10 @@ import { callApi, prepareStorage, startServer, type TestEnv, type TestServer, to
 import { eventually } from "../../sync-server/test/wait.ts";
 
 /**
- * The scale-out layout: `docker-compose config` (no Docker engine needed) must accept docker-compose.yml and give
- * the structure README's "Scaling out" describes; HAProxy must accept deploy/haproxy.cfg, and with its settings carry
- * chat WebSockets to two real replicas. `.ci/run` installs both tools when they are missing.
+ * The scale-out layouts: `docker-compose config` (no Docker engine needed) must accept docker-compose.yml and
+ * docker-compose.prod.yml and give the structure README's "Scaling out" and "Deploying" describe; HAProxy must accept
+ * deploy/haproxy.cfg, and with its settings carry chat WebSockets to two real replicas. `.ci/run` installs both tools
+ * when they are missing.
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const run = promisify(execFile);
@@ -28,6 +29,16 @@ const secrets = {
   REDIS_PASSWORD: "redis0123456789abcdef",
   ADMIN_API_TOKEN: "admin-token-0123456789",
   JWT_SECRET: "jwt-secret-0123456789abcdef0123456789abcdef",
+};
+
+/** What docker-compose.prod.yml requires besides: MinIO's root account, the service's own MinIO user, its address. */
+const prodRequired = {
+  ...secrets,
+  MINIO_ROOT_USER: "minio-root-0123",
+  MINIO_ROOT_PASSWORD: "minio-root-password-0123456789",
+  S3_ACCESS_KEY_ID: "mtchat-app-0123",
+  S3_SECRET_ACCESS_KEY: "s3-secret-0123456789abcdef",
+  S3_ENDPOINT: "https://files.chat.example",
 };
 
 type Service = {
@@ -40,17 +51,19 @@ type Service = {
   ports?: unknown[];
   volumes?: (string | { source?: string; target?: string; type?: string })[];
   restart?: string;
+  command?: string[] | string;
+  entrypoint?: string[] | string;
 };
 
 /** `docker-compose config` with only PATH, HOME and `env`: no developer's `.env` or COMPOSE_* variables leak in. */
 let emptyEnvFile: Promise<string> | null = null;
-const composeConfig = async (env: Record<string, string>) => {
+const composeConfig = async (env: Record<string, string>, file = "docker-compose.yml") => {
   emptyEnvFile ??= mkdtemp(path.join(tmpdir(), "mtchat-compose-")).then(async (directory) => {
     const file = path.join(directory, "empty.env");
     await writeFile(file, "");
     return file;
   });
-  return run("docker-compose", ["--env-file", await emptyEnvFile, "-f", path.join(root, "docker-compose.yml"), "config"], {
+  return run("docker-compose", ["--env-file", await emptyEnvFile, "-f", path.join(root, file), "config"], {
     cwd: root,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? tmpdir(), ...env },
   });
@@ -74,6 +87,35 @@ const conditionOf = (service: Service, dependency: string) => {
 const sourcesOf = (service: Service) =>
   (service.volumes ?? []).map((volume) => (typeof volume === "string" ? volume.split(":")[0] : volume.source));
 
+/** Whether the service bind-mounts the repository or anything in it. */
+const mountsCode = (service: Service) => sourcesOf(service).some((source) => source === root || source?.startsWith(`${root}/`));
+
+const buildContextOf = (service: Service) =>
+  typeof service.build === "string" ? path.resolve(root, service.build) : (service.build as { context?: string } | undefined)?.context;
+
+/**
+ * Without any one of `required`, config fails naming it; none of their values is written in the file. Debian's
+ * docker-compose is a Python program that takes seconds per run on a busy machine, hence the tests' longer timeouts.
+ */
+const expectRequired = async (file: string, required: Record<string, string>) => {
+  const names = Object.keys(required);
+  const failures = await Promise.all(
+    names.map((name) => {
+      const { [name]: _left, ...rest } = required;
+      return composeConfig(rest, file).then(
+        () => null,
+        (error: { stderr: string }) => error,
+      );
+    }),
+  );
+  for (const [index, name] of names.entries()) {
+    expect(failures[index], `config without ${name}`).not.toBeNull();
+    expect(failures[index]?.stderr).toContain(`set ${name}`);
+  }
+  const text = await readFile(path.join(root, file), "utf8");
+  for (const value of Object.values(required)) expect(text).not.toContain(value);
+};
+
 describe("docker-compose.yml", () => {
   let services: Record<string, Service>;
   beforeAll(async () => {
@@ -82,19 +124,11 @@ describe("docker-compose.yml", () => {
   });
   const appServices = () => Object.entries(services).filter(([, service]) => environmentOf(service).ROLES !== undefined);
 
-  test("each required secret comes from the environment: without it, config names it and fails", async () => {
-    for (const name of Object.keys(secrets)) {
-      const { [name as keyof typeof secrets]: _left, ...rest } = secrets;
-      const failed = await composeConfig(rest).then(
-        () => null,
-        (error: { stderr: string }) => error,
-      );
-      expect(failed, `config without ${name}`).not.toBeNull();
-      expect(failed?.stderr).toContain(`set ${name}`);
-    }
-    const file = await readFile(path.join(root, "docker-compose.yml"), "utf8");
-    for (const value of Object.values(secrets)) expect(file).not.toContain(value);
-  });
+  test(
+    "each required secret comes from the environment: without it, config names it and fails",
+    () => expectRequired("docker-compose.yml", secrets),
+    120_000,
+  );
 
   test("two sync replicas behind the balancer, the worker roles as their own services", () => {
     expect(environmentOf(services.sync ?? {}).ROLES).toBe("sync");
@@ -135,23 +169,110 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  test("every long-running service has a health check; dependencies are installed once, before the app starts", () => {
+  test("every long-running service has a health check and a restart policy", () => {
     for (const [name, service] of Object.entries(services)) {
-      if (name === "deps") continue;
       expect(service.healthcheck?.test, name).toBeDefined();
       expect(service.healthcheck?.disable, name).not.toBe(true);
+      expect(service.restart, name).toBe("unless-stopped");
     }
-    // A one-shot job (its exit status is its health): the replicas would race each other installing.
-    expect(services.deps?.restart ?? "no").toBe("no");
-    for (const [name, service] of appServices()) expect(conditionOf(service, "deps"), name).toBe("service_completed_successfully");
   });
 
-  test("code is bind-mounted only while there is no Dockerfile", () => {
-    const dockerfile = existsSync(path.join(root, "Dockerfile"));
-    for (const [name, service] of [...appServices(), ["deps", services.deps ?? {}] as const]) {
-      const mountsCode = sourcesOf(service).includes(root);
-      if (dockerfile) expect({ name, mountsCode, build: service.build !== undefined }).toEqual({ name, mountsCode: false, build: true });
-      else expect({ name, mountsCode, image: service.image }).toEqual({ name, mountsCode: true, image: "node:22-bookworm-slim" });
+  test("the app services run the image the Dockerfile builds, with no code mounted", () => {
+    expect(existsSync(path.join(root, "Dockerfile"))).toBe(true);
+    expect(services.deps).toBeUndefined();
+    for (const [name, service] of appServices()) {
+      expect({ name, build: buildContextOf(service), mountsCode: mountsCode(service) }).toEqual({ name, build: root, mountsCode: false });
+      // Local files stay on the shared volume (docker-compose.prod.yml puts them in MinIO).
+      expect(sourcesOf(service), name).toEqual(["files"]);
+      expect(environmentOf(service).DATA_DIR, name).toBe("/data");
+    }
+    // The workers keep their port on loopback; only sync replicas are reached from outside their container.
+    expect(environmentOf(services.projections ?? {}).HOST).toBe("127.0.0.1");
+    expect(environmentOf(services.webhooks ?? {}).HOST).toBe("127.0.0.1");
+  });
+});
+
+describe("docker-compose.prod.yml", () => {
+  const file = "docker-compose.prod.yml";
+  let services: Record<string, Service>;
+  beforeAll(async () => {
+    const { stdout } = await composeConfig(prodRequired, file);
+    services = (parse(stdout) as { services: Record<string, Service> }).services;
+  });
+  const appServices = () => Object.entries(services).filter(([, service]) => environmentOf(service).ROLES !== undefined);
+
+  test(
+    "each required secret (and MinIO's address) comes from the environment: without it, config names it and fails",
+    () => expectRequired(file, prodRequired),
+    120_000,
+  );
+
+  test("the built image in every role, no code mounted, PostgreSQL and Redis reached with the secrets", () => {
+    expect(Object.fromEntries(appServices().map(([name, service]) => [name, environmentOf(service).ROLES]))).toEqual({
+      sync: "sync",
+      projections: "projections",
+      webhooks: "webhooks",
+    });
+    expect(services.sync?.deploy?.replicas).toBe(2);
+    expect(environmentOf(services.sync ?? {}).HOST).toBe("0.0.0.0");
+    for (const [name, service] of appServices()) {
+      const env = environmentOf(service);
+      expect({ name, build: buildContextOf(service), mountsCode: mountsCode(service) }).toEqual({ name, build: root, mountsCode: false });
+      expect(service.volumes ?? [], name).toEqual([]);
+      expect(env.NODE_ENV, name).toBe("production");
+      expect(env.DATABASE_URL, name).toBe(`postgres://chat:${secrets.POSTGRES_PASSWORD}@postgres:5432/chat`);
+      expect(env.REDIS_URL, name).toBe(`redis://:${secrets.REDIS_PASSWORD}@redis:6379`);
+      expect(env.ADMIN_API_TOKEN, name).toBe(secrets.ADMIN_API_TOKEN);
+      expect(env.JWT_SECRET, name).toBe(secrets.JWT_SECRET);
+      expect(conditionOf(service, "postgres"), name).toBe("service_healthy");
+      expect(conditionOf(service, "redis"), name).toBe("service_healthy");
+      expect(JSON.stringify(service.healthcheck?.test), name).toContain("http://127.0.0.1:8080/health/ready");
+    }
+    // Only the balancer and MinIO (which browsers reach through signed links) publish a port.
+    expect(
+      Object.entries(services)
+        .filter(([, service]) => (service.ports ?? []).length > 0)
+        .map(([name]) => name)
+        .sort(),
+    ).toEqual(["lb", "minio"]);
+    expect(services.lb?.image).toMatch(/^haproxy:/);
+    expect(conditionOf(services.lb ?? {}, "sync")).toBe("service_healthy");
+  });
+
+  test("files go to MinIO: the bucket and the service's user are made by a one-shot minio/mc job the app waits for", () => {
+    expect(services.minio?.image).toMatch(/^minio\/minio:/);
+    expect(services["minio-init"]?.image).toMatch(/^minio\/mc:/);
+    const init = services["minio-init"] ?? {};
+    expect(init.restart ?? "no").toBe("no");
+    expect(conditionOf(init, "minio")).toBe("service_healthy");
+    const script = [init.entrypoint, init.command].flat().join(" ");
+    expect(script).toMatch(/mc mb --ignore-existing "local\/\$\$S3_BUCKET"/);
+    expect(script).toMatch(/mc admin user add local "\$\$S3_ACCESS_KEY_ID" "\$\$S3_SECRET_ACCESS_KEY"/);
+    const initEnv = environmentOf(init);
+    expect(initEnv).toMatchObject({
+      MINIO_ROOT_USER: prodRequired.MINIO_ROOT_USER,
+      MINIO_ROOT_PASSWORD: prodRequired.MINIO_ROOT_PASSWORD,
+      S3_ACCESS_KEY_ID: prodRequired.S3_ACCESS_KEY_ID,
+      S3_SECRET_ACCESS_KEY: prodRequired.S3_SECRET_ACCESS_KEY,
+    });
+    for (const [name, service] of appServices()) {
+      const env = environmentOf(service);
+      expect(conditionOf(service, "minio-init"), name).toBe("service_completed_successfully");
+      expect(env, name).toMatchObject({
+        S3_BUCKET: initEnv.S3_BUCKET,
+        S3_ENDPOINT: prodRequired.S3_ENDPOINT,
+        S3_FORCE_PATH_STYLE: "true",
+        S3_ACCESS_KEY_ID: prodRequired.S3_ACCESS_KEY_ID,
+        S3_SECRET_ACCESS_KEY: prodRequired.S3_SECRET_ACCESS_KEY,
+      });
+    }
+  });
+
+  test("every long-running service has a health check and a restart policy", () => {
+    for (const [name, service] of Object.entries(services)) {
+      if (name === "minio-init") continue;
+      expect(service.healthcheck?.test, name).toBeDefined();
+      expect(service.restart, name).toBe("unless-stopped");
     }
   });
 });
