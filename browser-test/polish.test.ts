@@ -144,8 +144,12 @@ describe("MTChat polish in Chromium", { timeout: 90_000 }, () => {
 
     // Port 9 (discard) on loopback: nothing listens, the connection is refused.
     const unreachable = await open({ user: "alice", server: "http://127.0.0.1:9" });
-    await unreachable.page.getByTestId("problem").filter({ hasText: "The chat server cannot be reached" }).waitFor();
+    const problem = unreachable.page.getByTestId("problem").filter({ hasText: "The chat server cannot be reached" });
+    await problem.waitFor();
     await shoot(unreachable.page, "error-unreachable");
+    // Nothing started, so nothing retries on its own: the banner offers to, and says so again when it fails again.
+    await problem.getByRole("button", { name: "Try again" }).click();
+    await problem.getByRole("button", { name: "Try again" }).waitFor();
     await unreachable.context.close();
   });
 
@@ -252,6 +256,9 @@ describe("MTChat polish in Chromium", { timeout: 90_000 }, () => {
     expect(await first.locator(".mtc-author").count()).toBe(1);
     expect(await second.getAttribute("data-grouped")).toBe("true");
     expect(await second.locator(".mtc-author").count()).toBe(0);
+    // One time for the run, under its last message.
+    expect(await first.locator("time").count()).toBe(0);
+    expect(await second.locator("time").count()).toBe(1);
     const reply = page.locator(".mtc-message[data-own=true]", { hasText: "Thanks, I will tell" });
     expect(await reply.locator(".mtc-quote-author").textContent()).toBe("Bob Chen");
     expect(await reply.locator(".mtc-quote-text").textContent()).toBe("The pallets are at dock 4");
@@ -390,9 +397,14 @@ describe("MTChat polish in Chromium", { timeout: 90_000 }, () => {
         ["mobile", phone],
       ] as const) {
         const { page, context, errors } = await open({ user: "alice", theme }, viewport);
+        // The chat as a host's page would show it: without the demo's own bar of links.
+        await page.addStyleTag({ content: "#bar{display:none!important}#app{padding:8px!important}" });
         await page.locator(`[data-dialog-id="${dialogs.main}"]`).waitFor();
+        // The pointer rests outside the chat, so no message shows its hover actions.
+        const rest = () => page.mouse.move(2, viewport.height - 2);
         await shoot(page, `${size}-list-${theme}`);
         await page.locator(`[data-dialog-id="${dialogs.main}"]`).click();
+        await rest();
         await page.getByTestId("thumbnail").last().waitFor({ timeout: 15_000 });
         await page.waitForFunction(() =>
           [...document.querySelectorAll<HTMLImageElement>("[data-testid=thumbnail]")].every((img) => img.complete && img.naturalWidth > 0),
@@ -401,12 +413,14 @@ describe("MTChat polish in Chromium", { timeout: 90_000 }, () => {
         if (size === "mobile") {
           await page.getByRole("button", { name: "More actions" }).click();
           await page.getByRole("menu").waitFor();
+          await rest();
           await shoot(page, `mobile-menu-${theme}`);
           await page.getByRole("button", { name: "More actions" }).click();
           await page.getByRole("button", { name: "Back to chats" }).click();
         }
         await page.getByRole("searchbox").fill("pallets");
         await page.getByTestId("hit-sender").first().filter({ hasText: "Bob Chen" }).waitFor({ timeout: 15_000 });
+        await rest();
         await shoot(page, `${size}-search-${theme}`);
         expect(errors).toEqual([]);
         await context.close();

@@ -302,7 +302,13 @@ export const MessageList = defineComponent({
       );
     };
 
-    const renderMessage = (message: ChatMessage, byId: Map<string, ChatMessage>, lastOwnId: string | null, grouped: boolean): VNode => {
+    const renderMessage = (
+      message: ChatMessage,
+      byId: Map<string, ChatMessage>,
+      lastOwnId: string | null,
+      grouped: boolean,
+      continued: boolean,
+    ): VNode => {
       const own = message.author === props.session.me;
       const quoted = message.replyTo ? byId.get(message.replyTo) : undefined;
       const reactions = Object.entries(message.reactions);
@@ -385,11 +391,14 @@ export const MessageList = defineComponent({
                 ),
               )
             : null,
-          h("div", { class: "mtc-meta" }, [
-            h("time", { datetime: new Date(message.createdAt).toISOString() }, time(message.createdAt)),
-            message.editedAt && !message.deleted ? h("span", props.t("message.edited")) : null,
-            status ? h("span", { "data-testid": "status" }, status) : null,
-          ]),
+          // Inside a run the time shows once, under its last message (each message's label still says it).
+          continued && !status && !(message.editedAt && !message.deleted)
+            ? null
+            : h("div", { class: "mtc-meta" }, [
+                h("time", { datetime: new Date(message.createdAt).toISOString() }, time(message.createdAt)),
+                message.editedAt && !message.deleted ? h("span", props.t("message.edited")) : null,
+                status ? h("span", { "data-testid": "status" }, status) : null,
+              ]),
         ],
       );
     };
@@ -446,28 +455,30 @@ export const MessageList = defineComponent({
       const children: (VNode | null)[] = [];
       if (loadingOlder.value) children.push(h("div", { class: "mtc-day", role: "status" }, props.t("dialog.loadingOlder")));
       let lastDay = "";
-      let previous: ChatMessage | null = null;
-      for (const message of messages) {
+      /** Whether `next` continues `previous`'s run: one sender, within five minutes, the same day, no divider between. */
+      const joins = (previous: ChatMessage | undefined, next: ChatMessage | undefined) =>
+        !!previous &&
+        !!next &&
+        previous.kind !== "system" &&
+        next.kind !== "system" &&
+        previous.author === next.author &&
+        next.createdAt - previous.createdAt <= 5 * 60_000 &&
+        dayKey(previous.createdAt) === dayKey(next.createdAt) &&
+        next.id !== dividerAt.value;
+      messages.forEach((message, index) => {
         const day = dayKey(message.createdAt);
-        let grouped = !!previous && previous.kind !== "system" && previous.author === message.author;
-        // Five minutes apart, a new day or the unread divider start a new run.
-        if (previous && message.createdAt - previous.createdAt > 5 * 60_000) grouped = false;
         if (day !== lastDay) {
           children.push(h("div", { class: "mtc-day", role: "separator" }, dayLabel(message.createdAt)));
           lastDay = day;
-          grouped = false;
         }
-        if (message.id === dividerAt.value) {
+        if (message.id === dividerAt.value)
           children.push(h("div", { class: "mtc-divider", role: "separator", "data-testid": "new-divider" }, props.t("divider.new")));
-          grouped = false;
-        }
         children.push(
           message.kind === "system"
             ? h("div", { class: "mtc-system", "data-message-id": message.id }, systemText(message))
-            : renderMessage(message, byId, lastOwnId, grouped),
+            : renderMessage(message, byId, lastOwnId, joins(messages[index - 1], message), joins(message, messages[index + 1])),
         );
-        previous = message;
-      }
+      });
       if (messages.length === 0) children.push(h("div", { class: "mtc-empty" }, props.t("dialog.empty")));
       void afterRender();
       return h("div", { class: "mtc-messages", ref: scroller, onScroll, role: "log", "aria-live": "polite", "data-testid": "messages" }, [

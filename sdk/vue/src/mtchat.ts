@@ -272,8 +272,23 @@ export const MTChat = defineComponent({
       }
     };
 
-    onMounted(async () => {
+    /** Set when the client could not start (no token, no server): the banner offers to start it again. */
+    const startFailed = ref(false);
+    const restart = () => {
+      for (const off of offs.splice(0)) off();
+      client.value?.destroy();
+      problem.value = null;
+      startFailed.value = false;
+      listLoaded.value = false;
+      void boot();
+    };
+
+    onMounted(() => {
       injectStyles();
+      void boot();
+    });
+
+    const boot = async () => {
       const current = new ChatClient(props.config);
       client.value = current;
       current.on("status", (next) => {
@@ -295,6 +310,7 @@ export const MTChat = defineComponent({
         offs.push(userState.value.on("activity", () => void refreshList()));
       } catch (error) {
         problem.value = problemText(error);
+        startFailed.value = true;
         emit("error", error);
         return;
       }
@@ -315,9 +331,15 @@ export const MTChat = defineComponent({
           else problem.value = t.value("error.dialogMissing");
         }
         // Pushes cover the user's own dialogs; the slow poll catches dialogs that entered or left their scope.
-        poll = setInterval(() => void refreshList(), 30_000);
+        poll ??= setInterval(() => void refreshList(), 30_000);
       }
-    });
+    };
+
+    const problemBanner = (text: string) =>
+      h("div", { class: "mtc-banner mtc-error", role: "alert", "data-testid": "problem" }, [
+        h("span", text),
+        startFailed.value ? h("button", { type: "button", onClick: restart }, t.value("error.retry")) : null,
+      ]);
 
     onBeforeUnmount(() => {
       if (poll) clearInterval(poll);
@@ -421,9 +443,7 @@ export const MTChat = defineComponent({
             searchMessages();
           },
         }),
-        !session.value && problem.value
-          ? h("div", { class: "mtc-banner mtc-error", role: "alert", "data-testid": "problem" }, problem.value)
-          : null,
+        !session.value && problem.value ? problemBanner(problem.value) : null,
         hits.value.length > 0
           ? h("section", { "aria-label": t.value("search.messages") }, [
               h("div", { class: "mtc-day" }, t.value("search.messages")),
@@ -471,6 +491,10 @@ export const MTChat = defineComponent({
                 }),
               ),
             ])
+          : null,
+        // Searching, the message hits come first; the chats whose names match follow under their tab's name.
+        query.value.trim() && hits.value.length > 0 && items.value.length > 0
+          ? h("div", { class: "mtc-day" }, t.value(`tabs.${tab.value}`))
           : null,
         renderList(),
       ]);
@@ -615,9 +639,7 @@ export const MTChat = defineComponent({
       if (!current || !dialog || !client.value || !userState.value) {
         return h("main", { class: "mtc-main" }, [
           // In full mode the sidebar says what went wrong; inline, there is only this pane to say it.
-          props.mode === "inline" && problem.value
-            ? h("div", { class: "mtc-banner mtc-error", role: "alert", "data-testid": "problem" }, problem.value)
-            : null,
+          props.mode === "inline" && problem.value ? problemBanner(problem.value) : null,
           h("div", { class: "mtc-empty" }, noDialog.value ? tt("dialog.none") : tt("dialog.select")),
         ]);
       }

@@ -47,6 +47,7 @@ color:#fff;background:hsl(var(--mtc-avatar-hue,210) 45% 48%)}
 .mtc-icon{vertical-align:-2px;flex:none}
 .mtc-empty{color:var(--mtc-text-muted);padding:16px;text-align:center}
 .mtc-main{flex:1;display:flex;flex-direction:column;min-width:0;min-height:0}
+.mtc-main>.mtc-empty{margin:auto 0}
 .mtc-header{display:flex;align-items:center;gap:8px;padding:10px 12px;border-bottom:1px solid var(--mtc-border)}
 .mtc-header-title{font-weight:600;flex:1;min-width:0}
 .mtc-header-name,.mtc-header-sub{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
