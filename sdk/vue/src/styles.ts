@@ -79,6 +79,7 @@ display:flex;flex-direction:column;min-width:180px;box-shadow:0 4px 14px rgba(0,
 .mtc-body p{margin:0}.mtc-body ul,.mtc-body ol{margin:2px 0;padding-left:20px}
 .mtc-body code{background:var(--mtc-bg-hover);border-radius:4px;padding:0 3px;font-size:13px}
 .mtc-body a{color:var(--mtc-accent)}
+.mtc-body blockquote{margin:2px 0;padding:0 0 0 8px;border-left:3px solid var(--mtc-text-muted);color:var(--mtc-text-muted)}
 .mtc-mention{color:var(--mtc-mention);font-weight:600}
 .mtc-deleted{color:var(--mtc-text-muted);font-style:italic}
 .mtc-meta{font-size:11px;color:var(--mtc-text-muted);margin:2px 6px;display:flex;gap:6px}
