@@ -67,7 +67,7 @@ afterAll(async () => {
   if (directory) await rm(directory, { recursive: true, force: true });
 });
 
-const online = (page: Page) => page.locator("[data-testid=connection][data-transport=http]", { hasText: "Online" }).waitFor();
+const online = (page: Page) => page.locator("[data-testid=connection][data-transport=http]", { hasText: "Connected" }).waitFor();
 
 const texts = (page: Page, contains: string) =>
   page

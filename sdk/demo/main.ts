@@ -3,7 +3,7 @@ import { createApp, h, ref } from "vue";
 
 /**
  * The development demo: `?user=alice|bob|carol|dave`, `mode=full|inline`,
- * `theme=light|dark`, `locale=en|ru|zh`, `object=order:1001`, `dialog=<id>`, and `server=<origin>` for a copy of
+ * `theme=light|dark`, `locale=en|ru|zh|es|pt-BR|de`, `object=order:1001`, `dialog=<id>`, and `server=<origin>` for a copy of
  * the page served elsewhere, as a host's site would (the service must allow that origin: CORS_ALLOWED_ORIGINS).
  * Tokens come from the service's /demo/session route (development only).
  */
@@ -12,8 +12,12 @@ const server = /^https?:\/\/[^/]+$/.test(params.get("server") ?? "") ? (params.g
 const user = params.get("user") ?? "alice";
 const mode = params.get("mode") === "inline" ? "inline" : "full";
 const theme = params.get("theme") === "dark" ? "dark" : "light";
-const localeParam = params.get("locale");
-const locale = localeParam === "ru" || localeParam === "zh" ? localeParam : "en";
+const localeParam = params.get("locale") ?? "en";
+// "de" is not shipped: the demo adds it as a host would, a partial table over English (see the README).
+const locale = ["en", "ru", "zh", "es", "pt-BR", "de"].includes(localeParam) ? localeParam : "en";
+const hostMessages = {
+  de: { "tabs.mine": "Meine Chats", "tabs.available": "Verfügbar", "tabs.archived": "Archiv", "composer.send": "Senden" },
+};
 const [objectType, objectId] = (params.get("object") ?? "order:1001").split(":");
 document.body.dataset.theme = theme;
 
@@ -23,7 +27,9 @@ const token = async (): Promise<string> => {
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ user }),
   });
-  const body = (await response.json()) as { data: { token: string } };
+  const body = (await response.json()) as { data?: { token: string }; error?: { message: string } };
+  // The envelope's message says the fix (an unknown user names the known ones).
+  if (!body.data) throw new Error(body.error?.message ?? `the demo session answered HTTP ${response.status}`);
   return body.data.token;
 };
 
@@ -59,7 +65,7 @@ document.getElementById("bar")?.replaceChildren(
   link({ theme: theme === "dark" ? "light" : "dark" }, theme === "dark" ? "light" : "dark"),
   " ",
   ...joined(
-    ["en", "ru", "zh"].map((name) => link({ locale: name }, name)),
+    ["en", "ru", "zh", "es", "pt-BR", "de"].map((name) => link({ locale: name }, name)),
     " ",
   ),
 );
@@ -72,6 +78,7 @@ const chat = () =>
     mode,
     theme,
     locale,
+    messages: hostMessages,
     objectType: objectType ?? null,
     objectId: objectId ?? null,
     dialogId: params.get("dialog"),

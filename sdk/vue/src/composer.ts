@@ -251,11 +251,14 @@ export const Composer = defineComponent({
         },
         onUpdate: ({ editor: current }) => {
           if (props.editing) return;
-          if (!current.isEmpty) {
-            props.session.setTyping(true);
-            if (typingTimer) clearTimeout(typingTimer);
-            typingTimer = setTimeout(() => props.session.setTyping(false), 3_000);
+          if (typingTimer) clearTimeout(typingTimer);
+          // A draft erased to nothing is no longer being typed: the others stop seeing "typing…" at once.
+          if (current.isEmpty) {
+            props.session.setTyping(false);
+            return;
           }
+          props.session.setTyping(true);
+          typingTimer = setTimeout(() => props.session.setTyping(false), 3_000);
         },
         onTransaction: ({ editor: current }) => {
           active.value = {
@@ -361,8 +364,22 @@ export const Composer = defineComponent({
         staged.value.length > 0
           ? h(
               "div",
-              { class: "mtc-context", "data-testid": "staged" },
-              staged.value.map((file) => h("span", `📎 ${file.name}`)),
+              { class: "mtc-staged", "data-testid": "staged" },
+              staged.value.map((file) =>
+                h("span", { class: "mtc-chip" }, [
+                  h("span", [icon(clipIcon), ` ${file.name}`]),
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      "aria-label": t("composer.removeAttachment", { name: file.name }),
+                      title: t("composer.removeAttachment", { name: file.name }),
+                      onClick: () => (staged.value = staged.value.filter((other) => other !== file)),
+                    },
+                    "×",
+                  ),
+                ]),
+              ),
             )
           : null,
         h("div", { class: "mtc-toolbar", role: "toolbar", "aria-label": t("composer.toolbar") }, [

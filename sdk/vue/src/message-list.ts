@@ -1,7 +1,8 @@
 import { type ChatClient, type ChatMessage, type DialogSession, dayKey, formatSize } from "@mtchat/client";
 import { defineComponent, h, nextTick, onBeforeUnmount, onBeforeUpdate, onMounted, type PropType, reactive, ref, type VNode } from "vue";
-import type { Locale, MessageKey, Translate } from "./i18n.ts";
-import { localeTags } from "./i18n.ts";
+import type { MessageKey, Translate } from "./i18n.ts";
+import { localeTag } from "./i18n.ts";
+import { icon, icons } from "./icons.ts";
 import { renderBody } from "./render-body.ts";
 
 const quickReactions = ["👍", "❤️", "😂", "🎉", "😮", "🙏"];
@@ -20,7 +21,7 @@ export const MessageList = defineComponent({
     client: { type: Object as PropType<ChatClient>, required: true },
     session: { type: Object as PropType<DialogSession>, required: true },
     t: { type: Function as PropType<Translate>, required: true },
-    locale: { type: String as PropType<Locale>, required: true },
+    locale: { type: String, required: true },
     names: { type: Object as PropType<Map<string, string>>, required: true },
     online: { type: Object as PropType<Set<string>>, required: true },
     canWrite: { type: Boolean, required: true },
@@ -31,7 +32,7 @@ export const MessageList = defineComponent({
     const scroller = ref<HTMLElement | null>(null);
     const highlight = ref<string | null>(null);
     const menuFor = ref<string | null>(null);
-    const viewer = ref<{ url: string; name: string } | null>(null);
+    const viewer = ref<{ url: string; name: string; size: number } | null>(null);
     const loadingOlder = ref(false);
     const links = reactive(new Map<string, AttachmentLinks>());
     // The divider stays where the first unread was when the dialog opened, even as the user reads on.
@@ -44,12 +45,12 @@ export const MessageList = defineComponent({
 
     // "$erased": the author of a message whose user was erased (the Management API's DELETE /users/{id}).
     const name = (userId: string) => (userId === "$erased" ? props.t("user.erased") : (props.names.get(userId) ?? userId));
-    const time = (at: number) => new Date(at).toLocaleTimeString(localeTags[props.locale], { hour: "2-digit", minute: "2-digit" });
+    const time = (at: number) => new Date(at).toLocaleTimeString(localeTag(props.locale), { hour: "2-digit", minute: "2-digit" });
     const dayLabel = (at: number) => {
       const key = dayKey(at);
       if (key === dayKey(Date.now())) return props.t("day.today");
       if (key === dayKey(Date.now() - 86_400_000)) return props.t("day.yesterday");
-      return new Date(at).toLocaleDateString(localeTags[props.locale], { day: "numeric", month: "long", year: "numeric" });
+      return new Date(at).toLocaleDateString(localeTag(props.locale), { day: "numeric", month: "long", year: "numeric" });
     };
 
     const atBottom = () => {
@@ -180,9 +181,9 @@ export const MessageList = defineComponent({
       event.stopPropagation();
       next?.focus();
     };
-    const openViewer = async (url: string, name: string, opener: HTMLElement) => {
+    const openViewer = async (url: string, name: string, size: number, opener: HTMLElement) => {
       viewerOpener = opener;
-      viewer.value = { url, name };
+      viewer.value = { url, name, size };
       await nextTick();
       scroller.value?.querySelector<HTMLElement>(".mtc-viewer button")?.focus();
     };
@@ -265,7 +266,7 @@ export const MessageList = defineComponent({
                 class: "mtc-thumb",
                 "aria-label": props.t("message.openImage", { name: file.name }),
                 onClick: (event: MouseEvent) => {
-                  if (found?.url) void openViewer(found.url, file.name, event.currentTarget as HTMLElement);
+                  if (found?.url) void openViewer(found.url, file.name, file.size, event.currentTarget as HTMLElement);
                 },
               },
               src
@@ -292,15 +293,22 @@ export const MessageList = defineComponent({
               href: found?.url ?? undefined,
               target: "_blank",
               rel: "noopener",
+              download: file.name,
               "aria-label": props.t("message.attachment", { name: file.name }),
             },
-            `📎 ${file.name} (${formatSize(file.size)})`,
+            [icon(icons.clip), ` ${file.name} (${formatSize(file.size)})`],
           );
         }),
       );
     };
 
-    const renderMessage = (message: ChatMessage, byId: Map<string, ChatMessage>, lastOwnId: string | null): VNode => {
+    const renderMessage = (
+      message: ChatMessage,
+      byId: Map<string, ChatMessage>,
+      lastOwnId: string | null,
+      grouped: boolean,
+      continued: boolean,
+    ): VNode => {
       const own = message.author === props.session.me;
       const quoted = message.replyTo ? byId.get(message.replyTo) : undefined;
       const reactions = Object.entries(message.reactions);
@@ -321,11 +329,13 @@ export const MessageList = defineComponent({
           "data-message-id": message.id,
           "data-pending": String(message.pending),
           "data-highlight": String(highlight.value === message.id),
+          // A run of messages from one sender names them once, at its start.
+          "data-grouped": String(grouped),
           tabindex: -1,
           "aria-label": `${name(message.author)}, ${time(message.createdAt)}`,
         },
         [
-          own
+          own || grouped
             ? null
             : h("div", { class: "mtc-author" }, [
                 h("span", {
@@ -335,21 +345,30 @@ export const MessageList = defineComponent({
                 }),
                 name(message.author),
               ]),
-          h("div", { class: "mtc-bubble" }, [
-            message.replyTo
-              ? h(
-                  "button",
-                  {
-                    type: "button",
-                    class: "mtc-quote",
-                    "aria-label": props.t("message.jump"),
-                    onClick: () => message.replyTo && void jumpTo(message.replyTo),
-                  },
-                  quoted ? `${name(quoted.author)}: ${quoted.deleted ? props.t("message.deleted") : quoted.text.slice(0, 120)}` : "…",
-                )
-              : null,
-            message.deleted ? h("span", { class: "mtc-deleted" }, props.t("message.deleted")) : renderBody(message.body),
-            message.deleted ? null : renderAttachments(message),
+          // The bubble and its actions share a box: the actions sit on the message's own edge.
+          h("div", { class: "mtc-line" }, [
+            h("div", { class: "mtc-bubble" }, [
+              message.replyTo
+                ? h(
+                    "button",
+                    {
+                      type: "button",
+                      class: "mtc-quote",
+                      "aria-label": props.t("message.jump"),
+                      onClick: () => message.replyTo && void jumpTo(message.replyTo),
+                    },
+                    quoted
+                      ? [
+                          h("span", { class: "mtc-quote-author" }, name(quoted.author)),
+                          h("span", { class: "mtc-quote-text" }, quoted.deleted ? props.t("message.deleted") : quoted.text.slice(0, 120)),
+                        ]
+                      : "…",
+                  )
+                : null,
+              message.deleted ? h("span", { class: "mtc-deleted" }, props.t("message.deleted")) : renderBody(message.body),
+              message.deleted ? null : renderAttachments(message),
+            ]),
+            message.deleted ? null : renderActions(message, own),
           ]),
           reactions.length > 0
             ? h(
@@ -372,12 +391,14 @@ export const MessageList = defineComponent({
                 ),
               )
             : null,
-          h("div", { class: "mtc-meta" }, [
-            h("time", { datetime: new Date(message.createdAt).toISOString() }, time(message.createdAt)),
-            message.editedAt && !message.deleted ? h("span", props.t("message.edited")) : null,
-            status ? h("span", { "data-testid": "status" }, status) : null,
-          ]),
-          message.deleted ? null : renderActions(message, own),
+          // Inside a run the time shows once, under its last message (each message's label still says it).
+          continued && !status && !(message.editedAt && !message.deleted)
+            ? null
+            : h("div", { class: "mtc-meta" }, [
+                h("time", { datetime: new Date(message.createdAt).toISOString() }, time(message.createdAt)),
+                message.editedAt && !message.deleted ? h("span", props.t("message.edited")) : null,
+                status ? h("span", { "data-testid": "status" }, status) : null,
+              ]),
         ],
       );
     };
@@ -434,7 +455,17 @@ export const MessageList = defineComponent({
       const children: (VNode | null)[] = [];
       if (loadingOlder.value) children.push(h("div", { class: "mtc-day", role: "status" }, props.t("dialog.loadingOlder")));
       let lastDay = "";
-      for (const message of messages) {
+      /** Whether `next` continues `previous`'s run: one sender, within five minutes, the same day, no divider between. */
+      const joins = (previous: ChatMessage | undefined, next: ChatMessage | undefined) =>
+        !!previous &&
+        !!next &&
+        previous.kind !== "system" &&
+        next.kind !== "system" &&
+        previous.author === next.author &&
+        next.createdAt - previous.createdAt <= 5 * 60_000 &&
+        dayKey(previous.createdAt) === dayKey(next.createdAt) &&
+        next.id !== dividerAt.value;
+      messages.forEach((message, index) => {
         const day = dayKey(message.createdAt);
         if (day !== lastDay) {
           children.push(h("div", { class: "mtc-day", role: "separator" }, dayLabel(message.createdAt)));
@@ -445,9 +476,9 @@ export const MessageList = defineComponent({
         children.push(
           message.kind === "system"
             ? h("div", { class: "mtc-system", "data-message-id": message.id }, systemText(message))
-            : renderMessage(message, byId, lastOwnId),
+            : renderMessage(message, byId, lastOwnId, joins(messages[index - 1], message), joins(message, messages[index + 1])),
         );
-      }
+      });
       if (messages.length === 0) children.push(h("div", { class: "mtc-empty" }, props.t("dialog.empty")));
       void afterRender();
       return h("div", { class: "mtc-messages", ref: scroller, onScroll, role: "log", "aria-live": "polite", "data-testid": "messages" }, [
@@ -461,14 +492,41 @@ export const MessageList = defineComponent({
                 "aria-modal": "true",
                 "aria-label": props.t("viewer.title"),
                 onClick: closeViewer,
-                // A modal: Tab stays on its one control instead of wandering behind it.
+                // A modal: Tab goes round its own controls instead of wandering behind it.
                 onKeydown: (event: KeyboardEvent) => {
-                  if (event.key === "Tab") event.preventDefault();
+                  if (event.key !== "Tab") return;
+                  event.preventDefault();
+                  const controls = [...(event.currentTarget as HTMLElement).querySelectorAll<HTMLElement>("button, a[href]")];
+                  const at = controls.indexOf(document.activeElement as HTMLElement);
+                  controls[(at + (event.shiftKey ? controls.length - 1 : 1)) % controls.length]?.focus();
                 },
               },
               [
-                h("img", { src: viewer.value.url, alt: viewer.value.name, "data-testid": "viewer-image" }),
-                h("button", { type: "button", "aria-label": props.t("viewer.close"), onClick: closeViewer }, "✕"),
+                h(
+                  "button",
+                  { type: "button", class: "mtc-viewer-close", "aria-label": props.t("viewer.close"), onClick: closeViewer },
+                  "✕",
+                ),
+                h("figure", { class: "mtc-viewer-figure", onClick: (event: MouseEvent) => event.stopPropagation() }, [
+                  h("img", { src: viewer.value.url, alt: viewer.value.name, "data-testid": "viewer-image" }),
+                  h("figcaption", { class: "mtc-viewer-bar" }, [
+                    h(
+                      "span",
+                      { class: "mtc-viewer-name", "data-testid": "viewer-name" },
+                      `${viewer.value.name} · ${formatSize(viewer.value.size)}`,
+                    ),
+                    h(
+                      "a",
+                      {
+                        class: "mtc-primary mtc-download",
+                        href: viewer.value.url,
+                        download: viewer.value.name,
+                        "data-testid": "viewer-download",
+                      },
+                      props.t("viewer.download"),
+                    ),
+                  ]),
+                ]),
               ],
             )
           : null,

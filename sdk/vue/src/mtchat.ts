@@ -6,6 +6,7 @@ import {
   type ConnectionStatus,
   type DialogSession,
   type DialogSummary,
+  databaseName,
   isBlank,
   type SearchHit,
   safeHref,
@@ -13,9 +14,10 @@ import {
   type UserState,
 } from "@mtchat/client";
 import { bodyToJson } from "@mtchat/protocol";
-import { computed, defineComponent, h, onBeforeUnmount, onMounted, type PropType, ref, shallowRef, type VNode, watch } from "vue";
+import { computed, defineComponent, h, onBeforeUnmount, onMounted, type PropType, reactive, ref, shallowRef, type VNode, watch } from "vue";
 import { Composer } from "./composer.ts";
-import { type Locale, translator } from "./i18n.ts";
+import { type LocaleMessages, localeTag, translator } from "./i18n.ts";
+import { icon, icons } from "./icons.ts";
 import { MessageList } from "./message-list.ts";
 import { injectStyles } from "./styles.ts";
 
@@ -37,11 +39,14 @@ export const MTChat = defineComponent({
     objectId: { type: String as PropType<string | null>, default: null },
     dialogId: { type: String as PropType<string | null>, default: null },
     theme: { type: String as PropType<"light" | "dark">, default: "light" },
-    locale: { type: String as PropType<Locale>, default: "en" },
+    /** A shipped locale (en, ru, zh, es, pt-BR) or the tag of one the host adds through `messages`. */
+    locale: { type: String, default: "en" },
+    /** The host's message tables by locale tag, partial (overrides) or complete (a new language): see the README. */
+    messages: { type: Object as PropType<LocaleMessages>, default: () => ({}) },
   },
   emits: ["connected", "disconnected", "error", "message-sent", "dialog-selected", "dialog-joined", "dialog-left", "object-navigate"],
   setup(props, { emit, expose }) {
-    const t = computed(() => translator(props.locale));
+    const t = computed(() => translator(props.locale, props.messages));
     const client = shallowRef<ChatClient | null>(null);
     const userState = shallowRef<UserState | null>(null);
     const status = ref<ConnectionStatus>("connecting");
@@ -58,6 +63,15 @@ export const MTChat = defineComponent({
     const editing = ref<string | null>(null);
     const problem = ref<string | null>(null);
     const noDialog = ref(false);
+    /** False until the first list answer (or a cached list) arrives: a skeleton, not "no chats", shows meanwhile. */
+    const listLoaded = ref(false);
+    const listProblem = ref<string | null>(null);
+    /** The query the message search last answered, so "nothing found" shows only for a finished search. */
+    const searchedFor = ref("");
+    const menuOpen = ref(false);
+    const confirmLeave = ref(false);
+    /** What a search hit needs to say where it is and who wrote it, fetched once per dialog. */
+    const hitDialogs = reactive(new Map<string, { title: string; names: Map<string, string> }>());
     const list = ref<{ jumpTo(id: string): Promise<boolean> } | null>(null);
     let poll: ReturnType<typeof setInterval> | null = null;
     let searchTimer: ReturnType<typeof setTimeout> | null = null;
@@ -101,10 +115,58 @@ export const MTChat = defineComponent({
           archived: tab.value === "archived",
           ...(query.value.trim() ? { search: query.value.trim() } : {}),
         });
-        if (asked === listAsked) items.value = page.items;
-      } catch {
-        // Offline: keep the last list; the next poll tries again.
+        if (asked !== listAsked) return;
+        items.value = page.items;
+        listLoaded.value = true;
+        listProblem.value = null;
+        // The open dialog's pin and archive marks follow the list.
+        const fresh = page.items.find((item) => item.id === selected.value?.id);
+        if (fresh) selected.value = fresh;
+        if (!query.value.trim()) writeCachedList(page.items);
+      } catch (error) {
+        // Offline: keep the last list (or this device's copy of it); the next poll tries again.
+        if (asked !== listAsked || listLoaded.value) return;
+        const cached = readCachedList();
+        if (cached) {
+          items.value = cached;
+          listLoaded.value = true;
+        } else listProblem.value = problemText(error);
       }
+    };
+
+    /**
+     * The dialog list comes from the REST API; a copy of each tab's last answer stays on the device
+     * (localStorage, under the user's prefix, so `logout()` removes it) for a page loaded offline.
+     */
+    const cacheKey = () => {
+      try {
+        const { projectId, userId } = client.value?.me ?? { projectId: "", userId: "" };
+        return userId ? `${databaseName(projectId, userId, "dialog-list")}#${tab.value}` : null;
+      } catch {
+        return null;
+      }
+    };
+    const readCachedList = (): DialogSummary[] | null => {
+      const key = cacheKey();
+      if (!key || typeof localStorage === "undefined") return null;
+      try {
+        const parsed = JSON.parse(localStorage.getItem(key) ?? "null") as unknown;
+        return Array.isArray(parsed) ? (parsed as DialogSummary[]) : null;
+      } catch {
+        return null;
+      }
+    };
+    const writeCachedList = (list: DialogSummary[]) => {
+      const key = cacheKey();
+      if (key && typeof localStorage !== "undefined") localStorage.setItem(key, JSON.stringify(list));
+    };
+
+    /** What went wrong, in words that say the fix: an unreachable server is not the user's mistake. */
+    const problemText = (error: unknown): string => {
+      const message = error instanceof Error ? error.message : String(error);
+      if ((error as { code?: string }).code === "network" || (error instanceof TypeError && /fetch|network/i.test(message)))
+        return t.value("error.network");
+      return t.value("error.start", { message });
     };
 
     const searchMessages = () => {
@@ -113,6 +175,7 @@ export const MTChat = defineComponent({
         const q = query.value.trim();
         if (!client.value || q.length < 2) {
           hits.value = [];
+          searchedFor.value = "";
           return;
         }
         try {
@@ -120,7 +183,24 @@ export const MTChat = defineComponent({
         } catch {
           hits.value = [];
         }
+        searchedFor.value = q;
+        for (const id of new Set(hits.value.map((hit) => hit.dialog_id))) void describeHitDialog(id);
       }, 250);
+    };
+
+    const describeHitDialog = async (dialogId: string) => {
+      const current = client.value;
+      if (!current || hitDialogs.has(dialogId)) return;
+      const known = items.value.find((item) => item.id === dialogId);
+      hitDialogs.set(dialogId, { title: known ? dialogTitle(known) : "", names: new Map() });
+      const [dialog, people] = await Promise.all([
+        known ? Promise.resolve(known) : current.rest.getDialog(dialogId).catch(() => null),
+        current.rest.participants(dialogId).catch(() => []),
+      ]);
+      hitDialogs.set(dialogId, {
+        title: dialog ? dialogTitle(dialog) : "",
+        names: new Map(people.map((person) => [person.user_id, person.display_name])),
+      });
     };
 
     const closeSession = () => {
@@ -128,7 +208,11 @@ export const MTChat = defineComponent({
       session.value = null;
       replyTo.value = null;
       editing.value = null;
+      menuOpen.value = false;
+      confirmLeave.value = false;
     };
+
+    const dialogTitle = (dialog: DialogSummary) => dialog.title ?? `${dialog.object_type} ${dialog.object_id}`;
 
     const open = async (dialog: DialogSummary, jumpTo?: string) => {
       const current = client.value;
@@ -191,8 +275,23 @@ export const MTChat = defineComponent({
       }
     };
 
-    onMounted(async () => {
+    /** Set when the client could not start (no token, no server): the banner offers to start it again. */
+    const startFailed = ref(false);
+    const restart = () => {
+      for (const off of offs.splice(0)) off();
+      client.value?.destroy();
+      problem.value = null;
+      startFailed.value = false;
+      listLoaded.value = false;
+      void boot();
+    };
+
+    onMounted(() => {
       injectStyles();
+      void boot();
+    });
+
+    const boot = async () => {
       const current = new ChatClient(props.config);
       client.value = current;
       current.on("transport", (next) => {
@@ -206,15 +305,28 @@ export const MTChat = defineComponent({
       try {
         await current.start();
         userState.value = await current.openUserState();
-        offs.push(userState.value.on("change", () => void refreshList()));
+        offs.push(
+          userState.value.on("change", () => {
+            // Mutes live only in the state document: the header reads them from there.
+            version.value += 1;
+            void refreshList();
+          }),
+        );
         // The server pushes when a dialog of the user's changed: badges and order refresh at once.
         offs.push(userState.value.on("activity", () => void refreshList()));
       } catch (error) {
-        fail(error);
+        problem.value = problemText(error);
+        startFailed.value = true;
+        emit("error", error);
         return;
       }
       if (props.mode === "inline") await openInline();
       else {
+        const cached = readCachedList();
+        if (cached) {
+          items.value = cached;
+          listLoaded.value = true;
+        }
         await refreshList();
         if (props.dialogId) {
           const id = props.dialogId;
@@ -222,11 +334,18 @@ export const MTChat = defineComponent({
             items.value.find((item) => item.id === id) ??
             (await current.rest.getDialog(id).catch((error: { code?: string }) => (error.code === "network" ? offlineSummary(id) : null)));
           if (found) await open(found);
+          else problem.value = t.value("error.dialogMissing");
         }
         // Pushes cover the user's own dialogs; the slow poll catches dialogs that entered or left their scope.
-        poll = setInterval(() => void refreshList(), 30_000);
+        poll ??= setInterval(() => void refreshList(), 30_000);
       }
-    });
+    };
+
+    const problemBanner = (text: string) =>
+      h("div", { class: "mtc-banner mtc-error", role: "alert", "data-testid": "problem" }, [
+        h("span", text),
+        startFailed.value ? h("button", { type: "button", onClick: restart }, t.value("error.retry")) : null,
+      ]);
 
     onBeforeUnmount(() => {
       if (poll) clearInterval(poll);
@@ -235,7 +354,13 @@ export const MTChat = defineComponent({
       client.value?.destroy();
     });
 
-    watch(tab, () => void refreshList());
+    watch(tab, () => {
+      // This tab's copy on the device shows at once; a skeleton when there is none.
+      const cached = readCachedList();
+      items.value = cached ?? [];
+      listLoaded.value = cached !== null;
+      void refreshList();
+    });
     watch(
       () => [props.objectId, props.objectType, props.dialogId],
       () => {
@@ -264,6 +389,7 @@ export const MTChat = defineComponent({
       const current = client.value;
       const dialog = selected.value;
       if (!current || !dialog) return;
+      confirmLeave.value = false;
       try {
         await current.rest.leave(dialog.id);
         closeSession();
@@ -280,6 +406,11 @@ export const MTChat = defineComponent({
       if (!client.value || !dialog) return;
       try {
         await client.value.rest.setFlag(dialog.id, action);
+        if (selected.value?.id === dialog.id)
+          selected.value =
+            action === "pin" || action === "unpin"
+              ? { ...selected.value, is_pinned: action === "pin" }
+              : { ...selected.value, is_archived: action === "archive" };
         void refreshList();
       } catch (error) {
         fail(error);
@@ -318,77 +449,193 @@ export const MTChat = defineComponent({
             searchMessages();
           },
         }),
+        !session.value && problem.value ? problemBanner(problem.value) : null,
         hits.value.length > 0
           ? h("section", { "aria-label": t.value("search.messages") }, [
               h("div", { class: "mtc-day" }, t.value("search.messages")),
               h(
                 "ul",
                 { class: "mtc-results", "data-testid": "search-results" },
-                hits.value.map((hit) =>
-                  h("li", [
+                hits.value.map((hit) => {
+                  const where = hitDialogs.get(hit.dialog_id);
+                  return h("li", [
                     h(
                       "button",
                       {
                         type: "button",
-                        class: "mtc-item",
+                        class: "mtc-item mtc-hit",
                         onClick: async () => {
                           const dialog =
                             items.value.find((item) => item.id === hit.dialog_id) ?? (await client.value?.rest.getDialog(hit.dialog_id));
                           if (dialog) await open(dialog, hit.message_id);
                         },
                       },
-                      // The server escapes the content and adds only <mark>: safe to render as HTML.
-                      [h("span", { class: "mtc-item-last", innerHTML: hit.highlight })],
+                      [
+                        h(
+                          "span",
+                          { class: "mtc-avatar", "aria-hidden": "true", style: { "--mtc-avatar-hue": String(hue(hit.dialog_id)) } },
+                          initials(where?.title ?? ""),
+                        ),
+                        h("div", { class: "mtc-item-main" }, [
+                          h("div", { class: "mtc-item-title" }, [
+                            h("span", { class: "mtc-hit-dialog", "data-testid": "hit-dialog" }, where?.title || "…"),
+                            h("span", { class: "mtc-time" }, shortTime(hit.sent_at)),
+                          ]),
+                          h("div", { class: "mtc-item-last" }, [
+                            h(
+                              "span",
+                              { class: "mtc-hit-sender", "data-testid": "hit-sender" },
+                              `${where?.names.get(hit.sender_id) ?? hit.sender_id}: `,
+                            ),
+                            // The server escapes the content and adds only <mark>: safe to render as HTML.
+                            h("span", { innerHTML: hit.highlight }),
+                          ]),
+                        ]),
+                      ],
                     ),
-                  ]),
-                ),
+                  ]);
+                }),
               ),
             ])
           : null,
-        items.value.length === 0
-          ? h("div", { class: "mtc-empty" }, t.value("list.empty"))
+        // Searching, the message hits come first; the chats whose names match follow under their tab's name.
+        query.value.trim() && hits.value.length > 0 && items.value.length > 0
+          ? h("div", { class: "mtc-day" }, t.value(`tabs.${tab.value}`))
+          : null,
+        renderList(),
+      ]);
+    };
+
+    /** "14:05" today, "3 Dec" before, in the user's locale. */
+    const shortTime = (iso: string | undefined) => {
+      if (!iso) return "";
+      const at = new Date(iso);
+      if (Number.isNaN(at.getTime())) return "";
+      const tag = localeTag(props.locale);
+      return at.toDateString() === new Date().toDateString()
+        ? at.toLocaleTimeString(tag, { hour: "2-digit", minute: "2-digit" })
+        : at.toLocaleDateString(tag, { day: "numeric", month: "short" });
+    };
+
+    const initials = (text: string) =>
+      text
+        .split(/[\s#·:/-]+/)
+        .filter((word) => /^\p{L}/u.test(word))
+        .slice(0, 2)
+        .map((word) => word.slice(0, 1).toUpperCase())
+        .join("") || text.slice(0, 1).toUpperCase();
+
+    /** A stable hue per dialog, so an avatar is recognisable at a glance. */
+    const hue = (id: string) => [...id].reduce((sum, char) => (sum * 31 + char.charCodeAt(0)) % 360, 7);
+
+    const preview = (item: DialogSummary): string => {
+      const last = item.last_message;
+      if (!last) return t.value("list.noMessages");
+      const text = last.message_type === "system" ? last.content || t.value("system.unknown") : last.content || t.value("list.attachment");
+      const me = (() => {
+        try {
+          return client.value?.me.userId;
+        } catch {
+          return undefined;
+        }
+      })();
+      return last.message_type !== "system" && last.sender_id === me ? t.value("list.you", { text }) : text;
+    };
+
+    const renderList = (): VNode => {
+      const q = query.value.trim();
+      // The chat did not start: the banner above says why, and there is no list to wait for.
+      if (items.value.length === 0 && !listLoaded.value && problem.value && !client.value?.tokens.claims) return h("div");
+      if (items.value.length === 0 && !listLoaded.value)
+        return listProblem.value
+          ? h("div", { class: "mtc-empty mtc-error", role: "alert", "data-testid": "list-problem" }, listProblem.value)
           : h(
               "ul",
-              { class: "mtc-list", "data-testid": "dialog-list" },
-              items.value.map((item) =>
-                // Keyed, so a list that reorders on a push keeps focus on the same dialog.
-                h("li", { key: item.id }, [
-                  h(
-                    "button",
-                    {
-                      type: "button",
-                      class: "mtc-item",
-                      "aria-current": String(selected.value?.id === item.id),
-                      "data-dialog-id": item.id,
-                      onClick: () => void open(item),
-                    },
-                    [
-                      h("div", { class: "mtc-item-main" }, [
-                        h("div", { class: "mtc-item-title" }, item.title ?? `${item.object_type} ${item.object_id}`),
-                        h(
-                          "div",
-                          { class: "mtc-item-last" },
-                          item.last_message ? item.last_message.content || "📎" : t.value("list.noMessages"),
-                        ),
-                      ]),
-                      item.is_pinned ? h("span", { class: "mtc-pin", "aria-label": t.value("list.pinned") }, "📌") : null,
-                      item.unread_count
-                        ? h(
-                            "span",
-                            {
-                              class: "mtc-badge",
-                              "aria-label": t.value("list.unread", { count: item.unread_count }),
-                              "data-testid": "unread",
-                            },
-                            String(item.unread_count),
-                          )
-                        : null,
-                    ],
-                  ),
+              { class: "mtc-list mtc-skeleton", "aria-busy": "true", "aria-label": t.value("list.loading"), "data-testid": "list-loading" },
+              [0, 1, 2, 3, 4].map((index) =>
+                h("li", { key: index, class: "mtc-item" }, [
+                  h("span", { class: "mtc-avatar" }),
+                  h("div", { class: "mtc-item-main" }, [h("div", { class: "mtc-bone" }), h("div", { class: "mtc-bone mtc-bone-short" })]),
                 ]),
               ),
+            );
+      if (items.value.length === 0) {
+        if (!q) return h("div", { class: "mtc-empty", "data-testid": "list-empty" }, t.value("list.empty"));
+        // Matching messages are shown above; "nothing" only when the message search found none either.
+        return hits.value.length > 0
+          ? h("div")
+          : h("div", { class: "mtc-empty", role: "status", "data-testid": "search-empty" }, t.value("search.noResultsFor", { query: q }));
+      }
+      const muted = userState.value?.states() ?? new Map<string, { notifications: boolean }>();
+      void version.value;
+      return h(
+        "ul",
+        { class: "mtc-list", "data-testid": "dialog-list" },
+        items.value.map((item) =>
+          // Keyed, so a list that reorders on a push keeps focus on the same dialog.
+          h("li", { key: item.id }, [
+            h(
+              "button",
+              {
+                type: "button",
+                class: "mtc-item",
+                "aria-current": String(selected.value?.id === item.id),
+                "data-dialog-id": item.id,
+                onClick: () => void open(item),
+              },
+              [
+                h(
+                  "span",
+                  { class: "mtc-avatar", "aria-hidden": "true", style: { "--mtc-avatar-hue": String(hue(item.id)) } },
+                  initials(dialogTitle(item)),
+                ),
+                h("div", { class: "mtc-item-main" }, [
+                  h("div", { class: "mtc-item-title" }, [
+                    h("span", { class: "mtc-item-name" }, dialogTitle(item)),
+                    h(
+                      "span",
+                      { class: "mtc-time", "data-testid": "item-time" },
+                      shortTime(item.last_message?.sent_at ?? item.last_activity_at),
+                    ),
+                  ]),
+                  h("div", { class: "mtc-item-row" }, [
+                    h(
+                      "div",
+                      { class: "mtc-item-last", "data-system": String(item.last_message?.message_type === "system") },
+                      item.last_message && item.last_message.message_type !== "system" && !item.last_message.content
+                        ? [icon(icons.clip, 12), " ", preview(item)]
+                        : preview(item),
+                    ),
+                    (muted.get(item.id)?.notifications ?? item.notifications_enabled) === false
+                      ? h(
+                          "span",
+                          { class: "mtc-pin", role: "img", "aria-label": t.value("dialog.muted"), title: t.value("dialog.muted") },
+                          [icon(icons.muted)],
+                        )
+                      : null,
+                    item.is_pinned
+                      ? h("span", { class: "mtc-pin", role: "img", "aria-label": t.value("list.pinned"), title: t.value("list.pinned") }, [
+                          icon(icons.pin),
+                        ])
+                      : null,
+                    item.unread_count
+                      ? h(
+                          "span",
+                          {
+                            class: "mtc-badge",
+                            "aria-label": t.value("list.unread", { count: item.unread_count }),
+                            "data-testid": "unread",
+                          },
+                          String(item.unread_count),
+                        )
+                      : null,
+                  ]),
+                ]),
+              ],
             ),
-      ]);
+          ]),
+        ),
+      );
     };
 
     const renderDialog = (): VNode => {
@@ -397,6 +644,8 @@ export const MTChat = defineComponent({
       const tt = t.value;
       if (!current || !dialog || !client.value || !userState.value) {
         return h("main", { class: "mtc-main" }, [
+          // In full mode the sidebar says what went wrong; inline, there is only this pane to say it.
+          props.mode === "inline" && problem.value ? problemBanner(problem.value) : null,
           h("div", { class: "mtc-empty" }, noDialog.value ? tt("dialog.none") : tt("dialog.select")),
         ]);
       }
@@ -412,6 +661,29 @@ export const MTChat = defineComponent({
       const people = [...participants].filter(([id]) => id !== current.me).map(([id, entry]) => ({ id, label: entry.displayName }));
       // The host sets the object's address; only a web address becomes a link (never javascript: or data:).
       const objectUrl = safeHref(current.objectUrl);
+      const othersOnline = [...online].filter((id) => id !== current.me).map((id) => names.get(id) ?? id);
+      const state = userState.value;
+      const notificationsOn = state.states().get(dialog.id)?.notifications ?? dialog.notifications_enabled ?? true;
+      // The header's actions: buttons on a wide pane, a "⋯" menu on a narrow one (styles.ts decides).
+      const actions: { label: string; run: () => void }[] = [];
+      if (props.mode === "full" && me) {
+        actions.push({
+          label: dialog.is_pinned ? tt("dialog.unpin") : tt("dialog.pin"),
+          run: () => void flag(dialog.is_pinned ? "unpin" : "pin"),
+        });
+        actions.push({
+          label: tab.value === "archived" ? tt("dialog.unarchive") : tt("dialog.archive"),
+          run: () => void flag(tab.value === "archived" ? "unarchive" : "archive"),
+        });
+      }
+      if (me) {
+        // Local-first like a pin: the user's state document, applied offline too.
+        actions.push({
+          label: notificationsOn ? tt("dialog.mute") : tt("dialog.unmute"),
+          run: () => state.setNotifications(dialog.id, !notificationsOn),
+        });
+        actions.push({ label: tt("dialog.leave"), run: () => (confirmLeave.value = true) });
+      }
       return h("main", { class: "mtc-main", "aria-label": dialog.title ?? dialog.object_id }, [
         h("header", { class: "mtc-header" }, [
           props.mode === "full"
@@ -430,22 +702,32 @@ export const MTChat = defineComponent({
               )
             : null,
           h("div", { class: "mtc-header-title" }, [
-            objectUrl
-              ? h(
-                  "a",
-                  {
-                    href: objectUrl,
-                    onClick: (event: MouseEvent) => {
-                      event.preventDefault();
-                      emit("object-navigate", { objectType: dialog.object_type, objectId: dialog.object_id, url: objectUrl });
+            h(
+              "div",
+              { class: "mtc-header-name", "data-testid": "dialog-title" },
+              objectUrl
+                ? h(
+                    "a",
+                    {
+                      href: objectUrl,
+                      onClick: (event: MouseEvent) => {
+                        event.preventDefault();
+                        emit("object-navigate", { objectType: dialog.object_type, objectId: dialog.object_id, url: objectUrl });
+                      },
                     },
-                  },
-                  current.title ?? dialog.title ?? dialog.object_id,
-                )
-              : (current.title ?? dialog.title ?? dialog.object_id),
-            h("div", { class: "mtc-header-sub" }, [
+                    current.title ?? dialog.title ?? dialog.object_id,
+                  )
+                : (current.title ?? dialog.title ?? dialog.object_id),
+            ),
+            h("div", { class: "mtc-header-sub", "data-testid": "dialog-sub" }, [
               tt("dialog.participants", { count: participants.size || dialog.participants_count }),
-              online.size > 0 ? ` · ${online.size} ${tt("online")}` : "",
+              // Who else is here: the user's own connection is the status dot, not "online".
+              othersOnline.length === 1
+                ? ` · ${tt("dialog.onlineOne", { name: othersOnline[0] ?? "" })}`
+                : othersOnline.length > 1
+                  ? ` · ${tt("dialog.onlineMany", { count: othersOnline.length })}`
+                  : "",
+              notificationsOn ? "" : ` · ${tt("dialog.muted")}`,
             ]),
           ]),
           h(
@@ -455,26 +737,70 @@ export const MTChat = defineComponent({
               role: "status",
               "data-testid": "connection",
               "data-transport": transport.value,
-              title: transport.value === "http" ? tt("status.http") : undefined,
+              title: transport.value === "http" ? tt("status.http") : tt(`status.${status.value}`),
             },
-            [h("span", { class: "mtc-dot", "data-online": String(status.value === "connected") }), tt(`status.${status.value}`)],
+            [
+              h("span", { class: "mtc-dot", "data-online": String(status.value === "connected") }),
+              h("span", { class: "mtc-status-text" }, tt(`status.${status.value}`)),
+            ],
           ),
-          props.mode === "full" && me
+          actions.length > 0
             ? h(
-                "button",
-                { type: "button", onClick: () => void flag(dialog.is_pinned ? "unpin" : "pin") },
-                dialog.is_pinned ? tt("dialog.unpin") : tt("dialog.pin"),
+                "div",
+                { class: "mtc-header-actions" },
+                actions.map((action) => h("button", { type: "button", onClick: action.run }, action.label)),
               )
             : null,
-          props.mode === "full" && me
-            ? h(
-                "button",
-                { type: "button", onClick: () => void flag(tab.value === "archived" ? "unarchive" : "archive") },
-                tab.value === "archived" ? tt("dialog.unarchive") : tt("dialog.archive"),
-              )
+          actions.length > 0
+            ? h("div", { class: "mtc-more-wrap" }, [
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "mtc-more",
+                    "aria-label": tt("dialog.more"),
+                    title: tt("dialog.more"),
+                    "aria-haspopup": "menu",
+                    "aria-expanded": String(menuOpen.value),
+                    "data-testid": "header-more",
+                    onClick: () => (menuOpen.value = !menuOpen.value),
+                  },
+                  "⋯",
+                ),
+                menuOpen.value
+                  ? h(
+                      "div",
+                      { class: "mtc-header-menu", role: "menu", "aria-label": tt("dialog.more") },
+                      actions.map((action) =>
+                        h(
+                          "button",
+                          {
+                            type: "button",
+                            role: "menuitem",
+                            onClick: () => {
+                              menuOpen.value = false;
+                              action.run();
+                            },
+                          },
+                          action.label,
+                        ),
+                      ),
+                    )
+                  : null,
+              ])
             : null,
-          me ? h("button", { type: "button", onClick: () => void leave() }, tt("dialog.leave")) : null,
         ]),
+        confirmLeave.value
+          ? h(
+              "div",
+              { class: "mtc-banner mtc-confirm", role: "alertdialog", "aria-label": tt("dialog.leave"), "data-testid": "leave-confirm" },
+              [
+                h("span", tt("dialog.leaveConfirm")),
+                h("button", { type: "button", class: "mtc-danger", onClick: () => void leave() }, tt("dialog.leaveYes")),
+                h("button", { type: "button", onClick: () => (confirmLeave.value = false) }, tt("dialog.cancel")),
+              ],
+            )
+          : null,
         status.value === "disconnected" ? h("div", { class: "mtc-banner", role: "status" }, tt("status.disconnected")) : null,
         problem.value
           ? h("div", { class: "mtc-banner", role: "alert", "data-testid": "problem" }, [
@@ -554,6 +880,9 @@ export const MTChat = defineComponent({
           "data-mode": props.mode,
           "data-open": String(session.value !== null),
           lang: props.locale,
+          onKeydown: (event: KeyboardEvent) => {
+            if (event.key === "Escape") menuOpen.value = false;
+          },
         },
         props.mode === "full" ? [renderSidebar(), renderDialog()] : [renderDialog()],
       );

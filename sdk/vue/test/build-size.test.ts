@@ -6,9 +6,12 @@ import { measureSizes } from "../../build.ts";
  * budget is a decision: say why in the commit. Measured when set: core
  * 48.0 KiB, Vue layer 15.4 KiB, Tiptap 145.8 KiB (with Floating UI, which
  * @tiptap/suggestion brings; 150.8 KiB with the whole starter kit, before the
- * composer took its extensions one by one).
+ * composer took its extensions one by one). The Vue layer went from 16.4 to
+ * 22.6 KiB with two more complete locales (es, pt-BR: about 2 KiB each, as
+ * every locale ships in the bundle so `locale` can switch without loading)
+ * and the list, header and message polish (about 2 KiB).
  */
-const budgets = { core: 56 * 1024, vue: 17 * 1024, tiptap: 160 * 1024 };
+const budgets = { core: 56 * 1024, vue: 24 * 1024, tiptap: 160 * 1024 };
 
 test("the bundle stays within its size budget: core, Vue layer and Tiptap", async () => {
   const sizes = await measureSizes();
