@@ -4,6 +4,7 @@ export { ChatClient, type ChatClientConfig, type ChatClientEvents, type Connecti
 export { type ChatMessage, type DialogEvents, DialogSession, messageFromApi, type Presence } from "./dialog-session.ts";
 export { Emitter } from "./emitter.ts";
 export { dayKey, formatSize } from "./format.ts";
+export { type IncomingMessage, MessageWatch, previewLength, previewOf } from "./message-watch.ts";
 export { clearUserData, databaseName } from "./persistence.ts";
 export { quietWebSocket } from "./quiet-socket.ts";
 export {

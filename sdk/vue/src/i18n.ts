@@ -83,6 +83,10 @@ const en = {
   "error.upload": "The file could not be uploaded: {message}",
   "error.retry": "Try again",
   "error.discard": "Reload from the server (your unsent text goes back to the composer)",
+  "notify.ask": "Get a notification when a message arrives while this chat is in the background.",
+  "notify.enable": "Turn on notifications",
+  "notify.later": "Not now",
+  "notify.body": "{name}: {preview}",
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -172,6 +176,10 @@ const ru: Messages = {
   "error.upload": "Не удалось загрузить файл: {message}",
   "error.retry": "Повторить",
   "error.discard": "Загрузить с сервера (неотправленный текст вернётся в поле ввода)",
+  "notify.ask": "Получайте уведомление, когда приходит сообщение, а чат в фоне.",
+  "notify.enable": "Включить уведомления",
+  "notify.later": "Не сейчас",
+  "notify.body": "{name}: {preview}",
 };
 
 const zh: Messages = {
@@ -258,6 +266,10 @@ const zh: Messages = {
   "error.upload": "文件无法上传：{message}",
   "error.retry": "重试",
   "error.discard": "从服务器重新加载（未发送的文字会放回输入框）",
+  "notify.ask": "聊天在后台时收到消息，向您发送通知。",
+  "notify.enable": "开启通知",
+  "notify.later": "以后再说",
+  "notify.body": "{name}：{preview}",
 };
 
 export const locales = { en, ru, zh } as const satisfies Record<string, Messages>;

@@ -12,11 +12,25 @@ import {
   type UserState,
 } from "@mtchat/client";
 import { bodyToJson } from "@mtchat/protocol";
-import { computed, defineComponent, h, onBeforeUnmount, onMounted, type PropType, ref, shallowRef, type VNode, watch } from "vue";
+import {
+  computed,
+  defineComponent,
+  getCurrentInstance,
+  h,
+  onBeforeUnmount,
+  onMounted,
+  type PropType,
+  ref,
+  shallowRef,
+  type VNode,
+  watch,
+} from "vue";
 import { Composer } from "./composer.ts";
 import { type Locale, translator } from "./i18n.ts";
 import { MessageList } from "./message-list.ts";
+import { useBrowserNotifications } from "./notifications.ts";
 import { injectStyles } from "./styles.ts";
+import { useTabBadge } from "./tab-badge.ts";
 
 type Tab = "mine" | "available" | "archived";
 
@@ -37,8 +51,24 @@ export const MTChat = defineComponent({
     dialogId: { type: String as PropType<string | null>, default: null },
     theme: { type: String as PropType<"light" | "dark">, default: "light" },
     locale: { type: String as PropType<Locale>, default: "en" },
+    /** System notifications for new messages while their dialog is not on screen; permission is asked from a prompt in the chat. */
+    notifications: { type: Boolean, default: false },
+    /** `(3) Title` in the browser tab while there are unread messages. */
+    titleBadge: { type: Boolean, default: false },
+    /** The unread count drawn over the page's favicon. */
+    faviconBadge: { type: Boolean, default: false },
   },
-  emits: ["connected", "disconnected", "error", "message-sent", "dialog-selected", "dialog-joined", "dialog-left", "object-navigate"],
+  emits: [
+    "connected",
+    "disconnected",
+    "error",
+    "message-sent",
+    "dialog-selected",
+    "dialog-joined",
+    "dialog-left",
+    "object-navigate",
+    "message",
+  ],
   setup(props, { emit, expose }) {
     const t = computed(() => translator(props.locale));
     const client = shallowRef<ChatClient | null>(null);
@@ -59,6 +89,15 @@ export const MTChat = defineComponent({
     let poll: ReturnType<typeof setInterval> | null = null;
     let searchTimer: ReturnType<typeof setTimeout> | null = null;
     const offs: (() => void)[] = [];
+    const alerts = useBrowserNotifications({
+      enabled: () => props.notifications,
+      openDialogId: () => session.value?.dialogId ?? null,
+      open: (id) => void openById(id),
+      t: () => t.value,
+    });
+    const badge = useTabBadge({ title: () => props.titleBadge, favicon: () => props.faviconBadge, client: () => client.value });
+    // Watching for messages costs a read per push: only for a host that listens, or for notifications.
+    const hostListens = !!getCurrentInstance()?.vnode.props?.onMessage;
 
     expose({
       /** The component's client, for hosts that also use the core API. */
@@ -88,6 +127,7 @@ export const MTChat = defineComponent({
 
     let listAsked = 0;
     const refreshList = async () => {
+      badge.refresh();
       const current = client.value;
       if (!current || props.mode !== "full") return;
       // Pushes, typing in the search and tab changes overlap: only the newest answer counts.
@@ -148,6 +188,14 @@ export const MTChat = defineComponent({
       }
     };
 
+    /** Opens a dialog known only by its id (a clicked notification). */
+    const openById = async (id: string) => {
+      const current = client.value;
+      if (!current || props.mode !== "full") return;
+      const dialog = items.value.find((item) => item.id === id) ?? (await current.rest.getDialog(id).catch(() => null));
+      if (dialog) await open(dialog);
+    };
+
     /** Drops this device's refused changes and reopens the dialog from the server; unsent text goes to the draft. */
     const discardRefused = async () => {
       const current = session.value;
@@ -203,6 +251,14 @@ export const MTChat = defineComponent({
         offs.push(userState.value.on("change", () => void refreshList()));
         // The server pushes when a dialog of the user's changed: badges and order refresh at once.
         offs.push(userState.value.on("activity", () => void refreshList()));
+        if (props.mode === "inline") badge.refresh();
+        if (hostListens || props.notifications)
+          offs.push(
+            current.on("message", (message) => {
+              emit("message", message);
+              alerts.notify(message);
+            }),
+          );
       } catch (error) {
         fail(error);
         return;
@@ -300,6 +356,7 @@ export const MTChat = defineComponent({
             ),
           ),
         ),
+        alerts.renderPrompt(),
         h("input", {
           class: "mtc-search",
           type: "search",
@@ -463,6 +520,7 @@ export const MTChat = defineComponent({
           me ? h("button", { type: "button", onClick: () => void leave() }, tt("dialog.leave")) : null,
         ]),
         status.value === "disconnected" ? h("div", { class: "mtc-banner", role: "status" }, tt("status.disconnected")) : null,
+        props.mode === "inline" ? alerts.renderPrompt() : null,
         problem.value
           ? h("div", { class: "mtc-banner", role: "alert", "data-testid": "problem" }, [
               h("span", problem.value),
