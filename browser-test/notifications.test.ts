@@ -186,6 +186,51 @@ describe("notifications in Chromium", { timeout: 60_000 }, () => {
     await context.close();
   });
 
+  test("the SDK's push worker shows a pushed message as a notification linking to its dialog", async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+    await context.grantPermissions(["notifications"], { origin: t.httpUrl });
+    const page = await openWatching(context, { user: "alice" });
+    // The demo's worker imports the SDK's (@mtchat/client/sw), as a host's would.
+    const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
+    const cdp = await context.newCDPSession(page);
+    const registration = new Promise<string>((resolve) =>
+      cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+        const found = registrations.find((entry) => entry.scopeURL === scope && !entry.isDeleted);
+        if (found) resolve(found.registrationId);
+      }),
+    );
+    await cdp.send("ServiceWorker.enable");
+    // What the server pushes (see the web push test): delivered by Chromium as its push service would.
+    const payload = {
+      type: "message",
+      dialog_id: dialogs.tender,
+      title: tenderTitle,
+      sender_name: "Bob Chen",
+      preview: "Reefers confirmed",
+      unread_count: 1,
+      message_id: "00000000-0000-4000-8000-000000000001",
+    };
+    await cdp.send("ServiceWorker.deliverPushMessage", {
+      origin: t.httpUrl,
+      registrationId: await registration,
+      data: JSON.stringify(payload),
+    });
+    const shownByWorker = await page.waitForFunction(
+      async (tag) => {
+        const [note] = await (await navigator.serviceWorker.ready).getNotifications({ tag });
+        return note ? { title: note.title, body: note.body, url: (note.data as { url: string }).url } : false;
+      },
+      `mtchat:${dialogs.tender}`,
+      { timeout: 15_000 },
+    );
+    expect(await shownByWorker.jsonValue()).toEqual({
+      title: tenderTitle,
+      body: "Bob Chen: Reefers confirmed",
+      url: `${t.httpUrl}/demo/?dialog=${dialogs.tender}`,
+    });
+    await context.close();
+  });
+
   test("no count in the title when the title badge is off", async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
     await context.addInitScript(recorder);

@@ -6,6 +6,7 @@ export { Emitter } from "./emitter.ts";
 export { dayKey, formatSize } from "./format.ts";
 export { type IncomingMessage, MessageWatch, previewLength, previewOf } from "./message-watch.ts";
 export { clearUserData, databaseName } from "./persistence.ts";
+export { disablePush, enablePush } from "./push.ts";
 export { quietWebSocket } from "./quiet-socket.ts";
 export {
   ApiError,
