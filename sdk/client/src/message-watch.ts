@@ -35,9 +35,10 @@ const titleOf = (dialog: DialogSummary): string => dialog.title ?? `${dialog.obj
  * Finds the new messages of the user's dialogs. The server pushes which
  * dialogs changed (over the user's state document); the watch then reads only
  * what came after the newest message it knew there. What was already there when
- * it started, or when the socket came back after a disconnection, is the
- * baseline and never announced, so history and replays stay quiet and each
- * message is announced once.
+ * it started is the baseline and never announced, so history stays quiet. When
+ * the socket comes back after a disconnection, the dialogs whose newest message
+ * changed meanwhile are read the same way: what arrived while away is announced,
+ * and nothing twice (the documents syncing again announce nothing).
  */
 export class MessageWatch {
   /** Per dialog, the newest message known (null: none yet). */
@@ -67,7 +68,7 @@ export class MessageWatch {
         if (status === "disconnected") this.wasDisconnected = true;
         else if (status === "connected" && this.wasDisconnected) {
           this.wasDisconnected = false;
-          this.enqueue(() => this.baseline());
+          this.enqueue(() => this.catchUp());
         }
       }),
     );
@@ -110,6 +111,22 @@ export class MessageWatch {
     ]);
     for (const dialog of [...active.items, ...archived.items]) this.remember(dialog);
     this.baselined = true;
+  }
+
+  /** After a disconnection: the dialogs whose newest message is not the one known, read as a push would have had them read. */
+  private async catchUp(): Promise<void> {
+    if (!this.baselined) {
+      await this.baseline();
+      return;
+    }
+    const [active, archived] = await Promise.all([
+      this.client.rest.listDialogs({ type: "participating", limit: 100 }),
+      this.client.rest.listDialogs({ type: "participating", archived: true, limit: 100 }),
+    ]);
+    const changed = [...active.items, ...archived.items].filter(
+      (dialog) => (dialog.last_message?.id ?? null) !== (this.newest.get(dialog.id) ?? null),
+    );
+    await this.check(changed.map((dialog) => dialog.id));
   }
 
   private async check(dialogs: string[]): Promise<void> {
