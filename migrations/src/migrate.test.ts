@@ -40,6 +40,7 @@ test("an empty database migrates to the full schema, and migrating again changes
       "rate_limits",
       "attachments",
       "doc_quarantine",
+      "push_subscriptions",
     ]),
   );
   const { rows: projects } = await pool.query("SELECT id FROM projects");

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build, defaultClientConditions } from "vite";
@@ -35,6 +35,8 @@ export const buildDemo = async (): Promise<void> => {
       build: { outDir: staging, emptyOutDir: true, sourcemap: true, chunkSizeWarningLimit: 2000 },
       define: { __VUE_OPTIONS_API__: "false", __VUE_PROD_DEVTOOLS__: "false", __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false" },
     });
+    // The SDK's web push worker, which the demo's own worker imports (a host serves it from its origin the same way).
+    await copyFile(path.join(root, "../client/sw/push-sw.js"), path.join(staging, "push-sw.js"));
     await moveInto(path.join(staging, "assets"), path.join(dist, "assets"));
     await moveInto(staging, dist);
   } finally {

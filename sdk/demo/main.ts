@@ -3,7 +3,8 @@ import { createApp, h, ref } from "vue";
 
 /**
  * The development demo: `?user=alice|bob|carol|dave`, `mode=full|inline`,
- * `theme=light|dark`, `locale=en|ru|zh|es|pt-BR|de`, `object=order:1001`, `dialog=<id>`, and `server=<origin>` for a copy of
+ * `theme=light|dark`, `locale=en|ru|zh|es|pt-BR|de`, `object=order:1001`, `dialog=<id>`, `notifications=on`,
+ * `titleBadge=on`, `faviconBadge=on`, and `server=<origin>` for a copy of
  * the page served elsewhere, as a host's site would (the service must allow that origin: CORS_ALLOWED_ORIGINS).
  * Tokens come from the service's /demo/session route (development only).
  */
@@ -82,7 +83,12 @@ const chat = () =>
     objectType: objectType ?? null,
     objectId: objectId ?? null,
     dialogId: params.get("dialog"),
+    notifications: params.get("notifications") === "on",
+    titleBadge: params.get("titleBadge") === "on",
+    faviconBadge: params.get("faviconBadge") === "on",
     onError: (error: unknown) => console.warn("mtchat error", error),
+    // What a host builds its own alerts on; the browser tests listen for it.
+    onMessage: (message: unknown) => window.dispatchEvent(new CustomEvent("mtchat:message", { detail: message })),
   });
 
 createApp({

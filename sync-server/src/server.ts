@@ -35,6 +35,9 @@ import { ApiKeys } from "./projects/api-keys.ts";
 import { CorsOrigins } from "./projects/cors-origins.ts";
 import { JwtKeys } from "./projects/jwt-keys.ts";
 import { Projects } from "./projects/projects.ts";
+import { PushSender } from "./push/push-sender.ts";
+import { PushSubscriptions } from "./push/push-subscriptions.ts";
+import { persistentVapidKeys } from "./push/vapid-keys.ts";
 import { ActivityPush } from "./sync/activity-push.ts";
 import { attachConnection } from "./sync/attach-connection.ts";
 import { awarenessLimits } from "./sync/awareness-policy.ts";
@@ -199,8 +202,10 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       ? { url: config.webhookUrl, secret: config.webhookSecret, format: config.webhookFormat }
       : null,
   );
+  const vapidKeys = persistentVapidKeys(config);
+  const pushSender = new PushSender({ pool, keys: vapidKeys, post: outbound.post, logger, timeoutMs: config.webhookTimeoutMs });
   const webhooks = new WebhookDispatcher(
-    { connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, outbound, logger, metrics },
+    { connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, outbound, logger, metrics, push: pushSender },
     {
       retry: { maxAttempts: config.webhookMaxAttempts, baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs },
       timeoutMs: config.webhookTimeoutMs,
@@ -263,6 +268,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     corsOrigins,
     directory,
     eraser: new UserEraser(pool, sync, files.storage),
+    push: { subscriptions: new PushSubscriptions(pool, outbound, config.outboundAllowPrivate ?? []), vapidKeys },
     limits: {
       user: createLimiter(pool, "user", config.rateLimitUser, config.rateLimitWindowS),
       key: createLimiter(pool, "key", config.rateLimitKey, config.rateLimitWindowS),

@@ -3,6 +3,7 @@ import { parseDocName, userDocName } from "@mtchat/protocol";
 import * as Y from "yjs";
 import { DialogSession } from "./dialog-session.ts";
 import { Emitter } from "./emitter.ts";
+import { type IncomingMessage, MessageWatch } from "./message-watch.ts";
 import { clearUserData, databaseName, deleteDatabase, hasIndexedDb, persist } from "./persistence.ts";
 import { quietWebSocket } from "./quiet-socket.ts";
 import { type Backoff, defaultBackoff } from "./reattach.ts";
@@ -58,6 +59,8 @@ export type ChatClientEvents = {
   transport: TransportKind;
   /** A document was refused by the server; `docName` says which. */
   refused: { docName: string; code: number; kind: string; message: string };
+  /** A new message from someone else in one of the user's dialogs, once each (never history nor a replay). Watched from the first listener on. */
+  message: IncomingMessage;
 };
 
 /**
@@ -78,6 +81,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly persistence: boolean;
   private readonly backoff: Backoff;
+  private watch: MessageWatch | null = null;
 
   constructor(readonly config: ChatClientConfig) {
     super();
@@ -151,6 +155,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       window.addEventListener("offline", this.onOffline);
     }
     this.scheduleRefresh();
+    this.watch?.start();
+  }
+
+  override on<K extends keyof ChatClientEvents>(event: K, listener: (payload: ChatClientEvents[K]) => void): () => void {
+    // Watching costs a list and a read per push: only when someone listens.
+    if (event === "message" && !this.watch) {
+      this.watch = new MessageWatch(this, (message) => this.emit("message", message));
+      if (this.socket) this.watch.start();
+    }
+    return super.on(event, listener);
   }
 
   private readonly onOnline = () => {
@@ -288,6 +302,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Closes the socket and every document, keeping local data. */
   destroy(): void {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.watch?.stop();
+    this.watch = null;
     if (typeof window !== "undefined") {
       window.removeEventListener("online", this.onOnline);
       window.removeEventListener("offline", this.onOffline);

@@ -5,7 +5,9 @@ export { type ChatMessage, type DialogEvents, DialogSession, messageFromApi, typ
 export { Emitter } from "./emitter.ts";
 export { dayKey, formatSize } from "./format.ts";
 export { HttpSyncSocket, httpSyncUrl } from "./http-socket.ts";
+export { type IncomingMessage, MessageWatch, previewLength, previewOf } from "./message-watch.ts";
 export { clearUserData, databaseName } from "./persistence.ts";
+export { disablePush, enablePush } from "./push.ts";
 export { quietWebSocket } from "./quiet-socket.ts";
 export {
   ApiError,

@@ -1,5 +1,7 @@
 // The demo's offline shell: the page and its assets are cached, so the chat
 // reloads without a network and opens its documents from IndexedDB.
+// Web push notifications come from the SDK's worker (@mtchat/client/sw), which the build copies here.
+importScripts("/demo/push-sw.js");
 const cacheName = "mtchat-demo-v1";
 
 self.addEventListener("install", (event) => {

@@ -103,6 +103,10 @@ const en = {
   "error.dialogMissing": "This chat does not exist or you have no access to it.",
   "dialog.leaveYes": "Leave",
   "dialog.cancel": "Cancel",
+  "notify.ask": "Get a notification when a message arrives while this chat is in the background.",
+  "notify.enable": "Turn on notifications",
+  "notify.later": "Not now",
+  "notify.body": "{name}: {preview}",
 } as const;
 
 export type MessageKey = keyof typeof en;
@@ -212,6 +216,10 @@ const ru: Messages = {
   "error.dialogMissing": "Этого чата нет или у вас нет к нему доступа.",
   "dialog.leaveYes": "Покинуть",
   "dialog.cancel": "Отмена",
+  "notify.ask": "Получайте уведомление, когда приходит сообщение, а чат в фоне.",
+  "notify.enable": "Включить уведомления",
+  "notify.later": "Не сейчас",
+  "notify.body": "{name}: {preview}",
 };
 
 const zh: Messages = {
@@ -318,6 +326,10 @@ const zh: Messages = {
   "error.dialogMissing": "此聊天不存在，或您无权访问。",
   "dialog.leaveYes": "退出",
   "dialog.cancel": "取消",
+  "notify.ask": "聊天在后台时收到消息，向您发送通知。",
+  "notify.enable": "开启通知",
+  "notify.later": "以后再说",
+  "notify.body": "{name}：{preview}",
 };
 
 const es: Messages = {
@@ -424,6 +436,10 @@ const es: Messages = {
   "error.dialogMissing": "Este chat no existe o no tienes acceso a él.",
   "dialog.leaveYes": "Salir",
   "dialog.cancel": "Cancelar",
+  "notify.ask": "Recibe una notificación cuando llegue un mensaje mientras este chat está en segundo plano.",
+  "notify.enable": "Activar notificaciones",
+  "notify.later": "Ahora no",
+  "notify.body": "{name}: {preview}",
 };
 
 const ptBR: Messages = {
@@ -530,6 +546,10 @@ const ptBR: Messages = {
   "error.dialogMissing": "Esta conversa não existe ou você não tem acesso a ela.",
   "dialog.leaveYes": "Sair",
   "dialog.cancel": "Cancelar",
+  "notify.ask": "Receba uma notificação quando chegar uma mensagem enquanto esta conversa estiver em segundo plano.",
+  "notify.enable": "Ativar notificações",
+  "notify.later": "Agora não",
+  "notify.body": "{name}: {preview}",
 };
 
 export const locales = { en, ru, zh, es, "pt-BR": ptBR } as const satisfies Record<string, Messages>;

@@ -14,12 +14,27 @@ import {
   type UserState,
 } from "@mtchat/client";
 import { bodyToJson } from "@mtchat/protocol";
-import { computed, defineComponent, h, onBeforeUnmount, onMounted, type PropType, reactive, ref, shallowRef, type VNode, watch } from "vue";
+import {
+  computed,
+  defineComponent,
+  getCurrentInstance,
+  h,
+  onBeforeUnmount,
+  onMounted,
+  type PropType,
+  reactive,
+  ref,
+  shallowRef,
+  type VNode,
+  watch,
+} from "vue";
 import { Composer } from "./composer.ts";
 import { type LocaleMessages, localeTag, translator } from "./i18n.ts";
 import { icon, icons } from "./icons.ts";
 import { MessageList } from "./message-list.ts";
+import { useBrowserNotifications } from "./notifications.ts";
 import { injectStyles } from "./styles.ts";
+import { useTabBadge } from "./tab-badge.ts";
 
 type Tab = "mine" | "available" | "archived";
 
@@ -43,8 +58,24 @@ export const MTChat = defineComponent({
     locale: { type: String, default: "en" },
     /** The host's message tables by locale tag, partial (overrides) or complete (a new language): see the README. */
     messages: { type: Object as PropType<LocaleMessages>, default: () => ({}) },
+    /** System notifications for new messages while their dialog is not on screen; permission is asked from a prompt in the chat. */
+    notifications: { type: Boolean, default: false },
+    /** `(3) Title` in the browser tab while there are unread messages. */
+    titleBadge: { type: Boolean, default: false },
+    /** The unread count drawn over the page's favicon. */
+    faviconBadge: { type: Boolean, default: false },
   },
-  emits: ["connected", "disconnected", "error", "message-sent", "dialog-selected", "dialog-joined", "dialog-left", "object-navigate"],
+  emits: [
+    "connected",
+    "disconnected",
+    "error",
+    "message-sent",
+    "dialog-selected",
+    "dialog-joined",
+    "dialog-left",
+    "object-navigate",
+    "message",
+  ],
   setup(props, { emit, expose }) {
     const t = computed(() => translator(props.locale, props.messages));
     const client = shallowRef<ChatClient | null>(null);
@@ -76,6 +107,15 @@ export const MTChat = defineComponent({
     let poll: ReturnType<typeof setInterval> | null = null;
     let searchTimer: ReturnType<typeof setTimeout> | null = null;
     const offs: (() => void)[] = [];
+    const alerts = useBrowserNotifications({
+      enabled: () => props.notifications,
+      openDialogId: () => session.value?.dialogId ?? null,
+      open: (id) => void openById(id),
+      t: () => t.value,
+    });
+    const badge = useTabBadge({ title: () => props.titleBadge, favicon: () => props.faviconBadge, client: () => client.value });
+    // Watching for messages costs a read per push: only for a host that listens, or for notifications.
+    const hostListens = !!getCurrentInstance()?.vnode.props?.onMessage;
 
     expose({
       /** The component's client, for hosts that also use the core API. */
@@ -105,6 +145,7 @@ export const MTChat = defineComponent({
 
     let listAsked = 0;
     const refreshList = async () => {
+      badge.refresh();
       const current = client.value;
       if (!current || props.mode !== "full") return;
       // Pushes, typing in the search and tab changes overlap: only the newest answer counts.
@@ -235,6 +276,14 @@ export const MTChat = defineComponent({
       }
     };
 
+    /** Opens a dialog known only by its id (a clicked notification). */
+    const openById = async (id: string) => {
+      const current = client.value;
+      if (!current || props.mode !== "full") return;
+      const dialog = items.value.find((item) => item.id === id) ?? (await current.rest.getDialog(id).catch(() => null));
+      if (dialog) await open(dialog);
+    };
+
     /** Drops this device's refused changes and reopens the dialog from the server; unsent text goes to the draft. */
     const discardRefused = async () => {
       const current = session.value;
@@ -314,6 +363,14 @@ export const MTChat = defineComponent({
         );
         // The server pushes when a dialog of the user's changed: badges and order refresh at once.
         offs.push(userState.value.on("activity", () => void refreshList()));
+        if (props.mode === "inline") badge.refresh();
+        if (hostListens || props.notifications)
+          offs.push(
+            current.on("message", (message) => {
+              emit("message", message);
+              alerts.notify(message);
+            }),
+          );
       } catch (error) {
         problem.value = problemText(error);
         startFailed.value = true;
@@ -437,6 +494,7 @@ export const MTChat = defineComponent({
             ),
           ),
         ),
+        alerts.renderPrompt(),
         h("input", {
           class: "mtc-search",
           type: "search",
@@ -802,6 +860,7 @@ export const MTChat = defineComponent({
             )
           : null,
         status.value === "disconnected" ? h("div", { class: "mtc-banner", role: "status" }, tt("status.disconnected")) : null,
+        props.mode === "inline" ? alerts.renderPrompt() : null,
         problem.value
           ? h("div", { class: "mtc-banner", role: "alert", "data-testid": "problem" }, [
               h("span", problem.value),

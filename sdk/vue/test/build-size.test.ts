@@ -9,9 +9,12 @@ import { measureSizes } from "../../build.ts";
  * composer took its extensions one by one). The Vue layer went from 16.4 to
  * 22.6 KiB with two more complete locales (es, pt-BR: about 2 KiB each, as
  * every locale ships in the bundle so `locale` can switch without loading)
- * and the list, header and message polish (about 2 KiB).
+ * and the list, header and message polish (about 2 KiB), and about 1.8 KiB
+ * more with browser notifications, their permission prompt and the tab title
+ * and favicon badges (core 50.4 → 51.3 KiB with the message watch and the web
+ * push helpers).
  */
-const budgets = { core: 56 * 1024, vue: 24 * 1024, tiptap: 160 * 1024 };
+const budgets = { core: 56 * 1024, vue: 26 * 1024, tiptap: 160 * 1024 };
 
 test("the bundle stays within its size budget: core, Vue layer and Tiptap", async () => {
   const sizes = await measureSizes();

@@ -215,6 +215,34 @@ export const options = {
     "HMAC secret of the file links this server signs (local storage). Unset: generated once and kept in DATA_DIR/file-url-secret.",
     true,
   ),
+  vapidPublicKey: option(
+    "VAPID_PUBLIC_KEY",
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{87}$/, "must be a P-256 public key, 65 bytes in base64url (npx web-push generate-vapid-keys)")
+      .optional(),
+    undefined,
+    "Web push: the VAPID public key browsers subscribe with. Unset (with VAPID_PRIVATE_KEY): a pair is generated once and kept in DATA_DIR/vapid-keys.json.",
+  ),
+  vapidPrivateKey: option(
+    "VAPID_PRIVATE_KEY",
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{43}$/, "must be a P-256 private key, 32 bytes in base64url (npx web-push generate-vapid-keys)")
+      .optional(),
+    undefined,
+    "Web push: the VAPID private key pushes are signed with; set with VAPID_PUBLIC_KEY.",
+    true,
+  ),
+  vapidSubject: option(
+    "VAPID_SUBJECT",
+    z
+      .string()
+      .regex(/^(mailto:|https:\/\/)\S+$/, "must be a mailto: or https: URL")
+      .optional(),
+    undefined,
+    "Web push: who push services contact about this server's pushes (mailto: or https:). Unset: PUBLIC_URL when it is https, else mailto:push@localhost.",
+  ),
   s3Bucket: option(
     "S3_BUCKET",
     z.string().min(1).optional(),

@@ -27,6 +27,8 @@ export const parseConfig = (env: Record<string, string | undefined>): Config => 
   if (Boolean(config.s3AccessKeyId) !== Boolean(config.s3SecretAccessKey)) {
     problems.push("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither");
   }
+  if (Boolean(config.vapidPublicKey) !== Boolean(config.vapidPrivateKey))
+    problems.push("VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY: set both or neither");
   if (!config.s3Bucket && (config.s3Endpoint || config.s3AccessKeyId)) problems.push("S3_BUCKET: required when other S3_* options are set");
   if (config.maxPreauthSocketBytes > config.maxPreauthBytes) problems.push("MAX_PREAUTH_SOCKET_BYTES: must not exceed MAX_PREAUTH_BYTES");
   if (config.webhookUrl && !config.webhookSecret) problems.push("WEBHOOK_SECRET: required with WEBHOOK_URL, to sign deliveries");

@@ -31,6 +31,7 @@ import { registerFileRoutes } from "./file-routes.ts";
 import { type HealthDeps, registerHealthRoutes } from "./health-routes.ts";
 import { registerHostRoutes } from "./host-routes.ts";
 import { registerProjectRoutes } from "./project-routes.ts";
+import { type PushDeps, registerPushRoutes } from "./push-routes.ts";
 import { type Limiter, managementCaller, rateLimit, userCaller } from "./rate-limit.ts";
 import {
   accessScopesInputSchema,
@@ -71,6 +72,8 @@ export type AppDeps = {
   directory: Directory;
   /** Erases an end user (GDPR): DELETE /api/v1/management/users/{user_id}. */
   eraser: UserEraser;
+  /** Web push: the users' browser subscriptions and the VAPID key they subscribe with. */
+  push: PushDeps;
   /** MAX_JSON_BODY_BYTES: the largest request body read, file uploads aside. */
   maxJsonBodyBytes: number;
   /** MAX_MESSAGE_CHARS: the longest message content accepted. */
@@ -231,7 +234,7 @@ export const createApp = (deps: AppDeps) => {
     return c.json({ data: { access_scopes: scopes } }, 200);
   });
 
-  for (const path of ["/api/v1/dialogs", "/api/v1/dialogs/*", "/api/v1/search"]) {
+  for (const path of ["/api/v1/dialogs", "/api/v1/dialogs/*", "/api/v1/search", "/api/v1/push/*"]) {
     app.use(path, userAuth(deps.verifyToken));
     // A user calling the Chat API is known from their token: a cache hit after the first call, and a failure is
     // logged by the directory, never the request's.
@@ -250,6 +253,7 @@ export const createApp = (deps: AppDeps) => {
     directory: deps.directory,
   });
   registerChatRoutes(app, deps.chat, deps.search, { maxMessageChars: deps.maxMessageChars });
+  registerPushRoutes(app, deps.push);
   registerFileRoutes(app, deps.files, deps.verifyToken, deps.publicUrl);
   registerWebhookRoutes(app, deps.webhooks);
 

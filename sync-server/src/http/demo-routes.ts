@@ -104,5 +104,7 @@ export const registerDemoRoutes = <E extends Env>(app: Hono<E>, demo: Demo, dial
   app.get("/demo", (c) => c.redirect("/demo/"));
   app.get("/demo/", () => serve("index.html"));
   app.get("/demo/sw.js", () => serve("sw.js"));
+  // The SDK's web push worker (@mtchat/client/sw), which the demo's worker imports.
+  app.get("/demo/push-sw.js", () => serve("push-sw.js"));
   app.get("/demo/assets/:file{[A-Za-z0-9._-]+}", (c) => serve(path.join("assets", c.req.param("file"))));
 };

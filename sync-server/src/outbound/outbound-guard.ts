@@ -37,7 +37,7 @@ export type OutboundFetch = (url: string, init: OutboundRequest) => Promise<Resp
 export type PostAnswer = { status: number; retryAfter: string | null; text: string };
 export type OutboundPost = (
   url: string,
-  init: { headers: Record<string, string>; body: string; signal: AbortSignal },
+  init: { headers: Record<string, string>; body: string | Uint8Array; signal: AbortSignal },
 ) => Promise<PostAnswer>;
 
 /**

@@ -95,6 +95,8 @@ export class UserEraser {
        WHERE project_id = $1 AND event = 'notification.pending' AND data ->> 'recipient_id' = $2`,
       [projectId, userId],
     );
+    // Their browsers' push subscriptions: the endpoints identify the browsers.
+    await this.pool.query("DELETE FROM push_subscriptions WHERE project_id = $1 AND user_id = $2", [projectId, userId]);
     await this.pool.query("DELETE FROM end_users WHERE project_id = $1 AND user_id = $2", [projectId, userId]);
     return { user_id: userId, dialogs: dialogs.length, messages, files: files.length };
   }

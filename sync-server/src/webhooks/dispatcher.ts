@@ -4,6 +4,7 @@ import { Agent } from "undici";
 import { isDatabaseUnavailable, survivePoolErrors } from "../db/unavailable.ts";
 import type { Metrics } from "../metrics.ts";
 import { type OutboundGuard, type OutboundPost, postThrough } from "../outbound/outbound-guard.ts";
+import type { PushJob, PushSender } from "../push/push-sender.ts";
 import type { Logger } from "../sync/logger.ts";
 import { claimHeads, type DeliveryRow, deliveriesPayload, fanOut, type Outcome, outboxPayload, recordOutcome } from "./chains.ts";
 import { OwnerLock, reap } from "./claims.ts";
@@ -77,6 +78,8 @@ export class WebhookDispatcher implements Service {
       logger: Logger;
       /** Counts delivery attempts by outcome. */
       metrics?: Pick<Metrics, "deliveries">;
+      /** Sends the web pushes notification.pending queues; without it they wait in their queue. */
+      push?: Pick<PushSender, "send">;
     },
     private readonly options: DispatcherOptions,
   ) {
@@ -110,6 +113,15 @@ export class WebhookDispatcher implements Service {
       await transaction(pool, (tx) => this.notifications.fire(tx, job));
       return true;
     });
+    const push = this.deps.push;
+    if (push) {
+      this.queue.consume<PushJob>(queues.push, 4, async (job) => {
+        const outcome = await push.send(job.data);
+        this.deps.logger.debug("push_sent", { subscription: job.data.subscription_id, outcome });
+        // Completed by the queue: a push has no state of ours to commit with it.
+        return false;
+      });
+    }
     await this.listen();
     this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepMs ?? 30_000);
     this.reapTimer = setInterval(() => void this.reap(), this.options.reapMs ?? 2000);

@@ -13,8 +13,8 @@ import { maxBackoffMs, runInSlots, Wakeup } from "./wakeup.ts";
  */
 const setupLock = 7_283_514_002;
 
-/** The dispatcher's pg-boss queues (deliveries are their own queue, see chains.ts). */
-export const queues = { notify: "webhook-notify" } as const;
+/** The dispatcher's pg-boss queues (deliveries are their own queue, see chains.ts); web pushes are one job per subscription. */
+export const queues = { notify: "webhook-notify", push: "web-push" } as const;
 export type QueueName = (typeof queues)[keyof typeof queues];
 
 export { transaction } from "../db/transaction.ts";

@@ -1,4 +1,5 @@
 import { enqueueEvent, eventId, messagePayload } from "@mtchat/projections";
+import type { PushJob, PushPayload } from "../push/push-sender.ts";
 import type { OutboxRow } from "./chains.ts";
 import { type Endpoint, wants } from "./endpoints.ts";
 import { type Job, type JobQueue, queues, type Tx } from "./job-queue.ts";
@@ -33,7 +34,8 @@ export const previewOf = (text: string | null): string => {
  * job; a job that finds the window extended queues itself again for the new
  * end. When a window ends, the recipient gets one event with the unread count
  * and the latest message, unless they read up to it meanwhile, are online in
- * the dialog, muted it, or left.
+ * the dialog, muted it, or left. The same event wakes the recipient's
+ * browsers through web push, where they subscribed.
  */
 export class Notifications {
   constructor(
@@ -52,18 +54,22 @@ export class Notifications {
     );
     const messages = events.flatMap((event) => {
       const message = (event.data as { message?: NewMessage }).message;
-      if (event.event !== "message.new" || !event.dialog_id || !subscribed.has(event.project_id)) return [];
+      if (event.event !== "message.new" || !event.dialog_id) return [];
       if (message?.message_type !== "text" || message.seq === null) return [];
-      return [{ dialog_id: event.dialog_id, project_id: event.project_id, seq: message.seq, sender_id: message.sender_id }];
+      const hooked = subscribed.has(event.project_id);
+      return [{ dialog_id: event.dialog_id, project_id: event.project_id, seq: message.seq, sender_id: message.sender_id, hooked }];
     });
     if (messages.length === 0) return;
     const { rows } = await tx.client.query<{ dialog_id: string; user_id: string; due_at: Date; opened: boolean }>(
       `WITH arrived AS (
-         SELECT m.dialog_id, m.project_id, m.seq, m.sender_id
-         FROM jsonb_to_recordset($1::jsonb) AS m(dialog_id uuid, project_id text, seq bigint, sender_id text)
+         SELECT m.dialog_id, m.project_id, m.seq, m.sender_id, m.hooked
+         FROM jsonb_to_recordset($1::jsonb) AS m(dialog_id uuid, project_id text, seq bigint, sender_id text, hooked boolean)
+         -- A window is for a webhook endpoint that wants notification.pending, or for a recipient's web push subscriptions.
+         WHERE m.hooked OR EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.project_id = m.project_id)
        ), windows AS (
          SELECT a.dialog_id, p.user_id, min(a.project_id) AS project_id, min(a.seq) AS first_seq, max(a.seq) AS latest_seq
          FROM arrived a JOIN participants p ON p.dialog_id = a.dialog_id AND p.user_id <> a.sender_id
+         WHERE a.hooked OR EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.project_id = a.project_id AND s.user_id = p.user_id)
          GROUP BY a.dialog_id, p.user_id
        )
        INSERT INTO webhook_pending_notifications (dialog_id, user_id, project_id, first_seq, latest_seq, due_at)
@@ -77,6 +83,20 @@ export class Notifications {
       tx,
       queues.notify,
       rows.filter((row) => row.opened).map((row) => ({ data: { dialog_id: row.dialog_id, user_id: row.user_id }, startAfter: row.due_at })),
+    );
+  }
+
+  /** One push job per browser the recipient subscribed, in the same transaction as the event. */
+  private async queuePushes(tx: Tx, projectId: string, userId: string, payload: PushPayload): Promise<void> {
+    const { rows } = await tx.client.query<{ id: string }>("SELECT id FROM push_subscriptions WHERE project_id = $1 AND user_id = $2", [
+      projectId,
+      userId,
+    ]);
+    const now = new Date();
+    await this.queue.insert<PushJob>(
+      tx,
+      queues.push,
+      rows.map((row) => ({ data: { subscription_id: row.id, payload }, startAfter: now })),
     );
   }
 
@@ -144,6 +164,15 @@ export class Notifications {
         unread_count: Number(latest.unread),
         latest_message: messagePayload(latest),
       },
+    });
+    await this.queuePushes(tx, pending.project_id, userId, {
+      type: "message",
+      dialog_id: dialogId,
+      title: (latest.title ?? `${latest.object_type} ${latest.object_id}`).slice(0, 200),
+      sender_name: String(latest.sender_name ?? latest.author_id).slice(0, 200),
+      preview: previewOf(latest.body_text),
+      unread_count: Number(latest.unread),
+      message_id: latest.id,
     });
     await close("notified");
   }
