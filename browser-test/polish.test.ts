@@ -230,6 +230,28 @@ describe("MTChat polish in Chromium", { timeout: 90_000 }, () => {
     await context.close();
   });
 
+  test("phone: a tap on a message shows its actions, and Reply from there starts a reply to it", async () => {
+    const context = await browser.newContext({ viewport: phone, hasTouch: true, isMobile: true });
+    const { page, errors } = await open({ user: "alice", dialog: dialogs.main }, phone, context);
+    const first = page.locator(`[data-message-id="${ids.first}"]`);
+    await first.waitFor();
+    const actions = first.locator(".mtc-actions");
+    expect(await actions.evaluate((element) => getComputedStyle(element).opacity)).toBe("0");
+    await first.locator(".mtc-bubble").tap();
+    await expect.poll(() => actions.evaluate((element) => getComputedStyle(element).opacity)).toBe("1");
+    const reply = actions.getByRole("button", { name: "Reply" });
+    const target = await box(reply);
+    expect(target.height).toBeGreaterThanOrEqual(40);
+    // On the screen, not cut off by the pane's edge.
+    expect(target.x).toBeGreaterThanOrEqual(0);
+    expect(target.x + target.width).toBeLessThanOrEqual(phone.width);
+    await reply.tap();
+    await page.getByRole("button", { name: "Cancel reply" }).waitFor();
+    expect(await page.locator(".mtc-composer .mtc-context").textContent()).toContain("Bob Chen");
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   test("leave chat asks first: Cancel keeps the dialog, Leave leaves it", async () => {
     const { page, context } = await open({ user: "alice", dialog: dialogs.leave });
     await page.getByTestId("dialog-title").filter({ hasText: "Order 5003" }).waitFor();
