@@ -116,7 +116,10 @@ const mentionPopup = (t: Translate) => {
       list.className = "mtc-suggest";
       list.setAttribute("role", "listbox");
       list.setAttribute("aria-label", t("composer.mentions"));
-      document.body.append(list);
+      // Beside the editor's root: a shadow root (the script-tag widget) keeps the list inside its styles.
+      const root = props.editor.view.dom.getRootNode();
+      if (root instanceof ShadowRoot) root.append(list);
+      else document.body.append(list);
       this.onUpdate(props);
     },
     onUpdate(props: SuggestionProps<MentionCandidate>) {

@@ -31,6 +31,8 @@ export const MTChat = defineComponent({
   props: {
     /** Where the service is and how to get the user's token: see `ChatClientConfig`. */
     config: { type: Object as PropType<ChatClientConfig>, required: true },
+    /** A client the host already made (from the same config) to share, e.g. with an unread badge; the host destroys it. */
+    client: { type: Object as PropType<ChatClient | null>, default: null },
     mode: { type: String as PropType<"full" | "inline">, default: "full" },
     objectType: { type: String as PropType<string | null>, default: null },
     objectId: { type: String as PropType<string | null>, default: null },
@@ -56,6 +58,7 @@ export const MTChat = defineComponent({
     const problem = ref<string | null>(null);
     const noDialog = ref(false);
     const list = ref<{ jumpTo(id: string): Promise<boolean> } | null>(null);
+    const rootEl = ref<HTMLElement | null>(null);
     let poll: ReturnType<typeof setInterval> | null = null;
     let searchTimer: ReturnType<typeof setTimeout> | null = null;
     const offs: (() => void)[] = [];
@@ -189,14 +192,17 @@ export const MTChat = defineComponent({
     };
 
     onMounted(async () => {
-      injectStyles();
-      const current = new ChatClient(props.config);
+      // Into the shadow root when the host renders the chat in one (the script-tag widget), else into the document.
+      injectStyles(rootEl.value?.getRootNode() ?? null);
+      const current = props.client ?? new ChatClient(props.config);
       client.value = current;
-      current.on("status", (next) => {
+      status.value = current.status;
+      const offStatus = current.on("status", (next) => {
         status.value = next;
         emit(next === "connected" ? "connected" : "disconnected");
         if (next === "connected") void refreshList();
       });
+      offs.push(offStatus);
       try {
         await current.start();
         userState.value = await current.openUserState();
@@ -226,7 +232,8 @@ export const MTChat = defineComponent({
       if (poll) clearInterval(poll);
       if (searchTimer) clearTimeout(searchTimer);
       for (const off of offs) off();
-      client.value?.destroy();
+      if (props.client) closeSession();
+      else client.value?.destroy();
     });
 
     watch(tab, () => void refreshList());
@@ -536,6 +543,7 @@ export const MTChat = defineComponent({
       h(
         "div",
         {
+          ref: rootEl,
           class: "mtc-root",
           "data-theme": props.theme,
           "data-mode": props.mode,

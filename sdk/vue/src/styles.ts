@@ -97,11 +97,18 @@ border:1px solid var(--mtc-border);border-radius:var(--mtc-radius);overflow:hidd
 @media (max-width:640px){.mtc-root[data-mode=full] .mtc-sidebar{width:100%}.mtc-root[data-mode=full][data-open=true] .mtc-sidebar{display:none}.mtc-root[data-mode=full][data-open=false] .mtc-main{display:none}}
 `;
 
-/** Adds the stylesheet to the document once (several widgets on one page share it). */
-export const injectStyles = (): void => {
-  if (typeof document === "undefined" || document.getElementById("mtchat-styles")) return;
+/**
+ * Adds the stylesheet once per root: the document, or the shadow root a
+ * component renders in (the script-tag widget), where document styles do not
+ * reach. Several components in one root share it.
+ */
+export const injectStyles = (root: Node | null = typeof document === "undefined" ? null : document): void => {
+  if (typeof document === "undefined") return;
+  const target = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot ? root : document;
+  if (target.getElementById("mtchat-styles")) return;
   const style = document.createElement("style");
   style.id = "mtchat-styles";
   style.textContent = css;
-  document.head.append(style);
+  if (target instanceof ShadowRoot) target.append(style);
+  else document.head.append(style);
 };
