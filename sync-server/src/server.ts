@@ -25,6 +25,7 @@ import { demoSetup, registerDemoRoutes } from "./http/demo-routes.ts";
 import { errorBody } from "./http/errors.ts";
 import { createOpsApp, type HealthDeps } from "./http/health-routes.ts";
 import { createLimiter } from "./http/rate-limit.ts";
+import { registerWidgetRoutes } from "./http/widget-routes.ts";
 import { DialogService } from "./management/dialog-service.ts";
 import { createMetrics, type Metrics, outboxDepthReader, watchOnScrape } from "./metrics.ts";
 import { OutboundGuard } from "./outbound/outbound-guard.ts";
@@ -261,6 +262,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     onError,
   });
   if (demo) registerDemoRoutes(app, demo, dialogs);
+  registerWidgetRoutes(app);
   const archiver = new AutoArchiver(pool, sync, logger, config.archiveAfterSecs);
   const activity = new ActivityPush(pool, hocuspocus, logger);
 
