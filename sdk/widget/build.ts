@@ -36,8 +36,8 @@ export const widgetIsStale = (): boolean => {
  * bundled from the SDK's source. It is written next to its final name and renamed over it, so a server reading it
  * meanwhile (or another test file building it too) never sees half a file.
  */
-export const buildWidget = async (): Promise<string> => {
-  const staging = path.join(here, "dist", `.staging-${randomBytes(6).toString("hex")}`);
+export const buildWidget = async (outFile = widgetFile): Promise<string> => {
+  const staging = path.join(path.dirname(outFile), `.staging-${randomBytes(6).toString("hex")}`);
   try {
     await build({
       configFile: false,
@@ -58,15 +58,15 @@ export const buildWidget = async (): Promise<string> => {
         rolldownOptions: { output: { codeSplitting: false } },
       },
     });
-    await rename(path.join(staging, "loader.js"), widgetFile);
+    await rename(path.join(staging, "loader.js"), outFile);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  return widgetFile;
+  return outFile;
 };
 
 /** Gzipped bytes of the built loader: what a page pays for the whole widget, Vue included. */
-export const widgetGzipped = (): number => gzipSync(readFileSync(widgetFile), { level: 9 }).length;
+export const widgetGzipped = (file = widgetFile): number => gzipSync(readFileSync(file), { level: 9 }).length;
 
 // `tsx sdk/widget/build.ts [--if-stale]`: `npm start` passes --if-stale, so a fresh clone builds it once.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
