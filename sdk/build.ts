@@ -19,7 +19,7 @@ const isBare = (id: string) => !id.startsWith(".") && !path.isAbsolute(id) && !i
 const define = { __VUE_OPTIONS_API__: "false", __VUE_PROD_DEVTOOLS__: "false", __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false" };
 
 /** The SDK packages in dependency order: each one's declarations are built against the previous ones' `dist`. */
-export const sdkPackages = ["protocol", "client", "vue"] as const;
+export const sdkPackages = ["protocol", "client", "vue", "vue-primevue"] as const;
 
 /**
  * The export condition under which the workspace resolves `@mtchat/*` to

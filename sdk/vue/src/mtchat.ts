@@ -16,6 +16,7 @@ import { computed, defineComponent, h, onBeforeUnmount, onMounted, type PropType
 import { Composer } from "./composer.ts";
 import { type Locale, translator } from "./i18n.ts";
 import { MessageList } from "./message-list.ts";
+import { usePrimaryButton } from "./parts.ts";
 import { injectStyles } from "./styles.ts";
 
 type Tab = "mine" | "available" | "archived";
@@ -59,6 +60,7 @@ export const MTChat = defineComponent({
     const noDialog = ref(false);
     const list = ref<{ jumpTo(id: string): Promise<boolean> } | null>(null);
     const rootEl = ref<HTMLElement | null>(null);
+    const primaryButton = usePrimaryButton();
     let poll: ReturnType<typeof setInterval> | null = null;
     let searchTimer: ReturnType<typeof setTimeout> | null = null;
     const offs: (() => void)[] = [];
@@ -513,10 +515,7 @@ export const MTChat = defineComponent({
               : tt("typing.many", { names: typing.join(", ") }),
         ),
         potential
-          ? h("div", { class: "mtc-join" }, [
-              h("span", tt("dialog.joinPrompt")),
-              h("button", { type: "button", class: "mtc-primary", onClick: () => void join() }, tt("dialog.join")),
-            ])
+          ? h("div", { class: "mtc-join" }, [h("span", tt("dialog.joinPrompt")), primaryButton(tt("dialog.join"), () => void join())])
           : canWrite
             ? h(Composer, {
                 key: `${current.dialogId}:${editing.value ?? "draft"}`,

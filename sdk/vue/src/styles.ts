@@ -14,8 +14,8 @@ border:1px solid var(--mtc-border);border-radius:var(--mtc-radius);overflow:hidd
 --mtc-border:#30363d;--mtc-accent:#5b8def;--mtc-own-bubble:#23375e;--mtc-bubble:#252a31;--mtc-danger:#ef6b6b;--mtc-warning-bg:#3b3320;
 --mtc-online:#3fbf6b;--mtc-mention:#8fb3ff;--mtc-mark:#6b5a12}
 .mtc-root *,.mtc-root *::before,.mtc-root *::after{box-sizing:border-box}
-.mtc-root button{font:inherit;color:inherit;background:none;border:1px solid transparent;border-radius:6px;padding:4px 8px;cursor:pointer}
-.mtc-root button:hover{background:var(--mtc-bg-hover)}
+.mtc-root button:where(:not(.mtc-primary-part)){font:inherit;color:inherit;background:none;border:1px solid transparent;border-radius:6px;padding:4px 8px;cursor:pointer}
+.mtc-root button:where(:not(.mtc-primary-part)):hover{background:var(--mtc-bg-hover)}
 .mtc-root :focus-visible{outline:2px solid var(--mtc-accent);outline-offset:1px}
 .mtc-root .mtc-primary{background:var(--mtc-accent);color:var(--mtc-accent-text)}
 .mtc-root .mtc-primary:hover{background:var(--mtc-accent);filter:brightness(1.08)}

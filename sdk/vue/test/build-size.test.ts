@@ -1,5 +1,5 @@
-import { expect, test } from "vitest";
 import path from "node:path";
+import { expect, test } from "vitest";
 import { measureSizes } from "../../build.ts";
 import { buildWidget, widgetGzipped } from "../../widget/build.ts";
 
