@@ -209,6 +209,17 @@ describe("the script-tag widget", { timeout: 90_000 }, () => {
     );
     await panel.waitFor({ state: "visible" });
     await shop.page.locator(".mtc-header-title", { hasText: "Tender #77" }).waitFor({ timeout: 20_000 });
+    // Options change live: another mode and theme, as the attributes would have set them.
+    await shop.page.evaluate(() =>
+      (window as unknown as { MTChatWidget: { set(options: Record<string, string | null>): void } }).MTChatWidget.set({
+        mode: "inline",
+        dialogId: null,
+        objectType: "order",
+        objectId: "1001",
+        theme: "dark",
+      }),
+    );
+    await shop.page.locator(".mtc-root[data-mode=inline][data-theme=dark] .mtc-header-title", { hasText: "Order #1001" }).waitFor();
     const names = await eventNames(shop.page);
     expect(names.filter((name) => name === "open")).toHaveLength(2);
     expect(names.filter((name) => name === "close")).toHaveLength(1);

@@ -53,9 +53,13 @@ export class WidgetApi {
     const next = parseOptions(options, this.options);
     const changes: Partial<WidgetOptions> = {};
     for (const key of liveOptions) (changes as Record<string, unknown>)[key] = next[key];
+    const remount = next.mode !== this.options.mode;
     this.options = { ...this.options, ...changes };
-    if (this.state) Object.assign(this.state.options, changes);
-    else Object.assign(this.pending, changes);
+    if (this.state) {
+      Object.assign(this.state.options, changes);
+      // <MTChat> picks its mode at mount: another mode is another chat.
+      if (remount) this.state.generation += 1;
+    } else Object.assign(this.pending, changes);
   }
 
   open(): void {

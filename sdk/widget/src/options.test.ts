@@ -25,5 +25,9 @@ describe("the widget's options", () => {
     });
     expect(parseOptions({ mode: "sideways", theme: "neon", locale: "xx", position: "top" }, defaults)).toEqual(defaults);
     expect(parseOptions({ url: "https://other.example.com/" }, defaults).url).toBe("https://other.example.com");
+    // null clears an option the page set before; a missing or blank one keeps it.
+    const withDialog = { ...defaults, dialogId: "d-1" };
+    expect(parseOptions({ dialogId: null }, withDialog).dialogId).toBeNull();
+    expect(parseOptions({ dialogId: " " }, withDialog).dialogId).toBe("d-1");
   });
 });

@@ -45,18 +45,21 @@ export const serviceUrlFrom = (scriptSrc: string): string => {
  */
 export const parseOptions = (input: Record<string, unknown>, defaults: WidgetOptions): WidgetOptions => {
   const token = input.token;
+  /** A string option; `null` clears it (e.g. `set({ dialogId: null })` to show the object's dialog again). */
+  const optional = (key: "objectType" | "objectId" | "dialogId" | "container") =>
+    input[key] === null ? null : (text(input[key]) ?? defaults[key]);
   return {
     url: text(input.url)?.replace(/\/$/, "") ?? defaults.url,
     tokenUrl: text(input.tokenUrl) ?? defaults.tokenUrl,
     token: typeof token === "string" || typeof token === "function" ? (token as TokenInput) : defaults.token,
     mode: oneOf(input.mode, ["full", "inline"] as const, defaults.mode),
-    objectType: text(input.objectType) ?? defaults.objectType,
-    objectId: text(input.objectId) ?? defaults.objectId,
-    dialogId: text(input.dialogId) ?? defaults.dialogId,
+    objectType: optional("objectType"),
+    objectId: optional("objectId"),
+    dialogId: optional("dialogId"),
     theme: oneOf(input.theme, ["light", "dark"] as const, defaults.theme),
     locale: oneOf(input.locale, Object.keys(locales) as Locale[], defaults.locale),
     position: oneOf(input.position, ["right", "left"] as const, defaults.position),
-    container: text(input.container) ?? defaults.container,
+    container: optional("container"),
     open:
       input.open === true || input.open === "true" || input.open === ""
         ? true

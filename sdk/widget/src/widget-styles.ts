@@ -1,7 +1,8 @@
 /**
  * The launcher's and panel's styles, inside the widget's shadow root. `:host` resets everything the page's CSS
  * could have put on the host element (`all: initial !important` wins over the page's own `!important` there), and
- * nothing of the page's CSS reaches the elements inside; inherited values are set again on `.mtw`.
+ * nothing of the page's CSS reaches the elements inside; inherited values are set again on `.mtw`. The mention
+ * list sits outside `.mtc-root` (it floats over everything), so it gets the colors `.mtc-root` would give it.
  */
 export const widgetCss = `
 :host{all:initial!important;display:contents!important}
@@ -27,5 +28,6 @@ display:flex;flex-direction:column;box-shadow:0 8px 32px rgba(0,0,0,.25);border-
 .mtw-chat{flex:1;min-height:0;padding:0 8px 8px}
 .mtw[data-embedded=true] .mtw-panel{position:static;width:100%;height:100%;box-shadow:none;border-radius:0;background:none}
 .mtw[data-embedded=true] .mtw-chat{padding:0}
+.mtc-suggest{--mtc-bg:#fff;--mtc-text:#1b1f24;--mtc-border:#dde2e8;--mtc-bg-hover:#eceff3;--mtc-font:system-ui,sans-serif}
 @media (max-width:640px){.mtw-panel{right:0!important;left:0!important;bottom:0;width:100vw;height:100vh;border-radius:0}}
 `;
