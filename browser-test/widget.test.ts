@@ -1,10 +1,11 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import { SignJWT } from "jose";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildWidget } from "../sdk/widget/build.ts";
-import { callApi, prepareStorage, startServer, type TestEnv, type TestServer } from "../sync-server/test/harness.ts";
+import { callApi, prepareStorage, startServer, type TestEnv, type TestServer, tokenFor } from "../sync-server/test/harness.ts";
 import { launchChromium, resultsDir } from "./browser.ts";
 
 /**
@@ -34,7 +35,8 @@ const page = (service: string, attributes: string) => `<!doctype html>
 </body></html>`;
 
 /** The host's web server: the page, and /chat-token, which asks the service's demo route for the signed-in user's token. */
-const hostSite = async (service: () => string, format: { value: "json" | "text" }) => {
+type TokenFormat = { value: "json" | "text" | "short-lived" | "forged"; asked: number };
+const hostSite = async (service: () => string, format: TokenFormat) => {
   const server = createServer((request, response) => {
     const url = new URL(request.url ?? "/", "http://host");
     if (url.pathname === "/shop") {
@@ -45,6 +47,24 @@ const hostSite = async (service: () => string, format: { value: "json" | "text" 
       const user = /(?:^|;\s*)shop_session=(\w+)/.exec(request.headers.cookie ?? "")?.[1];
       if (!user) {
         response.writeHead(401).end();
+        return;
+      }
+      format.asked += 1;
+      if (format.value === "forged") {
+        // Well-formed, but signed with a key the service does not know.
+        void new SignJWT({ name: user })
+          .setProtectedHeader({ alg: "HS256" })
+          .setSubject(user)
+          .setExpirationTime("10m")
+          .sign(new TextEncoder().encode("not-the-service-secret-but-long-enough!"))
+          .then((jwt) => response.writeHead(200, { "content-type": "text/plain" }).end(jwt));
+        return;
+      }
+      if (format.value === "short-lived") {
+        // Signed like the demo's (the server's test secret), valid 61 s: the client refreshes a minute before expiry.
+        void tokenFor(user, { tenant_uid: "demo", scope_level1: ["logistics"], name: user }, "61s").then((jwt) =>
+          response.writeHead(200, { "content-type": "text/plain" }).end(jwt),
+        );
         return;
       }
       void callApi<{ data: { token: string } }>(service(), "POST", "/demo/session", { user }, null).then(({ body }) => {
@@ -64,7 +84,7 @@ let site: { server: Server; origin: string };
 let env: TestEnv;
 let t: TestServer;
 let browser: Browser;
-const tokenFormat: { value: "json" | "text" } = { value: "json" };
+const tokenFormat: TokenFormat = { value: "json", asked: 0 };
 const token = async (user: string) =>
   (await callApi<{ data: { token: string } }>(t.httpUrl, "POST", "/demo/session", { user }, null)).body.data.token;
 
@@ -249,6 +269,34 @@ describe("the script-tag widget", { timeout: 90_000 }, () => {
         ),
     );
     expect(late).toEqual({ unread: expect.any(Number) });
+    expect(shop.errors).toEqual([]);
+    await shop.context.close();
+  });
+
+  test("a token about to expire is fetched again from the endpoint, and the widget keeps receiving", async () => {
+    tokenFormat.value = "short-lived";
+    tokenFormat.asked = 0;
+    const shop = await openShop("carol", 'data-token-url="/chat-token"');
+    await expect.poll(() => eventNames(shop.page), { timeout: 20_000 }).toContain("ready");
+    const first = tokenFormat.asked;
+    expect(first).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => tokenFormat.asked, { timeout: 20_000 }).toBeGreaterThan(first);
+    // After the refresh, Bob's message still reaches Carol's badge (she is in the order's dialog).
+    const order = (
+      await callApi<{ data: { id: string } }>(t.httpUrl, "GET", "/api/v1/dialogs/by-object/order/1001", undefined, await token("bob"))
+    ).body.data.id;
+    await callApi(t.httpUrl, "POST", `/api/v1/dialogs/${order}/messages`, { content: "Carol, the invoice" }, await token("bob"));
+    await expect.poll(async () => JSON.stringify(await events(shop.page)), { timeout: 20_000 }).toContain('"name":"message"');
+    await shop.page.locator(".mtw-badge").waitFor();
+    expect(shop.errors).toEqual([]);
+    await shop.context.close();
+  });
+
+  test("a token the service refuses is the page's error event, and the widget never says ready", async () => {
+    tokenFormat.value = "forged";
+    const shop = await openShop("alice", 'data-token-url="/chat-token"');
+    await expect.poll(() => eventNames(shop.page), { timeout: 20_000 }).toContain("error");
+    expect(await eventNames(shop.page)).not.toContain("ready");
     expect(shop.errors).toEqual([]);
     await shop.context.close();
   });

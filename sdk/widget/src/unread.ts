@@ -27,10 +27,11 @@ export class UnreadWatcher extends Emitter<UnreadEvents> {
   }
 
   start(userState: UserState): Promise<void> {
-    this.offs.push(userState.on("activity", () => void this.refresh()));
-    this.offs.push(this.client.on("status", (status) => status === "connected" && void this.refresh()));
+    const quietly = () => void this.refresh().catch(() => undefined);
+    this.offs.push(userState.on("activity", quietly));
+    this.offs.push(this.client.on("status", (status) => status === "connected" && quietly()));
     // Pushes cover the user's dialogs; the slow poll catches ones that entered their scope meanwhile.
-    this.poll = setInterval(() => void this.refresh(), 60_000);
+    this.poll = setInterval(quietly, 60_000);
     return this.refresh();
   }
 
@@ -49,7 +50,9 @@ export class UnreadWatcher extends Emitter<UnreadEvents> {
         cursor = answer.next_cursor;
         if (!cursor) break;
       }
-    } catch {
+    } catch (error) {
+      // A refused token at the start is the page's to hear of (the widget's `error` event, and no `ready`).
+      if (!this.primed && (error as { code?: string }).code !== "network") throw error;
       return; // Offline: the badge keeps its last count; the next push or poll asks again.
     }
     if (asked !== this.asked) return;
