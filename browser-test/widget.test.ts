@@ -31,6 +31,7 @@ const page = (service: string, attributes: string) => `<!doctype html>
 </script>
 </head><body>
 <h1>Welcome to the shop</h1><button id="host-button">Host button</button>
+<section id="order-chat" style="height: 520px"></section>
 <script src="${service}/widget/v1/loader.js" ${attributes} async></script>
 </body></html>`;
 
@@ -297,6 +298,21 @@ describe("the script-tag widget", { timeout: 90_000 }, () => {
     const shop = await openShop("alice", 'data-token-url="/chat-token"');
     await expect.poll(() => eventNames(shop.page), { timeout: 20_000 }).toContain("error");
     expect(await eventNames(shop.page)).not.toContain("ready");
+    expect(shop.errors).toEqual([]);
+    await shop.context.close();
+  });
+
+  test("data-container renders the chat inside the page's element, open and without the launcher", async () => {
+    tokenFormat.value = "json";
+    const shop = await openShop(
+      "alice",
+      'data-token-url="/chat-token" data-container="#order-chat" data-mode="inline" data-object-type="order" data-object-id="1001"',
+    );
+    await shop.page.locator("#order-chat .mtc-root[data-mode=inline]").waitFor({ timeout: 20_000 });
+    await shop.page.locator(".mtc-message", { hasText: "Pallets are at gate 3" }).waitFor({ timeout: 20_000 });
+    expect(await shop.page.locator(".mtw-launcher").count()).toBe(0);
+    const height = await shop.page.locator("#order-chat .mtc-root").evaluate((element) => element.getBoundingClientRect().height);
+    expect(height).toBeGreaterThan(400);
     expect(shop.errors).toEqual([]);
     await shop.context.close();
   });
