@@ -4,6 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build, defaultClientConditions } from "vite";
+import { buildWidget, widgetGzipped } from "./widget/build.ts";
 
 /**
  * Builds the SDK packages to ESM with type declarations (`sdk/<pkg>/dist`),
@@ -18,7 +19,7 @@ const isBare = (id: string) => !id.startsWith(".") && !path.isAbsolute(id) && !i
 const define = { __VUE_OPTIONS_API__: "false", __VUE_PROD_DEVTOOLS__: "false", __VUE_PROD_HYDRATION_MISMATCH_DETAILS__: "false" };
 
 /** The SDK packages in dependency order: each one's declarations are built against the previous ones' `dist`. */
-export const sdkPackages = ["protocol", "client", "vue"] as const;
+export const sdkPackages = ["protocol", "client", "vue", "vue-primevue"] as const;
 
 /**
  * The export condition under which the workspace resolves `@mtchat/*` to
@@ -110,5 +111,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
         .map(([part, bytes]) => `${part}: ${(bytes / 1024).toFixed(1)} KiB gzipped`)
         .join("\n"),
     );
+    // The script-tag widget carries all three and Vue: what a page without Vue pays.
+    const widget = widgetGzipped(await buildWidget(path.join(root, "test-results/sdk-size/loader.js")));
+    console.log(`widget (script tag, Vue included): ${(widget / 1024).toFixed(1)} KiB gzipped`);
   }
 }

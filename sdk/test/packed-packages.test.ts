@@ -29,6 +29,7 @@ const packed = new Map<string, Packed>();
 const app = `import { ChatClient, type ChatMessage, type ConnectionStatus, type DialogSession } from "@mtchat/client";
 import type { RichNode } from "@mtchat/protocol";
 import { MTChat } from "@mtchat/vue";
+import { MTChatPrime } from "@mtchat/vue-primevue";
 import { h } from "vue";
 
 const client = new ChatClient({ url: "https://chat.example.com", token: async () => "jwt" });
@@ -37,11 +38,13 @@ const texts = (messages: ChatMessage[]): string[] => messages.map((message) => m
 const open = (id: string): Promise<DialogSession> => client.openDialog(id);
 const body: RichNode = { type: "doc", content: [{ type: "paragraph", content: [{ type: "text", text: "Hi" }] }] };
 export const chat = h(MTChat, { config: { url: "https://chat.example.com", token: "jwt" }, mode: "inline", locale: "ru" });
+export const primeChat = h(MTChatPrime, { config: { url: "https://chat.example.com", token: "jwt" }, mode: "full", theme: "dark" });
 export { body, open, status, texts };
 
 export const wrongStatus: number = client.status; // error
 export const wrongNode: RichNode = { type: 42 }; // error
 export const wrongMode = h(MTChat, { config: { url: "https://chat.example.com", token: "jwt" }, mode: "sideways" }); // error
+export const wrongPrimeTheme = h(MTChatPrime, { config: { url: "https://chat.example.com", token: "jwt" }, theme: "neon" }); // error
 `;
 
 const expectedErrorLines = app
@@ -114,7 +117,7 @@ afterAll(async () => {
 
 describe("the packed SDK packages", { timeout: 120_000 }, () => {
   test("each tarball holds the built ESM and its declarations, and no sources or tests", () => {
-    expect([...packed.keys()].sort()).toEqual(["@mtchat/client", "@mtchat/protocol", "@mtchat/vue"]);
+    expect([...packed.keys()].sort()).toEqual(["@mtchat/client", "@mtchat/protocol", "@mtchat/vue", "@mtchat/vue-primevue"]);
     for (const { name, files } of packed.values()) {
       const paths = files.map((file) => file.path);
       expect(paths, name).toEqual(expect.arrayContaining(["package.json", "README.md", "dist/index.js", "dist/index.d.ts"]));
@@ -161,17 +164,20 @@ describe("the packed SDK packages", { timeout: 120_000 }, () => {
       const client = await import("@mtchat/client");
       const protocol = await import("@mtchat/protocol");
       const vue = await import("@mtchat/vue");
+      const prime = await import("@mtchat/vue-primevue");
       console.log(JSON.stringify({
         resolved: import.meta.resolve("@mtchat/client"),
         chatClient: typeof client.ChatClient,
         status: new client.ChatClient({ url: "http://127.0.0.1:9", token: "jwt" }).status,
         docName: protocol.metaDocName("0190f1a2-3b4c-7d5e-8f60-718293a4b5c6"),
         mtchat: vue.MTChat.name,
+        prime: prime.MTChatPrime.name,
+        primeCss: prime.primeThemeCss.includes("var(--p-primary-color"),
       }));`;
     const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script], { cwd: consumer });
     const loaded = JSON.parse(stdout) as Record<string, string>;
     expect(loaded.resolved).toBe(`file://${path.join(consumer, "node_modules/@mtchat/client/dist/index.js")}`);
-    expect(loaded).toMatchObject({ chatClient: "function", status: "connecting", mtchat: "MTChat" });
+    expect(loaded).toMatchObject({ chatClient: "function", status: "connecting", mtchat: "MTChat", prime: "MTChatPrime", primeCss: true });
     expect(loaded.docName).toBe("dialog/0190f1a2-3b4c-7d5e-8f60-718293a4b5c6");
   });
 });

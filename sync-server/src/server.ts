@@ -28,6 +28,7 @@ import { errorBody } from "./http/errors.ts";
 import { createOpsApp, type HealthDeps } from "./http/health-routes.ts";
 import { registerHttpSyncRoutes } from "./http/http-sync-routes.ts";
 import { createLimiter } from "./http/rate-limit.ts";
+import { registerWidgetRoutes } from "./http/widget-routes.ts";
 import { DialogService } from "./management/dialog-service.ts";
 import { createMetrics, type Metrics, outboxDepthReader, watchOnScrape } from "./metrics.ts";
 import { OutboundGuard } from "./outbound/outbound-guard.ts";
@@ -278,6 +279,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   });
   if (demo) registerDemoRoutes(app, demo, dialogs);
   registerHttpSyncRoutes(app, { sessions: httpSessions, relay, origins: corsOrigins, maxUpdateBytes: config.maxUpdateBytes });
+  registerWidgetRoutes(app);
   const archiver = new AutoArchiver(pool, sync, logger, config.archiveAfterSecs);
   const activity = new ActivityPush(pool, hocuspocus, logger);
 

@@ -27,6 +27,7 @@ import type { SuggestionKeyDownProps, SuggestionProps } from "@tiptap/suggestion
 import { defineComponent, h, onBeforeUnmount, onMounted, type PropType, ref, shallowRef, type VNode, watch } from "vue";
 import * as Y from "yjs";
 import type { Translate } from "./i18n.ts";
+import { usePrimaryButton } from "./parts.ts";
 
 export type MentionCandidate = { id: string; label: string };
 
@@ -116,7 +117,10 @@ const mentionPopup = (t: Translate) => {
       list.className = "mtc-suggest";
       list.setAttribute("role", "listbox");
       list.setAttribute("aria-label", t("composer.mentions"));
-      document.body.append(list);
+      // Beside the editor's root: a shadow root (the script-tag widget) keeps the list inside its styles.
+      const root = props.editor.view.dom.getRootNode();
+      if (root instanceof ShadowRoot) root.append(list);
+      else document.body.append(list);
       this.onUpdate(props);
     },
     onUpdate(props: SuggestionProps<MentionCandidate>) {
@@ -177,6 +181,7 @@ export const Composer = defineComponent({
     const fileInput = ref<HTMLInputElement | null>(null);
     let typingTimer: ReturnType<typeof setTimeout> | null = null;
     let popup = mentionPopup(props.t);
+    const primaryButton = usePrimaryButton();
 
     const submit = (): boolean => {
       const current = editor.value;
@@ -406,11 +411,7 @@ export const Composer = defineComponent({
         ]),
         h("div", { class: "mtc-editor-row" }, [
           h("div", { class: "mtc-editor", ref: host }),
-          h(
-            "button",
-            { type: "button", class: "mtc-primary", "aria-label": t("composer.send"), onClick: submit },
-            props.editing ? t("composer.done") : t("composer.send"),
-          ),
+          primaryButton(props.editing ? t("composer.done") : t("composer.send"), submit, t("composer.send")),
         ]),
       ]);
     };

@@ -13,5 +13,6 @@ export {
 } from "./i18n.ts";
 export { MessageList } from "./message-list.ts";
 export { MTChat } from "./mtchat.ts";
+export { primaryButtonKey, usePrimaryButton } from "./parts.ts";
 export { renderBody, renderNodes } from "./render-body.ts";
 export { css, injectStyles } from "./styles.ts";

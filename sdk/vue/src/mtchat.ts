@@ -33,6 +33,7 @@ import { type LocaleMessages, localeTag, translator } from "./i18n.ts";
 import { icon, icons } from "./icons.ts";
 import { MessageList } from "./message-list.ts";
 import { useBrowserNotifications } from "./notifications.ts";
+import { usePrimaryButton } from "./parts.ts";
 import { injectStyles } from "./styles.ts";
 import { useTabBadge } from "./tab-badge.ts";
 
@@ -49,6 +50,8 @@ export const MTChat = defineComponent({
   props: {
     /** Where the service is and how to get the user's token: see `ChatClientConfig`. */
     config: { type: Object as PropType<ChatClientConfig>, required: true },
+    /** A client the host already made (from the same config) to share, e.g. with an unread badge; the host destroys it. */
+    client: { type: Object as PropType<ChatClient | null>, default: null },
     mode: { type: String as PropType<"full" | "inline">, default: "full" },
     objectType: { type: String as PropType<string | null>, default: null },
     objectId: { type: String as PropType<string | null>, default: null },
@@ -104,6 +107,8 @@ export const MTChat = defineComponent({
     /** What a search hit needs to say where it is and who wrote it, fetched once per dialog. */
     const hitDialogs = reactive(new Map<string, { title: string; names: Map<string, string> }>());
     const list = ref<{ jumpTo(id: string): Promise<boolean> } | null>(null);
+    const rootEl = ref<HTMLElement | null>(null);
+    const primaryButton = usePrimaryButton();
     let poll: ReturnType<typeof setInterval> | null = null;
     let searchTimer: ReturnType<typeof setTimeout> | null = null;
     const offs: (() => void)[] = [];
@@ -328,7 +333,8 @@ export const MTChat = defineComponent({
     const startFailed = ref(false);
     const restart = () => {
       for (const off of offs.splice(0)) off();
-      client.value?.destroy();
+      // A client the host shares stays the host's; only one of our own is replaced.
+      if (!props.client) client.value?.destroy();
       problem.value = null;
       startFailed.value = false;
       listLoaded.value = false;
@@ -336,21 +342,27 @@ export const MTChat = defineComponent({
     };
 
     onMounted(() => {
-      injectStyles();
+      // Into the shadow root when the host renders the chat in one (the script-tag widget), else into the document.
+      injectStyles(rootEl.value?.getRootNode() ?? null);
       void boot();
     });
 
     const boot = async () => {
-      const current = new ChatClient(props.config);
+      const current = props.client ?? new ChatClient(props.config);
       client.value = current;
-      current.on("transport", (next) => {
-        transport.value = next;
-      });
-      current.on("status", (next) => {
+      status.value = current.status;
+      transport.value = current.transport;
+      offs.push(
+        current.on("transport", (next) => {
+          transport.value = next;
+        }),
+      );
+      const offStatus = current.on("status", (next) => {
         status.value = next;
         emit(next === "connected" ? "connected" : "disconnected");
         if (next === "connected") void refreshList();
       });
+      offs.push(offStatus);
       try {
         await current.start();
         userState.value = await current.openUserState();
@@ -408,7 +420,8 @@ export const MTChat = defineComponent({
       if (poll) clearInterval(poll);
       if (searchTimer) clearTimeout(searchTimer);
       for (const off of offs) off();
-      client.value?.destroy();
+      if (props.client) closeSession();
+      else client.value?.destroy();
     });
 
     watch(tab, () => {
@@ -904,10 +917,7 @@ export const MTChat = defineComponent({
               : tt("typing.many", { names: typing.join(", ") }),
         ),
         potential
-          ? h("div", { class: "mtc-join" }, [
-              h("span", tt("dialog.joinPrompt")),
-              h("button", { type: "button", class: "mtc-primary", onClick: () => void join() }, tt("dialog.join")),
-            ])
+          ? h("div", { class: "mtc-join" }, [h("span", tt("dialog.joinPrompt")), primaryButton(tt("dialog.join"), () => void join())])
           : canWrite
             ? h(Composer, {
                 key: `${current.dialogId}:${editing.value ?? "draft"}`,
@@ -934,6 +944,7 @@ export const MTChat = defineComponent({
       h(
         "div",
         {
+          ref: rootEl,
           class: "mtc-root",
           "data-theme": props.theme,
           "data-mode": props.mode,

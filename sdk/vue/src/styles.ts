@@ -15,8 +15,8 @@ border:1px solid var(--mtc-border);border-radius:var(--mtc-radius);overflow:hidd
 --mtc-border:#30363d;--mtc-accent:#5b8def;--mtc-own-bubble:#23375e;--mtc-bubble:#252a31;--mtc-danger:#ef6b6b;--mtc-warning-bg:#3b3320;
 --mtc-online:#3fbf6b;--mtc-mention:#8fb3ff;--mtc-mark:#6b5a12}
 .mtc-root *,.mtc-root *::before,.mtc-root *::after{box-sizing:border-box}
-.mtc-root button{font:inherit;color:inherit;background:none;border:1px solid transparent;border-radius:6px;padding:4px 8px;cursor:pointer}
-.mtc-root button:hover{background:var(--mtc-bg-hover)}
+.mtc-root button:where(:not(.mtc-primary-part)){font:inherit;color:inherit;background:none;border:1px solid transparent;border-radius:6px;padding:4px 8px;cursor:pointer}
+.mtc-root button:where(:not(.mtc-primary-part)):hover{background:var(--mtc-bg-hover)}
 .mtc-root :focus-visible{outline:2px solid var(--mtc-accent);outline-offset:1px}
 .mtc-root .mtc-primary{background:var(--mtc-accent);color:var(--mtc-accent-text)}
 .mtc-root .mtc-primary:hover{background:var(--mtc-accent);filter:brightness(1.08)}
@@ -151,11 +151,18 @@ border:1px solid var(--mtc-border);border-radius:8px;box-shadow:0 2px 8px rgba(0
 }
 `;
 
-/** Adds the stylesheet to the document once (several widgets on one page share it). */
-export const injectStyles = (): void => {
-  if (typeof document === "undefined" || document.getElementById("mtchat-styles")) return;
+/**
+ * Adds the stylesheet once per root: the document, or the shadow root a
+ * component renders in (the script-tag widget), where document styles do not
+ * reach. Several components in one root share it.
+ */
+export const injectStyles = (root: Node | null = typeof document === "undefined" ? null : document): void => {
+  if (typeof document === "undefined") return;
+  const target = typeof ShadowRoot !== "undefined" && root instanceof ShadowRoot ? root : document;
+  if (target.getElementById("mtchat-styles")) return;
   const style = document.createElement("style");
   style.id = "mtchat-styles";
   style.textContent = css;
-  document.head.append(style);
+  if (target instanceof ShadowRoot) target.append(style);
+  else document.head.append(style);
 };

@@ -1,0 +1,2 @@
+export { MTChatPrime, PrimeButton } from "./mtchat-prime.ts";
+export { injectPrimeTheme, primeThemeCss } from "./theme.ts";
