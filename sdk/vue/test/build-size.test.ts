@@ -20,9 +20,11 @@ const budgets = { core: 56 * 1024, vue: 26 * 1024, tiptap: 160 * 1024 };
 
 /**
  * The script-tag widget is one file with everything, Vue included: what a page
- * without Vue pays. Measured when set: 214.4 KiB.
+ * without Vue pays. Measured when set: 214.4 KiB; 225.4 KiB once the same
+ * bundle carried the polish and its two locales, notifications and the HTTP
+ * transport (the parts above grew by the same 11 KiB).
  */
-const widgetBudget = 220 * 1024;
+const widgetBudget = 232 * 1024;
 
 test("the bundle stays within its size budget: core, Vue layer and Tiptap", async () => {
   const sizes = await measureSizes();
