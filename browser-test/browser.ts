@@ -41,6 +41,10 @@ export const openDemo = async (
   return { context: ctx, page, errors };
 };
 
+/** The id of the demo's dialog about a business object (`order` `1001`, `tender` `77`), as `token`'s user finds it. */
+export const demoDialog = async (baseUrl: string, token: string, type: string, id: string): Promise<string> =>
+  (await callApi<{ data: { id: string } }>(baseUrl, "GET", `/api/v1/dialogs/by-object/${type}/${id}`, undefined, token)).body.data.id;
+
 /** Where screenshots and other artifacts of the browser tests go (kept by CI). */
 export const resultsDir = path.resolve(import.meta.dirname, "../test-results");
 

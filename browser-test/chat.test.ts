@@ -5,7 +5,7 @@ import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { callApi, type TestServer } from "../sync-server/test/harness.ts";
 import { eventually } from "../sync-server/test/wait.ts";
-import { type BrowserSuite, openDemo, resultsDir, startBrowserSuite } from "./browser.ts";
+import { type BrowserSuite, demoDialog, openDemo, resultsDir, startBrowserSuite } from "./browser.ts";
 
 /**
  * The SDK in a real browser: Debian's Chromium driving the demo page that the
@@ -21,11 +21,8 @@ const dialogs = { order: "", tender: "" };
 beforeAll(async () => {
   suite = await startBrowserSuite("browser");
   ({ t, browser, tokens } = suite);
-  const byObject = async (type: string, id: string) =>
-    (await callApi<{ data: { id: string } }>(t.httpUrl, "GET", `/api/v1/dialogs/by-object/${type}/${id}`, undefined, tokens.alice)).body
-      .data.id;
-  dialogs.order = await byObject("order", "1001");
-  dialogs.tender = await byObject("tender", "77");
+  dialogs.order = await demoDialog(t.httpUrl, tokens.alice, "order", "1001");
+  dialogs.tender = await demoDialog(t.httpUrl, tokens.alice, "tender", "77");
 }, 120_000);
 
 afterAll(() => suite?.close());

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildDemo } from "../sdk/demo/build.ts";
 import { demoDist } from "../sync-server/src/http/demo-routes.ts";
 import { callApi, prepareStorage, startServer, type TestEnv, type TestServer } from "../sync-server/test/harness.ts";
-import { launchChromium } from "./browser.ts";
+import { demoDialog, launchChromium } from "./browser.ts";
 
 /**
  * The SDK on the host's own site: the demo page served by a plain static server on one origin, the service on
@@ -69,8 +69,7 @@ describe("MTChat on the host's domain", { timeout: 60_000 }, () => {
     const alice = await open("alice");
     const bob = await open("bob");
     const token = (await callApi<{ data: { token: string } }>(t.httpUrl, "POST", "/demo/session", { user: "alice" }, null)).body.data.token;
-    const order = (await callApi<{ data: { id: string } }>(t.httpUrl, "GET", "/api/v1/dialogs/by-object/order/1001", undefined, token)).body
-      .data.id;
+    const order = await demoDialog(t.httpUrl, token, "order", "1001");
 
     await alice.page.click(`[data-dialog-id="${order}"]`);
     await bob.page.click(`[data-dialog-id="${order}"]`);

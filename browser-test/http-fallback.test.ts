@@ -1,14 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import WebSocket from "ws";
 import { callApi } from "../sync-server/test/harness.ts";
+import { freePort } from "../sync-server/test/redis-server.ts";
 import { eventually } from "../sync-server/test/wait.ts";
-import { type BrowserSuite, openDemo, resultsDir, startBrowserSuite } from "./browser.ts";
+import { type BrowserSuite, demoDialog, openDemo, resultsDir, startBrowserSuite } from "./browser.ts";
 
 /**
  * Behind a corporate proxy: HAProxy in front of the service answers every
@@ -21,16 +21,6 @@ let haproxy: ChildProcess | null = null;
 let directory = "";
 let proxyUrl = "";
 let dialogId = "";
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 
 beforeAll(async () => {
   suite = await startBrowserSuite("browser_http_fallback");
@@ -56,9 +46,7 @@ beforeAll(async () => {
   haproxy = spawn("haproxy", ["-db", "-f", path.join(directory, "haproxy.cfg")], { stdio: ["ignore", "ignore", "inherit"] });
   proxyUrl = `http://127.0.0.1:${port}`;
   await eventually(async () => (await fetch(`${proxyUrl}/health`).catch(() => null))?.ok, { what: "HAProxy up" });
-  dialogId = (
-    await callApi<{ data: { id: string } }>(proxyUrl, "GET", "/api/v1/dialogs/by-object/order/1001", undefined, suite.tokens.alice)
-  ).body.data.id;
+  dialogId = await demoDialog(proxyUrl, suite.tokens.alice, "order", "1001");
 }, 120_000);
 
 afterAll(async () => {

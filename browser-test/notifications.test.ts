@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { callApi, type TestServer } from "../sync-server/test/harness.ts";
-import { type BrowserSuite, startBrowserSuite } from "./browser.ts";
+import { type BrowserSuite, demoDialog, startBrowserSuite } from "./browser.ts";
 
 /**
  * Notifications the user sees, in Chromium: system notifications for messages
@@ -73,11 +73,8 @@ const openWatching = async (context: BrowserContext, query: Record<string, strin
 beforeAll(async () => {
   suite = await startBrowserSuite("browser_notifications");
   ({ t, browser, tokens } = suite);
-  const byObject = async (type: string, id: string) =>
-    (await callApi<{ data: { id: string } }>(t.httpUrl, "GET", `/api/v1/dialogs/by-object/${type}/${id}`, undefined, tokens.alice)).body
-      .data.id;
-  dialogs.order = await byObject("order", "1001");
-  dialogs.tender = await byObject("tender", "77");
+  dialogs.order = await demoDialog(t.httpUrl, tokens.alice, "order", "1001");
+  dialogs.tender = await demoDialog(t.httpUrl, tokens.alice, "tender", "77");
 }, 120_000);
 
 afterAll(() => suite?.close());

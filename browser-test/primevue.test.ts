@@ -6,7 +6,7 @@ import type { Browser } from "playwright-core";
 import { build, defaultClientConditions } from "vite";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { callApi, prepareStorage, startServer, type TestEnv, type TestServer } from "../sync-server/test/harness.ts";
-import { launchChromium, resultsDir } from "./browser.ts";
+import { demoDialog, launchChromium, resultsDir } from "./browser.ts";
 
 /**
  * `<MTChatPrime>` in a PrimeVue 4 app with the Aura theme (@primeuix/themes), built with Vite like a host app and
@@ -98,8 +98,7 @@ describe("<MTChatPrime> with PrimeVue's Aura theme", { timeout: 90_000 }, () => 
     await composer.click();
     await composer.pressSequentially("Sent with PrimeVue's button");
     await send.click();
-    const order = (await callApi<{ data: { id: string } }>(t.httpUrl, "GET", "/api/v1/dialogs/by-object/order/1001", undefined, token)).body
-      .data.id;
+    const order = await demoDialog(t.httpUrl, token, "order", "1001");
     const stored = async () =>
       (
         await callApi<{ data: { messages: { content: string }[] } }>(

@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { buildWidget } from "../sdk/widget/build.ts";
 import { callApi, prepareStorage, startServer, type TestEnv, type TestServer, tokenFor } from "../sync-server/test/harness.ts";
-import { launchChromium, resultsDir } from "./browser.ts";
+import { demoDialog, launchChromium, resultsDir } from "./browser.ts";
 
 /**
  * The script-tag widget on a plain HTML page of the host's site (another origin than the service), with no
@@ -136,10 +136,8 @@ describe("the script-tag widget", { timeout: 90_000 }, () => {
 
   test("on a hostile plain page: launcher, badge on a new message, panel with the dialog, sending, the JS API", async () => {
     const [alice, bob] = [await token("alice"), await token("bob")];
-    const byObject = (type: string, id: string) =>
-      callApi<{ data: { id: string } }>(t.httpUrl, "GET", `/api/v1/dialogs/by-object/${type}/${id}`, undefined, alice);
-    const order = (await byObject("order", "1001")).body.data.id;
-    const tender = (await byObject("tender", "77")).body.data.id;
+    const order = await demoDialog(t.httpUrl, alice, "order", "1001");
+    const tender = await demoDialog(t.httpUrl, alice, "tender", "77");
 
     tokenFormat.value = "json";
     const shop = await openShop("alice", 'data-token-url="/chat-token" data-locale="en"');
@@ -283,9 +281,7 @@ describe("the script-tag widget", { timeout: 90_000 }, () => {
     expect(first).toBeGreaterThanOrEqual(1);
     await expect.poll(() => tokenFormat.asked, { timeout: 20_000 }).toBeGreaterThan(first);
     // After the refresh, Bob's message still reaches Carol's badge (she is in the order's dialog).
-    const order = (
-      await callApi<{ data: { id: string } }>(t.httpUrl, "GET", "/api/v1/dialogs/by-object/order/1001", undefined, await token("bob"))
-    ).body.data.id;
+    const order = await demoDialog(t.httpUrl, await token("bob"), "order", "1001");
     await callApi(t.httpUrl, "POST", `/api/v1/dialogs/${order}/messages`, { content: "Carol, the invoice" }, await token("bob"));
     await expect.poll(async () => JSON.stringify(await events(shop.page)), { timeout: 20_000 }).toContain('"name":"message"');
     await shop.page.locator(".mtw-badge").waitFor();

@@ -1,7 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parse } from "yaml";
 import { acknowledged, docUntil, openDoc, openSocket } from "../../sync-server/test/clients.ts";
 import { callApi, prepareStorage, startServer, type TestEnv, type TestServer, tokenFor } from "../../sync-server/test/harness.ts";
+import { freePort } from "../../sync-server/test/redis-server.ts";
 import { eventually } from "../../sync-server/test/wait.ts";
 
 /**
@@ -321,16 +321,6 @@ describe("deploy/haproxy.cfg", () => {
     let directory = "";
     let lbUrl = "";
     let healthUrl = "";
-
-    const freePort = () =>
-      new Promise<number>((resolve, reject) => {
-        const probe = createServer();
-        probe.once("error", reject);
-        probe.listen(0, "127.0.0.1", () => {
-          const { port } = probe.address() as { port: number };
-          probe.close(() => resolve(port));
-        });
-      });
 
     beforeAll(async () => {
       env = await prepareStorage("external", "deploy_haproxy");

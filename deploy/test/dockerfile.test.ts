@@ -1,7 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, cp, mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -13,6 +12,7 @@ import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { acknowledged, openDoc, openSocket } from "../../sync-server/test/clients.ts";
 import { adminToken, adminUrl, callApi, jwtSecret, tokenFor } from "../../sync-server/test/harness.ts";
+import { freePort } from "../../sync-server/test/redis-server.ts";
 import { eventually } from "../../sync-server/test/wait.ts";
 import { commandsOf, envOf, parseDockerfile, type Stage } from "./dockerfile.ts";
 
@@ -91,16 +91,6 @@ describe("Dockerfile", () => {
     let server: (ChildProcess & { database: string }) | null = null;
     let env: Record<string, string> = {};
     let httpUrl = "";
-
-    const freePort = () =>
-      new Promise<number>((resolve, reject) => {
-        const probe = createServer();
-        probe.once("error", reject);
-        probe.listen(0, "127.0.0.1", () => {
-          const { port } = probe.address() as { port: number };
-          probe.close(() => resolve(port));
-        });
-      });
     /** Docker's HEALTHCHECK: the command with the container's environment; its exit status is the answer. */
     const healthcheck = async (port: number) => {
       const [command, ...args] = last(finalStage, "HEALTHCHECK")?.exec ?? [];

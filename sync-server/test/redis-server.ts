@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { eventually } from "./wait.ts";
 
 /** A free TCP port on loopback. */
-const freePort = () =>
+export const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { type Decision, deny } from "@mtchat/authz";
+import { readOrCreate } from "../config/kept-file.ts";
 
 /**
  * What a link grants: one method on one key until `expires` (Unix seconds),
@@ -79,32 +79,14 @@ export class UrlSigner {
 
 /**
  * The configured secret, or one generated on first use and kept in the data
- * directory, so links survive a restart. Written whole to a temporary file and
- * then linked into place (which fails if the file exists), so replicas sharing
- * the directory agree on the first one and never read a half-written secret.
+ * directory, so links survive a restart (replicas sharing it agree on the
+ * first one: see readOrCreate).
  */
 export const persistentSecret = (configured: string | undefined, dataDir: string): (() => Promise<string>) => {
   if (configured) return () => Promise.resolve(configured);
   let loaded: Promise<string> | null = null;
   const file = path.resolve(dataDir, "file-url-secret");
-  const load = async (): Promise<string> => {
-    try {
-      return (await readFile(file, "utf8")).trim();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
-    await mkdir(path.dirname(file), { recursive: true });
-    const temporary = `${file}.${randomBytes(8).toString("hex")}.tmp`;
-    await writeFile(temporary, randomBytes(32).toString("base64url"), { mode: 0o600 });
-    try {
-      await link(temporary, file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    } finally {
-      await rm(temporary, { force: true });
-    }
-    return (await readFile(file, "utf8")).trim();
-  };
+  const load = async (): Promise<string> => (await readOrCreate(file, () => randomBytes(32).toString("base64url"))).trim();
   return () => {
     loaded ??= load().catch((error: unknown) => {
       loaded = null;

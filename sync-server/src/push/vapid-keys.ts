@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { link, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import webpush from "web-push";
+import { readOrCreate } from "../config/kept-file.ts";
 
 /** The server's VAPID identity: browsers subscribe with the public key, pushes are signed with the private one. */
 export type VapidKeys = { publicKey: string; privateKey: string; subject: string };
@@ -32,29 +31,11 @@ export const persistentVapidKeys = (
     return () => Promise.resolve(keys);
   }
   const file = path.resolve(config.dataDir, "vapid-keys.json");
-  const read = async () => {
-    const parsed: unknown = JSON.parse(await readFile(file, "utf8"));
+  const load = async (): Promise<VapidKeys> => {
+    const parsed: unknown = JSON.parse(await readOrCreate(file, () => JSON.stringify(webpush.generateVAPIDKeys())));
     if (!isPair(parsed))
       throw new Error(`${file} is not a VAPID key pair: delete it to generate a new one (browsers then subscribe again)`);
     return { publicKey: parsed.publicKey, privateKey: parsed.privateKey, subject };
-  };
-  const load = async (): Promise<VapidKeys> => {
-    try {
-      return await read();
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
-    await mkdir(path.dirname(file), { recursive: true });
-    const temporary = `${file}.${randomBytes(8).toString("hex")}.tmp`;
-    await writeFile(temporary, JSON.stringify(webpush.generateVAPIDKeys()), { mode: 0o600 });
-    try {
-      await link(temporary, file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    } finally {
-      await rm(temporary, { force: true });
-    }
-    return read();
   };
   let loaded: Promise<VapidKeys> | null = null;
   return () => {
