@@ -26,7 +26,7 @@ describe("replicas started at the same moment on an empty database", () => {
         await client.connect();
         try {
           const { rows } = await client.query<{ name: string }>("SELECT name FROM pgboss.queue ORDER BY name");
-          expect(rows.map((row) => row.name)).toEqual(["webhook-notify"]);
+          expect(rows.map((row) => row.name)).toEqual(["web-push", "webhook-notify"]);
         } finally {
           await client.end();
         }
