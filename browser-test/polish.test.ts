@@ -252,6 +252,21 @@ describe("MTChat polish in Chromium", { timeout: 90_000 }, () => {
     await context.close();
   });
 
+  test("a small panel with the list beside the dialog: the title keeps its room, the actions go in the menu", async () => {
+    // Wide enough for the list and the dialog side by side (the script-tag widget's full panel is this size).
+    const panel = { width: 780, height: 640 };
+    const { page, context, errors } = await open({ user: "alice", dialog: dialogs.main }, panel);
+    const title = page.getByTestId("dialog-title");
+    await title.waitFor();
+    expect(await page.locator(".mtc-sidebar").isVisible()).toBe(true);
+    expect((await box(title)).width).toBeGreaterThan(200);
+    expect(await page.getByRole("button", { name: "Leave chat" }).count()).toBe(0);
+    await page.getByRole("button", { name: "More actions" }).click();
+    await page.getByRole("menuitem", { name: "Leave chat" }).waitFor();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
   test("leave chat asks first: Cancel keeps the dialog, Leave leaves it", async () => {
     const { page, context } = await open({ user: "alice", dialog: dialogs.leave });
     await page.getByTestId("dialog-title").filter({ hasText: "Order 5003" }).waitFor();

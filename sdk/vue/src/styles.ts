@@ -46,7 +46,7 @@ color:#fff;background:hsl(var(--mtc-avatar-hue,210) 45% 48%)}
 .mtc-pin{color:var(--mtc-text-muted);font-size:12px;display:inline-flex}
 .mtc-icon{vertical-align:-2px;flex:none}
 .mtc-empty{color:var(--mtc-text-muted);padding:16px;text-align:center}
-.mtc-main{flex:1;display:flex;flex-direction:column;min-width:0;min-height:0}
+.mtc-main{flex:1;display:flex;flex-direction:column;min-width:0;min-height:0;container:mtc-main/inline-size}
 .mtc-main>.mtc-empty{margin:auto 0}
 .mtc-header{display:flex;align-items:center;gap:8px;padding:10px 12px;border-bottom:1px solid var(--mtc-border)}
 .mtc-header-title{font-weight:600;flex:1;min-width:0}
@@ -131,6 +131,11 @@ border:1px solid var(--mtc-border);border-radius:8px;box-shadow:0 2px 8px rgba(0
 .mtc-readonly{color:var(--mtc-text-muted);font-size:13px;text-align:center;padding:8px}
 .mtc-root[data-mode=inline] .mtc-main{height:100%}
 .mtc-search{min-height:36px}
+/* A dialog pane too narrow for its title and every action (a list beside it in a small panel): the actions go in the menu. */
+@container mtc-main (max-width:560px){
+.mtc-header-actions,.mtc-status-text{display:none}
+.mtc-more-wrap{display:block}
+}
 /* Narrow: a phone, or a host's narrow panel (a container query, so it follows the component's width, not the window's). */
 @container mtc (max-width:640px){
 .mtc-sidebar{width:100%;border-right:0}
