@@ -20,7 +20,7 @@ import { searchBench } from "./search.ts";
 import { webhookBench, webhookTableHead } from "./webhooks.ts";
 
 // `npm run bench -- authz open` runs only those parts; no arguments runs all.
-const parts = ["load", "authz", "open", "search", "webhooks", "memory"] as const;
+const parts = ["load", "transport", "authz", "open", "search", "webhooks", "memory"] as const;
 const chosen = process.argv.slice(2);
 const unknown = chosen.filter((part) => !(parts as readonly string[]).includes(part));
 if (unknown.length > 0) throw new Error(`unknown bench part(s) ${unknown.join(", ")}; choose from ${parts.join(", ")}`);
@@ -74,14 +74,23 @@ type Room = { name: string; members: { userId: string; token: string }[] };
 /** The full service's webhook receiver, and each message's send time (epoch ms) to measure its arrival from. */
 type WebhookWatch = { sentAt: Map<string, number>; arrived: () => number };
 
-const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPid: number, postmaster: string, webhooks?: WebhookWatch) => {
+const runLoad = async (
+  port: number,
+  rooms: Room[],
+  scenario: Scenario,
+  serverPid: number,
+  postmaster: string,
+  webhooks?: WebhookWatch,
+  /** The clients' socket class: `ws`, or the SDK's HTTP transport (which speaks to the same URL). */
+  socketClass: unknown = WebSocket,
+) => {
   const sockets: HocuspocusProviderWebsocket[] = [];
   const providers: HocuspocusProvider[] = [];
   const latencies: number[] = [];
   const senders: { doc: Y.Doc; userId: string }[] = [];
   for (const room of rooms) {
     for (const [index, { userId, token }] of room.members.entries()) {
-      const socket = new HocuspocusProviderWebsocket({ url: `ws://127.0.0.1:${port}/api/v1/ws`, WebSocketPolyfill: WebSocket });
+      const socket = new HocuspocusProviderWebsocket({ url: `ws://127.0.0.1:${port}/api/v1/ws`, WebSocketPolyfill: socketClass });
       sockets.push(socket);
       const doc = new Y.Doc();
       const provider = new HocuspocusProvider({ websocketProvider: socket, name: room.name, document: doc, token });
@@ -138,17 +147,41 @@ const runLoad = async (port: number, rooms: Room[], scenario: Scenario, serverPi
   };
 };
 
+/** The scenario's rooms as dialogs of the full service (head segment 0), with a token per member. */
+const createRooms = async (port: number, scenario: Scenario): Promise<Room[]> => {
+  const ourRooms: Room[] = [];
+  for (let i = 0; i < scenario.rooms; i += 1) {
+    const members = Array.from({ length: scenario.members }, (_, m) => `user-${i}-${m}`);
+    const response = await fetch(`http://127.0.0.1:${port}/api/v1/management/dialogs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        object_id: `bench-${i}`,
+        object_type: "bench",
+        participants: members.map((user_id) => ({ user_id, display_name: user_id })),
+      }),
+    });
+    const { data } = (await response.json()) as { data: { id: string } };
+    const tokens = await Promise.all(members.map((user) => benchToken(user)));
+    ourRooms.push({ name: segmentDocName(data.id, 0), members: members.map((userId, m) => ({ userId, token: tokens[m] as string })) });
+  }
+  return ourRooms;
+};
+
+/** The same rooms for raw Hocuspocus, which checks no token. */
+const rawRoomsOf = (scenario: Scenario): Room[] =>
+  Array.from({ length: scenario.rooms }, (_, i) => ({
+    name: `room-${i}`,
+    members: Array.from({ length: scenario.members }, (_, m) => ({ userId: `user-${i}-${m}`, token: "unused" })),
+  }));
+
 const results: string[] = [];
 const lagRows: string[] = [];
 const webhookLoadRows: string[] = [];
 const postmaster = want("load") ? await postmasterOf(adminUrl) : "";
 for (const scenario of want("load") ? scenarios : []) {
   const raw = await spawnServer("sync-server/bench/raw-server.ts", {});
-  const rawRooms: Room[] = Array.from({ length: scenario.rooms }, (_, i) => ({
-    name: `room-${i}`,
-    members: Array.from({ length: scenario.members }, (_, m) => ({ userId: `user-${i}-${m}`, token: "unused" })),
-  }));
-  const rawResult = await runLoad(raw.port, rawRooms, scenario, raw.child.pid as number, postmaster);
+  const rawResult = await runLoad(raw.port, rawRoomsOf(scenario), scenario, raw.child.pid as number, postmaster);
   raw.child.kill("SIGTERM");
 
   const db = await createTestDatabase(adminUrl, "bench");
@@ -171,22 +204,7 @@ for (const scenario of want("load") ? scenarios : []) {
     WEBHOOK_SECRET: webhookSecret,
     NOTIFICATION_DELAY_SECS: "3600",
   });
-  const ourRooms: Room[] = [];
-  for (let i = 0; i < scenario.rooms; i += 1) {
-    const members = Array.from({ length: scenario.members }, (_, m) => `user-${i}-${m}`);
-    const response = await fetch(`http://127.0.0.1:${ours.port}/api/v1/management/dialogs`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
-      body: JSON.stringify({
-        object_id: `bench-${i}`,
-        object_type: "bench",
-        participants: members.map((user_id) => ({ user_id, display_name: user_id })),
-      }),
-    });
-    const { data } = (await response.json()) as { data: { id: string } };
-    const tokens = await Promise.all(members.map((user) => benchToken(user)));
-    ourRooms.push({ name: segmentDocName(data.id, 0), members: members.map((userId, m) => ({ userId, token: tokens[m] as string })) });
-  }
+  const ourRooms = await createRooms(ours.port, scenario);
   const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number, postmaster, webhooks);
   ours.child.kill("SIGTERM");
   // "close", not "exit": the last log lines (projection lag) may still be in the pipe at exit.
@@ -213,6 +231,53 @@ for (const scenario of want("load") ? scenarios : []) {
   );
 }
 
+// The HTTP transport (behind proxies that refuse WebSocket) against the WebSocket, at light load, in one run:
+// TRANSPORT_SCENARIO (default 20x2@100:8).
+const transportRows: string[] = [];
+if (want("transport")) {
+  const spec = /^(\d+)x(\d+)@(\d+)(?::(\d+))?$/.exec(process.env.TRANSPORT_SCENARIO ?? "20x2@100:8");
+  if (!spec) throw new Error('TRANSPORT_SCENARIO: rooms x members @ rate [: seconds], e.g. "20x2@100:8"');
+  const scenario = { rooms: Number(spec[1]), members: Number(spec[2]), rate: Number(spec[3]), seconds: Number(spec[4] ?? 8) };
+  const transportPostmaster = postmaster || (await postmasterOf(adminUrl));
+  const raw = await spawnServer("sync-server/bench/raw-server.ts", {});
+  const rawResult = await runLoad(raw.port, rawRoomsOf(scenario), scenario, raw.child.pid as number, transportPostmaster);
+  raw.child.kill("SIGTERM");
+  const db = await createTestDatabase(adminUrl, "bench_transport");
+  const ours = await spawnService(db.url, { SEGMENT_SIZE: "100000", NOTIFICATION_DELAY_SECS: "3600" });
+  const overWebSocket = await runLoad(
+    ours.port,
+    await createRooms(ours.port, scenario),
+    scenario,
+    ours.child.pid as number,
+    transportPostmaster,
+  );
+  // The SDK's socket class, loaded at run time: the client package is typed for browsers (DOM), this file for Node.
+  const clientPackage: string = "@mtchat/client";
+  const { HttpSyncSocket } = (await import(clientPackage)) as { HttpSyncSocket: unknown };
+  const overHttp = await runLoad(
+    ours.port,
+    await createRooms(ours.port, scenario),
+    scenario,
+    ours.child.pid as number,
+    transportPostmaster,
+    undefined,
+    HttpSyncSocket,
+  );
+  ours.child.kill("SIGTERM");
+  await new Promise((resolve) => ours.child.once("close", resolve));
+  await db.drop();
+  const load = `${scenario.rooms}×${scenario.members}, ${scenario.rate} msg/s`;
+  for (const [label, r] of [
+    ["raw Hocuspocus, WebSocket", rawResult],
+    ["full service, WebSocket", overWebSocket],
+    ["full service, HTTP transport", overHttp],
+  ] as const) {
+    transportRows.push(
+      `| ${load} | ${label} | ${r.p50.toFixed(1)} / ${r.p99.toFixed(1)} ms | ×${(r.p50 / rawResult.p50).toFixed(2)} / ×${(r.p99 / rawResult.p99).toFixed(2)} | ${r.cpuPerMessageUs.toFixed(0)} µs | ${r.delivered}/${r.expected} |`,
+    );
+  }
+}
+
 const authzRows = want("authz") ? authzBench() : [];
 const openRows = want("open") ? await openBench() : [];
 // SEARCH_SIZES=100000,1000000 (the default): one fresh database per size.
@@ -227,6 +292,7 @@ process.stdout.write(
   [
     ...table("| load | server | p50 / p99 | server CPU | server CPU per message | PostgreSQL CPU per message | delivered |", results),
     ...table("| load | projection lag p50 / p99 (append → projected) | samples |", lagRows),
+    ...table("| load | server, transport | p50 / p99 | ratio to raw p50 / p99 | server CPU per message | delivered |", transportRows),
     ...table("| load | webhook message.new p50 / p99 (written → received on loopback) | delivered |", webhookLoadRows),
     ...table(
       "| authorization of one update | document | decode + inspect p50 / p99 | raw Yjs apply p50 / p99 | inspect / apply (p50) |",
