@@ -178,8 +178,10 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   });
   sync.hocuspocus = hocuspocus;
   // The WebSocket's fallback for networks that refuse upgrades: the same connections, over HTTP requests.
-  const httpSessions = new HttpSessions(cluster.nodeId, (request, transport) =>
-    attachConnection({ hocuspocus, guards, logger }, request, transport),
+  const httpSessions = new HttpSessions(
+    cluster.nodeId,
+    (request, transport) => attachConnection({ hocuspocus, guards, logger }, request, transport),
+    { maxSessions: config.maxHttpSessions },
   );
   const relay = config.redisUrl && runSync ? new SessionRelay(config.redisUrl, httpSessions, logger, httpPollHoldMs + 10_000) : null;
   const directory = new Directory(pool, logger, sync);

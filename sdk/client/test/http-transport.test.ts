@@ -372,3 +372,20 @@ describe("the HTTP transport on two nodes behind a balancer without sticky sessi
     bob.destroy();
   });
 });
+
+describe("the HTTP transport's bound on sessions", () => {
+  const small = useServer("external", "http_transport_cap", { MAX_HTTP_SESSIONS: "2" });
+
+  test("a node holds at most MAX_HTTP_SESSIONS: the next is told to retry (503), and one ending makes room", async () => {
+    const base = `${small.t.httpUrl}${httpSyncPath}`;
+    const open = () => fetch(base, { method: "POST" });
+    const first = (await (await open()).json()) as { data: { session: string } };
+    expect((await open()).status).toBe(201);
+    const refused = await open();
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("unavailable");
+    await fetch(`${base}/${first.data.session}`, { method: "DELETE" });
+    expect((await open()).status).toBe(201);
+  });
+});

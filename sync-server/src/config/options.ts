@@ -158,6 +158,12 @@ export const options = {
     10_000,
     "How long a WebSocket may stay open before it authenticates a document; then it is closed with 4401.",
   ),
+  maxHttpSessions: option(
+    "MAX_HTTP_SESSIONS",
+    positiveInt,
+    20_000,
+    "Sessions of the HTTP transport (clients behind proxies that refuse WebSocket) one process holds at most; past it new ones get 503 and retry.",
+  ),
   maxMessageChars: option(
     "MAX_MESSAGE_CHARS",
     positiveInt.max(1_000_000),

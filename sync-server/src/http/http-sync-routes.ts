@@ -68,9 +68,13 @@ export const registerHttpSyncRoutes = <E extends Env>(app: Hono<E>, deps: HttpSy
       return sendError(c, "forbidden", `pages on ${origin} may not open the chat: add the origin to the project's CORS origins`);
     }
     if (!sessions.accepting) {
-      // A node that is stopping: the balancer's next pick (or this client's next try) is another node.
+      // A node that is stopping or full: the balancer's next pick (or this client's next try) may be another node.
       c.header("Retry-After", "1");
-      return sendError(c, "unavailable", "this server is shutting down; connect again");
+      return sendError(
+        c,
+        "unavailable",
+        "this server takes no new HTTP sessions now (shutting down or at MAX_HTTP_SESSIONS); connect again",
+      );
     }
     const id = sessions.create(new Request(c.req.url, { headers: c.req.raw.headers }));
     c.header("Cache-Control", "no-store");

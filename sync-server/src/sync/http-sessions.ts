@@ -24,6 +24,8 @@ export type HttpSessionOptions = {
   maxOutboxBytes?: number;
   /** Bytes a poll's answer carries at most (it always carries one frame when there is one). */
   maxPollBytes?: number;
+  /** Sessions this node holds at most; a flood of unauthenticated ones cannot grow memory past it. */
+  maxSessions?: number;
 };
 
 const open = 1;
@@ -161,6 +163,7 @@ export class HttpSessions {
       idleMs: options.idleMs ?? 45_000,
       maxOutboxBytes: options.maxOutboxBytes ?? 32 * 1024 * 1024,
       maxPollBytes: options.maxPollBytes ?? 1024 * 1024,
+      maxSessions: options.maxSessions ?? 20_000,
     };
     this.reaper = setInterval(() => this.reap(), Math.min(5_000, this.options.idleMs / 2));
     this.reaper.unref();
@@ -170,14 +173,14 @@ export class HttpSessions {
     return this.sessions.size;
   }
 
-  /** Whether this node takes new sessions (not once it is stopping). */
+  /** Whether this node takes a new session: not once it is stopping, nor while it holds its maximum. */
   get accepting(): boolean {
-    return !this.stopped;
+    return !this.stopped && this.sessions.size < this.options.maxSessions;
   }
 
   /** A new session for a client whose request (headers, Origin) stands for the socket's upgrade request. */
   create(request: Request): string {
-    if (this.stopped) throw new Error("this node is stopping and takes no new sessions");
+    if (!this.accepting) throw new Error("this node takes no new sessions now");
     const id = `${this.nodeId}.${randomBytes(18).toString("base64url")}`;
     const session = new HttpSession(id, this.options);
     this.sessions.set(id, session);
