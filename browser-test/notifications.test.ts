@@ -28,19 +28,40 @@ type Seen = {
   muted: boolean;
 };
 
-/** Records every Notification the page constructs and every permission request, and the demo's `message` events. */
+/**
+ * Records every Notification the page constructs, closes and every permission request, each
+ * `window.focus()` (delegated to the real ones), and the demo's `message` events.
+ */
 const recorder = () => {
   const Real = window.Notification;
-  const w = window as unknown as { shown: unknown[]; instances: Notification[]; asked: number; seen: unknown[] };
+  const w = window as unknown as {
+    shown: unknown[];
+    instances: Notification[];
+    dismissed: string[];
+    focused: number;
+    asked: number;
+    seen: unknown[];
+  };
   w.shown = [];
   w.instances = [];
+  w.dismissed = [];
+  w.focused = 0;
   w.asked = 0;
   w.seen = [];
+  const focus = window.focus.bind(window);
+  window.focus = () => {
+    w.focused += 1;
+    focus();
+  };
   class Recorded extends Real {
     constructor(title: string, options?: NotificationOptions) {
       super(title, options);
       w.shown.push({ title, body: options?.body ?? "", tag: options?.tag ?? "" });
       w.instances.push(this);
+    }
+    override close() {
+      w.dismissed.push(this.tag);
+      super.close();
     }
     static override requestPermission(...args: Parameters<typeof Notification.requestPermission>) {
       w.asked += 1;
@@ -225,6 +246,63 @@ describe("notifications in Chromium", { timeout: 60_000 }, () => {
       body: "Bob Chen: Reefers confirmed",
       url: `${t.httpUrl}/demo/?dialog=${dialogs.tender}`,
     });
+    await context.close();
+  });
+
+  test("in inline mode a click on a notification only focuses the window: the chat stays on its object's dialog", async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+    await context.grantPermissions(["notifications"], { origin: t.httpUrl });
+    await context.addInitScript(recorder);
+    const page = await context.newPage();
+    const baseline = page.waitForResponse((response) => response.url().includes("/api/v1/dialogs?type=participating&archived=true"));
+    await page.goto(`${t.httpUrl}/demo/?user=alice&mode=inline&object=order:1001&notifications=on`);
+    await baseline;
+    await page.getByTestId("composer").waitFor();
+    const orderTitle = await page.getByTestId("dialog-title").innerText();
+    expect(orderTitle).not.toBe(tenderTitle);
+
+    await send(dialogs.tender, "Bob here: reefers for the inline page", tokens.bob);
+    await page.waitForFunction(
+      () => (window as unknown as { shown: Shown[] }).shown.some((note) => note.body === "Bob Chen: Bob here: reefers for the inline page"),
+      undefined,
+      { timeout: 15_000 },
+    );
+    await page.evaluate(() => (window as unknown as { instances: Notification[] }).instances.at(-1)?.dispatchEvent(new Event("click")));
+    await page.waitForFunction(() => (window as unknown as { dismissed: string[] }).dismissed.length > 0);
+    const after = await page.evaluate(() => {
+      const w = window as unknown as { dismissed: string[]; focused: number };
+      return { dismissed: w.dismissed, focused: w.focused };
+    });
+    expect(after).toEqual({ dismissed: [`mtchat:${dialogs.tender}`], focused: 1 });
+    // Inline, the chat is the object's: it does not switch to the tender, nor does the page go anywhere.
+    expect(await page.getByTestId("dialog-title").innerText()).toBe(orderTitle);
+    expect(page.url()).toBe(`${t.httpUrl}/demo/?user=alice&mode=inline&object=order:1001&notifications=on`);
+    expect(await page.locator(".mtc-message", { hasText: "reefers for the inline page" }).count()).toBe(0);
+    await context.close();
+  });
+
+  test("unmounting the chat gives the page back its own title and favicon", async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+    const ownIcon =
+      "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' height='16' fill='%23246'/%3E%3C/svg%3E";
+    // The host page's own icon, in the page before the chat starts.
+    await context.addInitScript((href) => {
+      document.addEventListener("readystatechange", () => {
+        if (document.readyState !== "interactive") return;
+        document.head.append(Object.assign(document.createElement("link"), { rel: "icon", href }));
+      });
+    }, ownIcon);
+    const page = await openWatching(context, { user: "alice", titleBadge: "on", faviconBadge: "on", dialog: dialogs.order });
+    await send(dialogs.tender, "Bob here: unread before you leave", tokens.bob);
+    await page.waitForFunction(() => /^\(\d+\) MTChat demo$/.test(document.title), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector<HTMLLinkElement>('link[rel~="icon"]')?.href.startsWith("data:image/png"));
+
+    await page.evaluate(() => (window as unknown as { mtchatDemo: { unmount(): void } }).mtchatDemo.unmount());
+    await page.getByTestId("dialog-list").waitFor({ state: "detached" });
+    expect(await page.title()).toBe("MTChat demo");
+    expect(await page.evaluate(() => [...document.querySelectorAll('link[rel~="icon"]')].map((link) => link.getAttribute("href")))).toEqual(
+      [ownIcon],
+    );
     await context.close();
   });
 
