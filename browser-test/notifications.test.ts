@@ -486,4 +486,23 @@ describe("clicking a notification the push worker showed", { timeout: 60_000 }, 
     expect(context.pages().length).toBe(pagesBefore);
     await page.close();
   });
+  test("a window opened on the notification's dialog, where the user has since gone to another, is brought back to it", async () => {
+    const dialogUrl = `${t.httpUrl}/demo/?dialog=${dialogs.tender}`;
+    const page = await context.newPage();
+    await page.goto(dialogUrl);
+    await page.locator(`[data-dialog-id="${dialogs.tender}"][aria-current=true]`).waitFor({ timeout: 15_000 });
+    // The demo keeps its address as it was loaded while the user moves between dialogs.
+    await page.click(`[data-dialog-id="${dialogs.order}"]`);
+    await page.locator(`[data-dialog-id="${dialogs.order}"][aria-current=true]`).waitFor();
+    expect(page.url()).toBe(dialogUrl);
+    const id = await pushTender(page, "Reefers confirmed, third time");
+    const pagesBefore = context.pages().length;
+
+    daemon.ActionInvoked(id, "default");
+    await page.locator(`[data-dialog-id="${dialogs.tender}"][aria-current=true]`).waitFor({ timeout: 15_000 });
+    await expect.poll(() => stillShown(page)).toBe(0);
+    expect(daemon.closed).toContain(id);
+    expect(context.pages().length).toBe(pagesBefore);
+    await page.close();
+  });
 });
