@@ -7,22 +7,25 @@ import { callApi, prepareStorage, startServer, type TestServer } from "../sync-s
 
 export const chromiumPath = "/usr/bin/chromium";
 
+/** What Chromium runs with: headless, with nothing that talks to the network on its own. */
+export const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
 /** Debian's Chromium, headless, with nothing that talks to the network on its own. */
 export const launchChromium = (): Promise<Browser> => {
   if (!existsSync(chromiumPath)) throw new Error(`${chromiumPath} is missing: install it with apt-get install -y chromium (.ci/run does)`);
   return chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: chromiumArgs,
   });
 };
 

@@ -1,14 +1,20 @@
-import type { Browser, BrowserContext, Page } from "playwright-core";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import dbus from "dbus-next";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { callApi, type TestServer } from "../sync-server/test/harness.ts";
-import { type BrowserSuite, demoDialog, startBrowserSuite } from "./browser.ts";
+import { type BrowserSuite, chromiumArgs, chromiumPath, demoDialog, startBrowserSuite } from "./browser.ts";
 
 /**
  * Notifications the user sees, in Chromium: system notifications for messages
  * from others in dialogs that are not on screen, the `message` event hosts build
  * alerts on, the in-context permission prompt, and the unread count in the tab's
  * title. Chromium's own Notification is wrapped (and delegated to), so the test
- * sees what the page asked the browser to show.
+ * sees what the page asked the browser to show. Last, what a click on a notification
+ * the SDK's push worker showed does, clicked through a desktop notification daemon.
  */
 let suite: BrowserSuite;
 let t: TestServer;
@@ -28,19 +34,40 @@ type Seen = {
   muted: boolean;
 };
 
-/** Records every Notification the page constructs and every permission request, and the demo's `message` events. */
+/**
+ * Records every Notification the page constructs, closes and every permission request, each
+ * `window.focus()` (delegated to the real ones), and the demo's `message` events.
+ */
 const recorder = () => {
   const Real = window.Notification;
-  const w = window as unknown as { shown: unknown[]; instances: Notification[]; asked: number; seen: unknown[] };
+  const w = window as unknown as {
+    shown: unknown[];
+    instances: Notification[];
+    dismissed: string[];
+    focused: number;
+    asked: number;
+    seen: unknown[];
+  };
   w.shown = [];
   w.instances = [];
+  w.dismissed = [];
+  w.focused = 0;
   w.asked = 0;
   w.seen = [];
+  const focus = window.focus.bind(window);
+  window.focus = () => {
+    w.focused += 1;
+    focus();
+  };
   class Recorded extends Real {
     constructor(title: string, options?: NotificationOptions) {
       super(title, options);
       w.shown.push({ title, body: options?.body ?? "", tag: options?.tag ?? "" });
       w.instances.push(this);
+    }
+    override close() {
+      w.dismissed.push(this.tag);
+      super.close();
     }
     static override requestPermission(...args: Parameters<typeof Notification.requestPermission>) {
       w.asked += 1;
@@ -228,6 +255,63 @@ describe("notifications in Chromium", { timeout: 60_000 }, () => {
     await context.close();
   });
 
+  test("in inline mode a click on a notification only focuses the window: the chat stays on its object's dialog", async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+    await context.grantPermissions(["notifications"], { origin: t.httpUrl });
+    await context.addInitScript(recorder);
+    const page = await context.newPage();
+    const baseline = page.waitForResponse((response) => response.url().includes("/api/v1/dialogs?type=participating&archived=true"));
+    await page.goto(`${t.httpUrl}/demo/?user=alice&mode=inline&object=order:1001&notifications=on`);
+    await baseline;
+    await page.getByTestId("composer").waitFor();
+    const orderTitle = await page.getByTestId("dialog-title").innerText();
+    expect(orderTitle).not.toBe(tenderTitle);
+
+    await send(dialogs.tender, "Bob here: reefers for the inline page", tokens.bob);
+    await page.waitForFunction(
+      () => (window as unknown as { shown: Shown[] }).shown.some((note) => note.body === "Bob Chen: Bob here: reefers for the inline page"),
+      undefined,
+      { timeout: 15_000 },
+    );
+    await page.evaluate(() => (window as unknown as { instances: Notification[] }).instances.at(-1)?.dispatchEvent(new Event("click")));
+    await page.waitForFunction(() => (window as unknown as { dismissed: string[] }).dismissed.length > 0);
+    const after = await page.evaluate(() => {
+      const w = window as unknown as { dismissed: string[]; focused: number };
+      return { dismissed: w.dismissed, focused: w.focused };
+    });
+    expect(after).toEqual({ dismissed: [`mtchat:${dialogs.tender}`], focused: 1 });
+    // Inline, the chat is the object's: it does not switch to the tender, nor does the page go anywhere.
+    expect(await page.getByTestId("dialog-title").innerText()).toBe(orderTitle);
+    expect(page.url()).toBe(`${t.httpUrl}/demo/?user=alice&mode=inline&object=order:1001&notifications=on`);
+    expect(await page.locator(".mtc-message", { hasText: "reefers for the inline page" }).count()).toBe(0);
+    await context.close();
+  });
+
+  test("unmounting the chat gives the page back its own title and favicon", async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+    const ownIcon =
+      "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' height='16' fill='%23246'/%3E%3C/svg%3E";
+    // The host page's own icon, in the page before the chat starts.
+    await context.addInitScript((href) => {
+      document.addEventListener("readystatechange", () => {
+        if (document.readyState !== "interactive") return;
+        document.head.append(Object.assign(document.createElement("link"), { rel: "icon", href }));
+      });
+    }, ownIcon);
+    const page = await openWatching(context, { user: "alice", titleBadge: "on", faviconBadge: "on", dialog: dialogs.order });
+    await send(dialogs.tender, "Bob here: unread before you leave", tokens.bob);
+    await page.waitForFunction(() => /^\(\d+\) MTChat demo$/.test(document.title), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector<HTMLLinkElement>('link[rel~="icon"]')?.href.startsWith("data:image/png"));
+
+    await page.evaluate(() => (window as unknown as { mtchatDemo: { unmount(): void } }).mtchatDemo.unmount());
+    await page.getByTestId("dialog-list").waitFor({ state: "detached" });
+    expect(await page.title()).toBe("MTChat demo");
+    expect(await page.evaluate(() => [...document.querySelectorAll('link[rel~="icon"]')].map((link) => link.getAttribute("href")))).toEqual(
+      [ownIcon],
+    );
+    await context.close();
+  });
+
   test("no count in the title when the title badge is off", async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
     await context.addInitScript(recorder);
@@ -240,5 +324,185 @@ describe("notifications in Chromium", { timeout: 60_000 }, () => {
     await page.locator(`[data-dialog-id="${dialogs.tender}"] [data-testid=unread]`).waitFor({ timeout: 15_000 });
     expect(await page.title()).toBe("MTChat demo");
     await context.close();
+  });
+});
+
+/**
+ * A stand-in for the desktop's notification daemon (the org.freedesktop.Notifications service a
+ * Linux desktop runs, which we cannot run here), on a private D-Bus session bus. Chromium shows
+ * its notifications through it, and a click is what the daemon reports on a real desktop:
+ * `ActionInvoked(id, "default")`. That makes Chromium's click trusted, the only kind that may focus
+ * or open a window from a service worker (a script-made NotificationEvent may not).
+ */
+class NotificationDaemon extends dbus.interface.Interface {
+  shown: { id: number; summary: string; body: string }[] = [];
+  closed: number[] = [];
+  constructor() {
+    super("org.freedesktop.Notifications");
+  }
+  GetCapabilities() {
+    return ["actions", "body"];
+  }
+  GetServerInformation() {
+    return ["stand-in", "mtchat-tests", "1.0", "1.2"];
+  }
+  Notify(_app: string, _replaces: number, _icon: string, summary: string, body: string) {
+    const id = this.shown.length + 1;
+    this.shown.push({ id, summary, body });
+    return id;
+  }
+  CloseNotification(id: number) {
+    this.closed.push(id);
+  }
+  ActionInvoked(id: number, action: string) {
+    return [id, action];
+  }
+  NotificationClosed(id: number, reason: number) {
+    return [id, reason];
+  }
+}
+NotificationDaemon.configureMembers({
+  methods: {
+    GetCapabilities: { outSignature: "as" },
+    GetServerInformation: { outSignature: "ssss" },
+    Notify: { inSignature: "susssasa{sv}i", outSignature: "u" },
+    CloseNotification: { inSignature: "u" },
+  },
+  signals: { ActionInvoked: { signature: "us" }, NotificationClosed: { signature: "uu" } },
+});
+
+describe("clicking a notification the push worker showed", { timeout: 60_000 }, () => {
+  let folder: string;
+  let daemonBus: ChildProcess;
+  let bus: dbus.MessageBus;
+  let daemon: NotificationDaemon;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    folder = await mkdtemp(path.join(tmpdir(), "mtchat-dbus-"));
+    const address = `unix:path=${path.join(folder, "bus")}`;
+    daemonBus = spawn("dbus-daemon", ["--session", "--nofork", `--address=${address}`, "--print-address"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      daemonBus.once("error", reject);
+      daemonBus.stdout?.once("data", () => resolve());
+    });
+    bus = dbus.sessionBus({ busAddress: address });
+    daemon = new NotificationDaemon();
+    bus.export("/org/freedesktop/Notifications", daemon);
+    await bus.requestName("org.freedesktop.Notifications", 0);
+    // Chromium looks for the daemon when it starts. The profile's own context, not one made over CDP:
+    // Chromium finds a clicked notification's profile by name, and drops the click of one it cannot find.
+    context = await chromium.launchPersistentContext(path.join(folder, "profile"), {
+      executablePath: chromiumPath,
+      headless: true,
+      args: chromiumArgs,
+      env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: address } as Record<string, string>,
+      viewport: { width: 1100, height: 720 },
+    });
+    await context.grantPermissions(["notifications"], { origin: t.httpUrl });
+  }, 60_000);
+
+  afterAll(async () => {
+    await context?.close();
+    bus?.disconnect();
+    daemonBus?.kill();
+    if (folder) await rm(folder, { recursive: true, force: true });
+  });
+
+  /** Delivers a push about the tender to the demo's worker as Chromium's push service would; answers the daemon's id for it. */
+  const pushTender = async (page: Page, preview: string): Promise<number> => {
+    const scope = `${t.httpUrl}/demo/`;
+    const cdp = await context.newCDPSession(page);
+    const registration = new Promise<string>((resolve) =>
+      cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+        const found = registrations.find((entry) => entry.scopeURL === scope && !entry.isDeleted);
+        if (found) resolve(found.registrationId);
+      }),
+    );
+    await cdp.send("ServiceWorker.enable");
+    const payload = {
+      type: "message",
+      dialog_id: dialogs.tender,
+      title: tenderTitle,
+      sender_name: "Bob Chen",
+      preview,
+      unread_count: 1,
+      message_id: "00000000-0000-4000-8000-000000000002",
+    };
+    await cdp.send("ServiceWorker.deliverPushMessage", {
+      origin: t.httpUrl,
+      registrationId: await registration,
+      data: JSON.stringify(payload),
+    });
+    await expect.poll(() => daemon.shown.find((note) => note.body.includes(preview)), { timeout: 15_000 }).toBeTruthy();
+    await cdp.detach();
+    return daemon.shown.find((note) => note.body.includes(preview))?.id as number;
+  };
+
+  /** The notifications the worker still has up for the tender, as its page sees them. */
+  const stillShown = (page: Page) =>
+    page.evaluate(
+      async (tag) => (await (await navigator.serviceWorker.ready).getNotifications({ tag })).length,
+      `mtchat:${dialogs.tender}`,
+    );
+
+  test("with no chat window open, a click opens one on the notification's dialog and closes the notification", async () => {
+    const page = await context.newPage();
+    await page.goto(`${t.httpUrl}/demo/?user=alice`);
+    await page.getByTestId("dialog-list").waitFor();
+    await page.evaluate(async () => (await navigator.serviceWorker.ready).active?.state);
+    // Elsewhere on the host's site: no window on the chat page any more.
+    await page.goto(`${t.httpUrl}/health`);
+    const id = await pushTender(page, "Reefers confirmed for the 12th");
+    expect(daemon.shown.find((note) => note.id === id)?.summary).toBe(tenderTitle);
+
+    const opened = context.waitForEvent("page", { timeout: 15_000 });
+    daemon.ActionInvoked(id, "default");
+    const chat = await opened;
+    await chat.waitForURL(`${t.httpUrl}/demo/?dialog=${dialogs.tender}`);
+    await chat.locator(`[data-dialog-id="${dialogs.tender}"][aria-current=true]`).waitFor({ timeout: 15_000 });
+    await chat.getByTestId("composer").waitFor();
+    expect(page.url()).toBe(`${t.httpUrl}/health`);
+    await expect.poll(() => stillShown(chat)).toBe(0);
+    expect(daemon.closed).toContain(id);
+    await chat.close();
+    await page.close();
+  });
+
+  test("with the chat open on another dialog, a click brings that window to the notification's dialog, opening no other", async () => {
+    const page = await context.newPage();
+    await page.goto(`${t.httpUrl}/demo/?user=alice&dialog=${dialogs.order}`);
+    await page.locator(`[data-dialog-id="${dialogs.order}"][aria-current=true]`).waitFor({ timeout: 15_000 });
+    const id = await pushTender(page, "Reefers confirmed, second thoughts");
+    const pagesBefore = context.pages().length;
+
+    daemon.ActionInvoked(id, "default");
+    await page.waitForURL(`${t.httpUrl}/demo/?dialog=${dialogs.tender}`, { timeout: 15_000 });
+    await page.locator(`[data-dialog-id="${dialogs.tender}"][aria-current=true]`).waitFor({ timeout: 15_000 });
+    await expect.poll(() => stillShown(page)).toBe(0);
+    expect(daemon.closed).toContain(id);
+    expect(context.pages().length).toBe(pagesBefore);
+    await page.close();
+  });
+  test("a window opened on the notification's dialog, where the user has since gone to another, is brought back to it", async () => {
+    const dialogUrl = `${t.httpUrl}/demo/?dialog=${dialogs.tender}`;
+    const page = await context.newPage();
+    await page.goto(dialogUrl);
+    await page.locator(`[data-dialog-id="${dialogs.tender}"][aria-current=true]`).waitFor({ timeout: 15_000 });
+    // The demo keeps its address as it was loaded while the user moves between dialogs.
+    await page.click(`[data-dialog-id="${dialogs.order}"]`);
+    await page.locator(`[data-dialog-id="${dialogs.order}"][aria-current=true]`).waitFor();
+    expect(page.url()).toBe(dialogUrl);
+    const id = await pushTender(page, "Reefers confirmed, third time");
+    const pagesBefore = context.pages().length;
+
+    daemon.ActionInvoked(id, "default");
+    await page.locator(`[data-dialog-id="${dialogs.tender}"][aria-current=true]`).waitFor({ timeout: 15_000 });
+    await expect.poll(() => stillShown(page)).toBe(0);
+    expect(daemon.closed).toContain(id);
+    expect(context.pages().length).toBe(pagesBefore);
+    await page.close();
   });
 });

@@ -91,7 +91,7 @@ const chat = () =>
     onMessage: (message: unknown) => window.dispatchEvent(new CustomEvent("mtchat:message", { detail: message })),
   });
 
-createApp({
+const app = createApp({
   render: () =>
     mode === "inline"
       ? h("div", { class: "host-page" }, [
@@ -102,7 +102,8 @@ createApp({
           chat(),
         ])
       : chat(),
-}).mount("#app");
+});
+app.mount("#app");
 
 // What a curious user reaches from the console (the browser tests forge edits through it).
 (window as unknown as { mtchatDemo: unknown }).mtchatDemo = {
@@ -110,6 +111,8 @@ createApp({
   get client() {
     return chatRef.value?.client;
   },
+  /** Takes the chat off the page, as a host's route change would (the browser tests check what it leaves behind). */
+  unmount: () => app.unmount(),
 };
 
 if ("serviceWorker" in navigator) void navigator.serviceWorker.register("/demo/sw.js", { scope: "/demo/" });

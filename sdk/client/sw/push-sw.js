@@ -47,11 +47,10 @@ self.addEventListener("notificationclick", (event) => {
     (async () => {
       const url = data.url || dialogUrl(data.dialogId);
       const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
-      const exact = windows.find((client) => client.url === url);
-      if (exact) return exact.focus();
-      // A tab on the chat page already: bring it forward on the dialog.
+      // A tab on the chat page already: bring it forward on the dialog. Even one whose address is the
+      // dialog's is navigated there: a chat moves between dialogs without changing the address it loaded at.
       const path = new URL(url).pathname;
-      const chat = windows.find((client) => new URL(client.url).pathname === path);
+      const chat = windows.find((client) => client.url === url) ?? windows.find((client) => new URL(client.url).pathname === path);
       if (chat) {
         const focused = await chat.focus();
         return "navigate" in focused ? focused.navigate(url) : focused;
