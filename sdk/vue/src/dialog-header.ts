@@ -1,3 +1,4 @@
+// The open dialog's header (title, presence, connection status, actions and their ⋯ menu) and the leave confirmation.
 import type { ConnectionStatus, TransportKind } from "@mtchat/client";
 import { h, type Ref, type VNode } from "vue";
 import type { Translate } from "./i18n.ts";

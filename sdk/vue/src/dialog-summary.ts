@@ -1,3 +1,4 @@
+// Dialog summaries as the list shows them: the tabs, a dialog's name, the stand-in used offline.
 import type { DialogSummary } from "@mtchat/client";
 
 /** The dialog list's tabs: the user's own chats, the ones they may join, and the archived ones. */

@@ -1,3 +1,4 @@
+// The device's copy of the dialog list, per tab, for a page loaded offline.
 import { type ChatClient, type DialogSummary, databaseName } from "@mtchat/client";
 import type { Tab } from "./dialog-summary.ts";
 

@@ -1,7 +1,10 @@
+// The sidebar's message search: debounced full-text hits and the dialog and sender each one names.
 import type { ChatClient, DialogSummary, SearchHit } from "@mtchat/client";
 import { onBeforeUnmount, reactive, ref } from "vue";
 import { dialogTitle } from "./dialog-summary.ts";
-import type { HitDialog } from "./sidebar.ts";
+
+/** Where a search hit is and who wrote it, fetched once per dialog. */
+export type HitDialog = { title: string; names: Map<string, string> };
 
 /** Where the message search reads from: the client, the search box, and the dialogs already listed. */
 export type MessageSearchOptions = {

@@ -1,3 +1,4 @@
+// What went wrong, in the user's words: start-up and network problems, refused changes.
 import type { Translate } from "./i18n.ts";
 
 /** What went wrong, in words that say the fix: an unreachable server is not the user's mistake. */

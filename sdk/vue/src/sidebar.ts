@@ -1,12 +1,10 @@
+// <MTChat>'s sidebar in full mode: the tabs, the search with its message hits, the dialog list and its skeleton.
 import type { ChatClient, DialogSummary, UserState } from "@mtchat/client";
 import { h, type Ref, type VNode } from "vue";
 import { dialogTitle, type Tab } from "./dialog-summary.ts";
 import { localeTag, type Translate } from "./i18n.ts";
 import { icon, icons } from "./icons.ts";
 import type { MessageSearch } from "./message-search.ts";
-
-/** Where a search hit is and who wrote it, fetched once per dialog. */
-export type HitDialog = { title: string; names: Map<string, string> };
 
 /** What the sidebar shows and what it asks `<MTChat>` to do. */
 export type SidebarProps = {
@@ -27,8 +25,9 @@ export type SidebarProps = {
   listProblem: string | null;
   search: MessageSearch;
   selectedId: string | null;
-  /** The chat's problem, shown here while no dialog is open; with no client started there is no list to wait for. */
+  /** What went wrong: when the client did not start, there is no list to wait for. */
   problem: string | null;
+  /** The problem's banner, shown here while no dialog is open. */
   problemBanner: VNode | null;
   notificationPrompt: VNode | null;
   /** The query changed: the list and the message search follow it. */
