@@ -6,38 +6,27 @@ import {
   type ConnectionStatus,
   type DialogSession,
   type DialogSummary,
-  databaseName,
   isBlank,
-  type SearchHit,
   safeHref,
   type TransportKind,
   type UserState,
 } from "@mtchat/client";
 import { bodyToJson } from "@mtchat/protocol";
-import {
-  computed,
-  defineComponent,
-  getCurrentInstance,
-  h,
-  onBeforeUnmount,
-  onMounted,
-  type PropType,
-  reactive,
-  ref,
-  shallowRef,
-  type VNode,
-  watch,
-} from "vue";
+import type { VNode } from "vue";
+import { computed, defineComponent, getCurrentInstance, h, onBeforeUnmount, onMounted, type PropType, ref, shallowRef, watch } from "vue";
 import { Composer } from "./composer.ts";
-import { type LocaleMessages, localeTag, translator } from "./i18n.ts";
-import { icon, icons } from "./icons.ts";
+import { type HeaderAction, renderDialogHeader, renderLeaveConfirm } from "./dialog-header.ts";
+import { offlineSummary, type Tab } from "./dialog-summary.ts";
+import { type LocaleMessages, translator } from "./i18n.ts";
+import { readCachedList, writeCachedList } from "./list-cache.ts";
 import { MessageList } from "./message-list.ts";
+import { useMessageSearch } from "./message-search.ts";
 import { useBrowserNotifications } from "./notifications.ts";
 import { usePrimaryButton } from "./parts.ts";
+import { problemText, refusalText } from "./problems.ts";
+import { renderSidebar } from "./sidebar.ts";
 import { injectStyles } from "./styles.ts";
 import { useTabBadge } from "./tab-badge.ts";
-
-type Tab = "mine" | "available" | "archived";
 
 /**
  * `<MTChat>`: the drop-in chat. Full mode has the dialog lists (My chats /
@@ -89,7 +78,6 @@ export const MTChat = defineComponent({
     const tab = ref<Tab>("mine");
     const query = ref("");
     const items = ref<DialogSummary[]>([]);
-    const hits = ref<SearchHit[]>([]);
     const selected = ref<DialogSummary | null>(null);
     const session = shallowRef<DialogSession | null>(null);
     const version = ref(0);
@@ -100,18 +88,14 @@ export const MTChat = defineComponent({
     /** False until the first list answer (or a cached list) arrives: a skeleton, not "no chats", shows meanwhile. */
     const listLoaded = ref(false);
     const listProblem = ref<string | null>(null);
-    /** The query the message search last answered, so "nothing found" shows only for a finished search. */
-    const searchedFor = ref("");
     const menuOpen = ref(false);
     const confirmLeave = ref(false);
-    /** What a search hit needs to say where it is and who wrote it, fetched once per dialog. */
-    const hitDialogs = reactive(new Map<string, { title: string; names: Map<string, string> }>());
     const list = ref<{ jumpTo(id: string): Promise<boolean> } | null>(null);
     const rootEl = ref<HTMLElement | null>(null);
     const primaryButton = usePrimaryButton();
     let poll: ReturnType<typeof setInterval> | null = null;
-    let searchTimer: ReturnType<typeof setTimeout> | null = null;
     const offs: (() => void)[] = [];
+    const search = useMessageSearch({ client: () => client.value, query: () => query.value, items: () => items.value });
     const alerts = useBrowserNotifications({
       enabled: () => props.notifications,
       openDialogId: () => session.value?.dialogId ?? null,
@@ -127,20 +111,6 @@ export const MTChat = defineComponent({
       get client() {
         return client.value;
       },
-    });
-
-    /** Offline, the REST API cannot describe a dialog; its documents, in IndexedDB, still open. */
-    const offlineSummary = (id: string): DialogSummary => ({
-      id,
-      type: "object",
-      object_id: "",
-      object_type: "",
-      title: null,
-      object_url: null,
-      created_at: "",
-      participants_count: 0,
-      i_am_participant: true,
-      can_join: false,
     });
 
     const fail = (error: unknown) => {
@@ -168,85 +138,16 @@ export const MTChat = defineComponent({
         // The open dialog's pin and archive marks follow the list.
         const fresh = page.items.find((item) => item.id === selected.value?.id);
         if (fresh) selected.value = fresh;
-        if (!query.value.trim()) writeCachedList(page.items);
+        if (!query.value.trim()) writeCachedList(client.value, tab.value, page.items);
       } catch (error) {
         // Offline: keep the last list (or this device's copy of it); the next poll tries again.
         if (asked !== listAsked || listLoaded.value) return;
-        const cached = readCachedList();
+        const cached = readCachedList(client.value, tab.value);
         if (cached) {
           items.value = cached;
           listLoaded.value = true;
-        } else listProblem.value = problemText(error);
+        } else listProblem.value = problemText(error, t.value);
       }
-    };
-
-    /**
-     * The dialog list comes from the REST API; a copy of each tab's last answer stays on the device
-     * (localStorage, under the user's prefix, so `logout()` removes it) for a page loaded offline.
-     */
-    const cacheKey = () => {
-      try {
-        const { projectId, userId } = client.value?.me ?? { projectId: "", userId: "" };
-        return userId ? `${databaseName(projectId, userId, "dialog-list")}#${tab.value}` : null;
-      } catch {
-        return null;
-      }
-    };
-    const readCachedList = (): DialogSummary[] | null => {
-      const key = cacheKey();
-      if (!key || typeof localStorage === "undefined") return null;
-      try {
-        const parsed = JSON.parse(localStorage.getItem(key) ?? "null") as unknown;
-        return Array.isArray(parsed) ? (parsed as DialogSummary[]) : null;
-      } catch {
-        return null;
-      }
-    };
-    const writeCachedList = (list: DialogSummary[]) => {
-      const key = cacheKey();
-      if (key && typeof localStorage !== "undefined") localStorage.setItem(key, JSON.stringify(list));
-    };
-
-    /** What went wrong, in words that say the fix: an unreachable server is not the user's mistake. */
-    const problemText = (error: unknown): string => {
-      const message = error instanceof Error ? error.message : String(error);
-      if ((error as { code?: string }).code === "network" || (error instanceof TypeError && /fetch|network/i.test(message)))
-        return t.value("error.network");
-      return t.value("error.start", { message });
-    };
-
-    const searchMessages = () => {
-      if (searchTimer) clearTimeout(searchTimer);
-      searchTimer = setTimeout(async () => {
-        const q = query.value.trim();
-        if (!client.value || q.length < 2) {
-          hits.value = [];
-          searchedFor.value = "";
-          return;
-        }
-        try {
-          hits.value = (await client.value.rest.search(q)).results;
-        } catch {
-          hits.value = [];
-        }
-        searchedFor.value = q;
-        for (const id of new Set(hits.value.map((hit) => hit.dialog_id))) void describeHitDialog(id);
-      }, 250);
-    };
-
-    const describeHitDialog = async (dialogId: string) => {
-      const current = client.value;
-      if (!current || hitDialogs.has(dialogId)) return;
-      const known = items.value.find((item) => item.id === dialogId);
-      hitDialogs.set(dialogId, { title: known ? dialogTitle(known) : "", names: new Map() });
-      const [dialog, people] = await Promise.all([
-        known ? Promise.resolve(known) : current.rest.getDialog(dialogId).catch(() => null),
-        current.rest.participants(dialogId).catch(() => []),
-      ]);
-      hitDialogs.set(dialogId, {
-        title: dialog ? dialogTitle(dialog) : "",
-        names: new Map(people.map((person) => [person.user_id, person.display_name])),
-      });
     };
 
     const closeSession = () => {
@@ -258,8 +159,6 @@ export const MTChat = defineComponent({
       confirmLeave.value = false;
     };
 
-    const dialogTitle = (dialog: DialogSummary) => dialog.title ?? `${dialog.object_type} ${dialog.object_id}`;
-
     const open = async (dialog: DialogSummary, jumpTo?: string) => {
       const current = client.value;
       if (!current) return;
@@ -270,8 +169,8 @@ export const MTChat = defineComponent({
         const opened = await current.openDialog(dialog.id);
         session.value = opened;
         offs.push(opened.on("change", () => (version.value += 1)));
-        offs.push(opened.on("refused", (refusal) => (problem.value = refusalText(refusal.kind, refusal.message))));
-        if (opened.refusal) problem.value = refusalText(opened.refusal.kind, opened.refusal.message);
+        offs.push(opened.on("refused", (refusal) => (problem.value = refusalText(refusal.kind, refusal.message, t.value))));
+        if (opened.refusal) problem.value = refusalText(opened.refusal.kind, opened.refusal.message, t.value);
         emit("dialog-selected", dialog);
       }
       if (jumpTo) {
@@ -304,11 +203,6 @@ export const MTChat = defineComponent({
       for (const body of unsent) appendJson(draft, body);
       await open(dialog);
     };
-
-    const refusalText = (kind: string, message: string) =>
-      kind === "not_found" || kind === "unauthorized"
-        ? t.value(`error.${kind}` as "error.not_found")
-        : t.value("error.refused", { message });
 
     const openInline = async () => {
       const current = client.value;
@@ -384,14 +278,14 @@ export const MTChat = defineComponent({
             }),
           );
       } catch (error) {
-        problem.value = problemText(error);
+        problem.value = problemText(error, t.value);
         startFailed.value = true;
         emit("error", error);
         return;
       }
       if (props.mode === "inline") await openInline();
       else {
-        const cached = readCachedList();
+        const cached = readCachedList(client.value, tab.value);
         if (cached) {
           items.value = cached;
           listLoaded.value = true;
@@ -418,7 +312,6 @@ export const MTChat = defineComponent({
 
     onBeforeUnmount(() => {
       if (poll) clearInterval(poll);
-      if (searchTimer) clearTimeout(searchTimer);
       for (const off of offs) off();
       if (props.client) closeSession();
       else client.value?.destroy();
@@ -426,7 +319,7 @@ export const MTChat = defineComponent({
 
     watch(tab, () => {
       // This tab's copy on the device shows at once; a skeleton when there is none.
-      const cached = readCachedList();
+      const cached = readCachedList(client.value, tab.value);
       items.value = cached ?? [];
       listLoaded.value = cached !== null;
       void refreshList();
@@ -487,228 +380,31 @@ export const MTChat = defineComponent({
       }
     };
 
-    const renderSidebar = (): VNode => {
-      const tabs: Tab[] = ["mine", "available", "archived"];
-      return h("nav", { class: "mtc-sidebar", "aria-label": t.value("tabs.mine") }, [
-        h(
-          "div",
-          { class: "mtc-tabs", role: "tablist" },
-          tabs.map((name) =>
-            h(
-              "button",
-              {
-                type: "button",
-                role: "tab",
-                class: "mtc-tab",
-                "aria-selected": String(tab.value === name),
-                onClick: () => (tab.value = name),
-              },
-              t.value(`tabs.${name}`),
-            ),
-          ),
-        ),
-        alerts.renderPrompt(),
-        h("input", {
-          class: "mtc-search",
-          type: "search",
-          value: query.value,
-          placeholder: t.value("list.search"),
-          "aria-label": t.value("list.search"),
-          onInput: (event: Event) => {
-            query.value = (event.target as HTMLInputElement).value;
-            void refreshList();
-            searchMessages();
-          },
-        }),
-        !session.value && problem.value ? problemBanner(problem.value) : null,
-        hits.value.length > 0
-          ? h("section", { "aria-label": t.value("search.messages") }, [
-              h("div", { class: "mtc-day" }, t.value("search.messages")),
-              h(
-                "ul",
-                { class: "mtc-results", "data-testid": "search-results" },
-                hits.value.map((hit) => {
-                  const where = hitDialogs.get(hit.dialog_id);
-                  return h("li", [
-                    h(
-                      "button",
-                      {
-                        type: "button",
-                        class: "mtc-item mtc-hit",
-                        onClick: async () => {
-                          const dialog =
-                            items.value.find((item) => item.id === hit.dialog_id) ?? (await client.value?.rest.getDialog(hit.dialog_id));
-                          if (dialog) await open(dialog, hit.message_id);
-                        },
-                      },
-                      [
-                        h(
-                          "span",
-                          { class: "mtc-avatar", "aria-hidden": "true", style: { "--mtc-avatar-hue": String(hue(hit.dialog_id)) } },
-                          initials(where?.title ?? ""),
-                        ),
-                        h("div", { class: "mtc-item-main" }, [
-                          h("div", { class: "mtc-item-title" }, [
-                            h("span", { class: "mtc-hit-dialog", "data-testid": "hit-dialog" }, where?.title || "…"),
-                            h("span", { class: "mtc-time" }, shortTime(hit.sent_at)),
-                          ]),
-                          h("div", { class: "mtc-item-last" }, [
-                            h(
-                              "span",
-                              { class: "mtc-hit-sender", "data-testid": "hit-sender" },
-                              `${where?.names.get(hit.sender_id) ?? hit.sender_id}: `,
-                            ),
-                            // The server escapes the content and adds only <mark>: safe to render as HTML.
-                            h("span", { innerHTML: hit.highlight }),
-                          ]),
-                        ]),
-                      ],
-                    ),
-                  ]);
-                }),
-              ),
-            ])
-          : null,
-        // Searching, the message hits come first; the chats whose names match follow under their tab's name.
-        query.value.trim() && hits.value.length > 0 && items.value.length > 0
-          ? h("div", { class: "mtc-day" }, t.value(`tabs.${tab.value}`))
-          : null,
-        renderList(),
-      ]);
-    };
+    const sidebar = () =>
+      renderSidebar({
+        t: t.value,
+        locale: props.locale,
+        client: client.value,
+        userState: userState.value,
+        version: version.value,
+        tab,
+        query,
+        items: items.value,
+        listLoaded: listLoaded.value,
+        listProblem: listProblem.value,
+        search,
+        selectedId: selected.value?.id ?? null,
+        problem: problem.value,
+        problemBanner: !session.value && problem.value ? problemBanner(problem.value) : null,
+        notificationPrompt: alerts.renderPrompt(),
+        onQuery: () => {
+          void refreshList();
+          search.search();
+        },
+        onOpen: open,
+      });
 
-    /** "14:05" today, "3 Dec" before, in the user's locale. */
-    const shortTime = (iso: string | undefined) => {
-      if (!iso) return "";
-      const at = new Date(iso);
-      if (Number.isNaN(at.getTime())) return "";
-      const tag = localeTag(props.locale);
-      return at.toDateString() === new Date().toDateString()
-        ? at.toLocaleTimeString(tag, { hour: "2-digit", minute: "2-digit" })
-        : at.toLocaleDateString(tag, { day: "numeric", month: "short" });
-    };
-
-    const initials = (text: string) =>
-      text
-        .split(/[\s#·:/-]+/)
-        .filter((word) => /^\p{L}/u.test(word))
-        .slice(0, 2)
-        .map((word) => word.slice(0, 1).toUpperCase())
-        .join("") || text.slice(0, 1).toUpperCase();
-
-    /** A stable hue per dialog, so an avatar is recognisable at a glance. */
-    const hue = (id: string) => [...id].reduce((sum, char) => (sum * 31 + char.charCodeAt(0)) % 360, 7);
-
-    const preview = (item: DialogSummary): string => {
-      const last = item.last_message;
-      if (!last) return t.value("list.noMessages");
-      const text = last.message_type === "system" ? last.content || t.value("system.unknown") : last.content || t.value("list.attachment");
-      const me = (() => {
-        try {
-          return client.value?.me.userId;
-        } catch {
-          return undefined;
-        }
-      })();
-      return last.message_type !== "system" && last.sender_id === me ? t.value("list.you", { text }) : text;
-    };
-
-    const renderList = (): VNode => {
-      const q = query.value.trim();
-      // The chat did not start: the banner above says why, and there is no list to wait for.
-      if (items.value.length === 0 && !listLoaded.value && problem.value && !client.value?.tokens.claims) return h("div");
-      if (items.value.length === 0 && !listLoaded.value)
-        return listProblem.value
-          ? h("div", { class: "mtc-empty mtc-error", role: "alert", "data-testid": "list-problem" }, listProblem.value)
-          : h(
-              "ul",
-              { class: "mtc-list mtc-skeleton", "aria-busy": "true", "aria-label": t.value("list.loading"), "data-testid": "list-loading" },
-              [0, 1, 2, 3, 4].map((index) =>
-                h("li", { key: index, class: "mtc-item" }, [
-                  h("span", { class: "mtc-avatar" }),
-                  h("div", { class: "mtc-item-main" }, [h("div", { class: "mtc-bone" }), h("div", { class: "mtc-bone mtc-bone-short" })]),
-                ]),
-              ),
-            );
-      if (items.value.length === 0) {
-        if (!q) return h("div", { class: "mtc-empty", "data-testid": "list-empty" }, t.value("list.empty"));
-        // Matching messages are shown above; "nothing" only when the message search found none either.
-        return hits.value.length > 0
-          ? h("div")
-          : h("div", { class: "mtc-empty", role: "status", "data-testid": "search-empty" }, t.value("search.noResultsFor", { query: q }));
-      }
-      const muted = userState.value?.states() ?? new Map<string, { notifications: boolean }>();
-      void version.value;
-      return h(
-        "ul",
-        { class: "mtc-list", "data-testid": "dialog-list" },
-        items.value.map((item) =>
-          // Keyed, so a list that reorders on a push keeps focus on the same dialog.
-          h("li", { key: item.id }, [
-            h(
-              "button",
-              {
-                type: "button",
-                class: "mtc-item",
-                "aria-current": String(selected.value?.id === item.id),
-                "data-dialog-id": item.id,
-                onClick: () => void open(item),
-              },
-              [
-                h(
-                  "span",
-                  { class: "mtc-avatar", "aria-hidden": "true", style: { "--mtc-avatar-hue": String(hue(item.id)) } },
-                  initials(dialogTitle(item)),
-                ),
-                h("div", { class: "mtc-item-main" }, [
-                  h("div", { class: "mtc-item-title" }, [
-                    h("span", { class: "mtc-item-name" }, dialogTitle(item)),
-                    h(
-                      "span",
-                      { class: "mtc-time", "data-testid": "item-time" },
-                      shortTime(item.last_message?.sent_at ?? item.last_activity_at),
-                    ),
-                  ]),
-                  h("div", { class: "mtc-item-row" }, [
-                    h(
-                      "div",
-                      { class: "mtc-item-last", "data-system": String(item.last_message?.message_type === "system") },
-                      item.last_message && item.last_message.message_type !== "system" && !item.last_message.content
-                        ? [icon(icons.clip, 12), " ", preview(item)]
-                        : preview(item),
-                    ),
-                    (muted.get(item.id)?.notifications ?? item.notifications_enabled) === false
-                      ? h(
-                          "span",
-                          { class: "mtc-pin", role: "img", "aria-label": t.value("dialog.muted"), title: t.value("dialog.muted") },
-                          [icon(icons.muted)],
-                        )
-                      : null,
-                    item.is_pinned
-                      ? h("span", { class: "mtc-pin", role: "img", "aria-label": t.value("list.pinned"), title: t.value("list.pinned") }, [
-                          icon(icons.pin),
-                        ])
-                      : null,
-                    item.unread_count
-                      ? h(
-                          "span",
-                          {
-                            class: "mtc-badge",
-                            "aria-label": t.value("list.unread", { count: item.unread_count }),
-                            "data-testid": "unread",
-                          },
-                          String(item.unread_count),
-                        )
-                      : null,
-                  ]),
-                ]),
-              ],
-            ),
-          ]),
-        ),
-      );
-    };
-
+    /** The open dialog: header, banners, the message list, who is typing, and the composer (or a join prompt). */
     const renderDialog = (): VNode => {
       const current = session.value;
       const dialog = selected.value;
@@ -735,8 +431,7 @@ export const MTChat = defineComponent({
       const othersOnline = [...online].filter((id) => id !== current.me).map((id) => names.get(id) ?? id);
       const state = userState.value;
       const notificationsOn = state.states().get(dialog.id)?.notifications ?? dialog.notifications_enabled ?? true;
-      // The header's actions: buttons on a wide pane, a "⋯" menu on a narrow one (styles.ts decides).
-      const actions: { label: string; run: () => void }[] = [];
+      const actions: HeaderAction[] = [];
       if (props.mode === "full" && me) {
         actions.push({
           label: dialog.is_pinned ? tt("dialog.unpin") : tt("dialog.pin"),
@@ -756,120 +451,29 @@ export const MTChat = defineComponent({
         actions.push({ label: tt("dialog.leave"), run: () => (confirmLeave.value = true) });
       }
       return h("main", { class: "mtc-main", "aria-label": dialog.title ?? dialog.object_id }, [
-        h("header", { class: "mtc-header" }, [
-          props.mode === "full"
-            ? h(
-                "button",
-                {
-                  type: "button",
-                  class: "mtc-back",
-                  "aria-label": tt("dialog.back"),
-                  onClick: () => {
-                    closeSession();
-                    selected.value = null;
-                  },
-                },
-                "←",
-              )
-            : null,
-          h("div", { class: "mtc-header-title" }, [
-            h(
-              "div",
-              { class: "mtc-header-name", "data-testid": "dialog-title" },
-              objectUrl
-                ? h(
-                    "a",
-                    {
-                      href: objectUrl,
-                      onClick: (event: MouseEvent) => {
-                        event.preventDefault();
-                        emit("object-navigate", { objectType: dialog.object_type, objectId: dialog.object_id, url: objectUrl });
-                      },
-                    },
-                    current.title ?? dialog.title ?? dialog.object_id,
-                  )
-                : (current.title ?? dialog.title ?? dialog.object_id),
-            ),
-            h("div", { class: "mtc-header-sub", "data-testid": "dialog-sub" }, [
-              tt("dialog.participants", { count: participants.size || dialog.participants_count }),
-              // Who else is here: the user's own connection is the status dot, not "online".
-              othersOnline.length === 1
-                ? ` · ${tt("dialog.onlineOne", { name: othersOnline[0] ?? "" })}`
-                : othersOnline.length > 1
-                  ? ` · ${tt("dialog.onlineMany", { count: othersOnline.length })}`
-                  : "",
-              notificationsOn ? "" : ` · ${tt("dialog.muted")}`,
-            ]),
-          ]),
-          h(
-            "span",
-            {
-              class: "mtc-status",
-              role: "status",
-              "data-testid": "connection",
-              "data-transport": transport.value,
-              title: transport.value === "http" ? tt("status.http") : tt(`status.${status.value}`),
-            },
-            [
-              h("span", { class: "mtc-dot", "data-online": String(status.value === "connected") }),
-              h("span", { class: "mtc-status-text" }, tt(`status.${status.value}`)),
-            ],
-          ),
-          actions.length > 0
-            ? h(
-                "div",
-                { class: "mtc-header-actions" },
-                actions.map((action) => h("button", { type: "button", onClick: action.run }, action.label)),
-              )
-            : null,
-          actions.length > 0
-            ? h("div", { class: "mtc-more-wrap" }, [
-                h(
-                  "button",
-                  {
-                    type: "button",
-                    class: "mtc-more",
-                    "aria-label": tt("dialog.more"),
-                    title: tt("dialog.more"),
-                    "aria-haspopup": "menu",
-                    "aria-expanded": String(menuOpen.value),
-                    "data-testid": "header-more",
-                    onClick: () => (menuOpen.value = !menuOpen.value),
-                  },
-                  "⋯",
-                ),
-                menuOpen.value
-                  ? h(
-                      "div",
-                      { class: "mtc-header-menu", role: "menu", "aria-label": tt("dialog.more") },
-                      actions.map((action) =>
-                        h(
-                          "button",
-                          {
-                            type: "button",
-                            role: "menuitem",
-                            onClick: () => {
-                              menuOpen.value = false;
-                              action.run();
-                            },
-                          },
-                          action.label,
-                        ),
-                      ),
-                    )
-                  : null,
-              ])
-            : null,
-        ]),
+        renderDialogHeader({
+          t: tt,
+          mode: props.mode,
+          title: current.title ?? dialog.title ?? dialog.object_id,
+          objectUrl,
+          participantsCount: participants.size || dialog.participants_count,
+          othersOnline,
+          notificationsOn,
+          status: status.value,
+          transport: transport.value,
+          actions,
+          menuOpen,
+          onBack: () => {
+            closeSession();
+            selected.value = null;
+          },
+          onNavigate: (url) => emit("object-navigate", { objectType: dialog.object_type, objectId: dialog.object_id, url }),
+        }),
         confirmLeave.value
-          ? h(
-              "div",
-              { class: "mtc-banner mtc-confirm", role: "alertdialog", "aria-label": tt("dialog.leave"), "data-testid": "leave-confirm" },
-              [
-                h("span", tt("dialog.leaveConfirm")),
-                h("button", { type: "button", class: "mtc-danger", onClick: () => void leave() }, tt("dialog.leaveYes")),
-                h("button", { type: "button", onClick: () => (confirmLeave.value = false) }, tt("dialog.cancel")),
-              ],
+          ? renderLeaveConfirm(
+              tt,
+              () => void leave(),
+              () => (confirmLeave.value = false),
             )
           : null,
         status.value === "disconnected" ? h("div", { class: "mtc-banner", role: "status" }, tt("status.disconnected")) : null,
@@ -954,7 +558,7 @@ export const MTChat = defineComponent({
             if (event.key === "Escape") menuOpen.value = false;
           },
         },
-        props.mode === "full" ? [renderSidebar(), renderDialog()] : [renderDialog()],
+        props.mode === "full" ? [sidebar(), renderDialog()] : [renderDialog()],
       );
   },
 });
