@@ -106,6 +106,28 @@ beforeAll(async () => {
 
 afterAll(() => suite?.close());
 
+/**
+ * Delivers a push about the tender from Bob to the page's service worker (at `scope`), as Chromium's push service
+ * would deliver what the server sends (see the web push test).
+ */
+const pushToWorker = async (context: BrowserContext, page: Page, scope: string, message: { preview: string; message_id: string }) => {
+  const cdp = await context.newCDPSession(page);
+  const registration = new Promise<string>((resolve) =>
+    cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
+      const found = registrations.find((entry) => entry.scopeURL === scope && !entry.isDeleted);
+      if (found) resolve(found.registrationId);
+    }),
+  );
+  await cdp.send("ServiceWorker.enable");
+  const payload = { type: "message", dialog_id: dialogs.tender, title: tenderTitle, sender_name: "Bob Chen", unread_count: 1, ...message };
+  await cdp.send("ServiceWorker.deliverPushMessage", {
+    origin: t.httpUrl,
+    registrationId: await registration,
+    data: JSON.stringify(payload),
+  });
+  await cdp.detach();
+};
+
 describe("notifications in Chromium", { timeout: 60_000 }, () => {
   let alice: Page;
 
@@ -216,29 +238,7 @@ describe("notifications in Chromium", { timeout: 60_000 }, () => {
     const page = await openWatching(context, { user: "alice" });
     // The demo's worker imports the SDK's (@mtchat/client/sw), as a host's would.
     const scope = await page.evaluate(async () => (await navigator.serviceWorker.ready).scope);
-    const cdp = await context.newCDPSession(page);
-    const registration = new Promise<string>((resolve) =>
-      cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
-        const found = registrations.find((entry) => entry.scopeURL === scope && !entry.isDeleted);
-        if (found) resolve(found.registrationId);
-      }),
-    );
-    await cdp.send("ServiceWorker.enable");
-    // What the server pushes (see the web push test): delivered by Chromium as its push service would.
-    const payload = {
-      type: "message",
-      dialog_id: dialogs.tender,
-      title: tenderTitle,
-      sender_name: "Bob Chen",
-      preview: "Reefers confirmed",
-      unread_count: 1,
-      message_id: "00000000-0000-4000-8000-000000000001",
-    };
-    await cdp.send("ServiceWorker.deliverPushMessage", {
-      origin: t.httpUrl,
-      registrationId: await registration,
-      data: JSON.stringify(payload),
-    });
+    await pushToWorker(context, page, scope, { preview: "Reefers confirmed", message_id: "00000000-0000-4000-8000-000000000001" });
     const shownByWorker = await page.waitForFunction(
       async (tag) => {
         const [note] = await (await navigator.serviceWorker.ready).getNotifications({ tag });
@@ -413,31 +413,8 @@ describe("clicking a notification the push worker showed", { timeout: 60_000 }, 
 
   /** Delivers a push about the tender to the demo's worker as Chromium's push service would; answers the daemon's id for it. */
   const pushTender = async (page: Page, preview: string): Promise<number> => {
-    const scope = `${t.httpUrl}/demo/`;
-    const cdp = await context.newCDPSession(page);
-    const registration = new Promise<string>((resolve) =>
-      cdp.on("ServiceWorker.workerRegistrationUpdated", ({ registrations }) => {
-        const found = registrations.find((entry) => entry.scopeURL === scope && !entry.isDeleted);
-        if (found) resolve(found.registrationId);
-      }),
-    );
-    await cdp.send("ServiceWorker.enable");
-    const payload = {
-      type: "message",
-      dialog_id: dialogs.tender,
-      title: tenderTitle,
-      sender_name: "Bob Chen",
-      preview,
-      unread_count: 1,
-      message_id: "00000000-0000-4000-8000-000000000002",
-    };
-    await cdp.send("ServiceWorker.deliverPushMessage", {
-      origin: t.httpUrl,
-      registrationId: await registration,
-      data: JSON.stringify(payload),
-    });
+    await pushToWorker(context, page, `${t.httpUrl}/demo/`, { preview, message_id: "00000000-0000-4000-8000-000000000002" });
     await expect.poll(() => daemon.shown.find((note) => note.body.includes(preview)), { timeout: 15_000 }).toBeTruthy();
-    await cdp.detach();
     return daemon.shown.find((note) => note.body.includes(preview))?.id as number;
   };
 
