@@ -28,11 +28,12 @@ const want = (part: (typeof parts)[number]) => chosen.length === 0 || chosen.inc
 
 type Scenario = { rooms: number; members: number; rate: number; seconds: number };
 /** LOAD_SCENARIOS=50x10@500,200x5@1000:60 picks rooms × members @ rate (: seconds, default 8). */
-const scenarios: Scenario[] = (process.env.LOAD_SCENARIOS ?? "50x10@500,200x5@1000").split(",").map((spec) => {
+const parseScenario = (variable: string, spec: string): Scenario => {
   const match = /^(\d+)x(\d+)@(\d+)(?::(\d+))?$/.exec(spec.trim());
-  if (!match) throw new Error(`LOAD_SCENARIOS: "${spec}" is not rooms x members @ rate [: seconds], e.g. 50x10@500:8`);
+  if (!match) throw new Error(`${variable}: "${spec}" is not rooms x members @ rate [: seconds], e.g. 50x10@500:8`);
   return { rooms: Number(match[1]), members: Number(match[2]), rate: Number(match[3]), seconds: Number(match[4] ?? 8) };
-});
+};
+const scenarios = (process.env.LOAD_SCENARIOS ?? "50x10@500,200x5@1000").split(",").map((spec) => parseScenario("LOAD_SCENARIOS", spec));
 const ticks = 100; // USER_HZ on Linux
 
 /** The fields of /proc/<pid>/stat after the command name: [state, ppid, …, utime at 11, stime at 12]. */
@@ -235,9 +236,7 @@ for (const scenario of want("load") ? scenarios : []) {
 // TRANSPORT_SCENARIO (default 20x2@100:8).
 const transportRows: string[] = [];
 if (want("transport")) {
-  const spec = /^(\d+)x(\d+)@(\d+)(?::(\d+))?$/.exec(process.env.TRANSPORT_SCENARIO ?? "20x2@100:8");
-  if (!spec) throw new Error('TRANSPORT_SCENARIO: rooms x members @ rate [: seconds], e.g. "20x2@100:8"');
-  const scenario = { rooms: Number(spec[1]), members: Number(spec[2]), rate: Number(spec[3]), seconds: Number(spec[4] ?? 8) };
+  const scenario = parseScenario("TRANSPORT_SCENARIO", process.env.TRANSPORT_SCENARIO ?? "20x2@100:8");
   const transportPostmaster = postmaster || (await postmasterOf(adminUrl));
   const raw = await spawnServer("sync-server/bench/raw-server.ts", {});
   const rawResult = await runLoad(raw.port, rawRoomsOf(scenario), scenario, raw.child.pid as number, transportPostmaster);

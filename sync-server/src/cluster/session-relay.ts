@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
-import { runLocally, type SessionCall } from "../http/http-sync-routes.ts";
-import type { HttpSessions, SessionAnswer } from "../sync/http-sessions.ts";
+import { type HttpSessions, runLocally, type SessionAnswer, type SessionCall } from "../sync/http-sessions.ts";
 import type { Logger } from "../sync/logger.ts";
 import { redisClient } from "./fanout.ts";
 

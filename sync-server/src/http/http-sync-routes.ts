@@ -1,9 +1,9 @@
-import { decodeFrames, httpSyncPath } from "@mtchat/protocol";
+import { httpSyncPath } from "@mtchat/protocol";
 import type { Context, Env, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { SessionRelay } from "../cluster/session-relay.ts";
 import type { CorsOrigins } from "../projects/cors-origins.ts";
-import { HttpSessions, type SessionAnswer } from "../sync/http-sessions.ts";
+import { HttpSessions, runLocally, type SessionAnswer, type SessionCall } from "../sync/http-sessions.ts";
 import { sendError } from "./errors.ts";
 
 export type HttpSyncDeps = {
@@ -12,18 +12,6 @@ export type HttpSyncDeps = {
   relay: SessionRelay | null;
   origins: CorsOrigins;
   maxUpdateBytes: number;
-};
-
-/** A session call as the relay carries it. */
-export type SessionCall = { op: "poll"; from: number } | { op: "post"; seq: number; body: Uint8Array } | { op: "end" };
-
-/** Runs a call on this node's session. */
-export const runLocally = async (sessions: HttpSessions, id: string, call: SessionCall, signal?: AbortSignal): Promise<SessionAnswer> => {
-  if (call.op === "poll") return sessions.poll(id, call.from, signal);
-  if (call.op === "end") return sessions.end(id);
-  const frames = decodeFrames(call.body);
-  if (!frames) return { kind: "refused", status: 400, message: "the body is not a sequence of length-prefixed frames" };
-  return sessions.post(id, call.seq, frames, call.body.byteLength);
 };
 
 const reply = (c: Context, answer: SessionAnswer) => {

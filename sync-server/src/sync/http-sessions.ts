@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { encodeFrames, errorKinds, httpPollHoldMs } from "@mtchat/protocol";
+import { decodeFrames, encodeFrames, errorKinds, httpPollHoldMs } from "@mtchat/protocol";
 import type { AttachedConnection, Transport } from "./attach-connection.ts";
 
 /**
@@ -251,3 +251,15 @@ export class HttpSessions {
 }
 
 const gone: SessionAnswer = { kind: "closed", code: 4404, reason: "no such session on this server: open a new one" };
+
+/** A session call as the relay carries it. */
+export type SessionCall = { op: "poll"; from: number } | { op: "post"; seq: number; body: Uint8Array } | { op: "end" };
+
+/** Runs a call on this node's session. */
+export const runLocally = async (sessions: HttpSessions, id: string, call: SessionCall, signal?: AbortSignal): Promise<SessionAnswer> => {
+  if (call.op === "poll") return sessions.poll(id, call.from, signal);
+  if (call.op === "end") return sessions.end(id);
+  const frames = decodeFrames(call.body);
+  if (!frames) return { kind: "refused", status: 400, message: "the body is not a sequence of length-prefixed frames" };
+  return sessions.post(id, call.seq, frames, call.body.byteLength);
+};
