@@ -18,6 +18,7 @@ import { UserStateService } from "./chat/user-state-service.ts";
 import { Cluster } from "./cluster/cluster.ts";
 import { SessionRelay } from "./cluster/session-relay.ts";
 import type { Config } from "./config/options.ts";
+import { asyncCommitUrl } from "./db/async-commit.ts";
 import { startEmbeddedPostgres } from "./db/embedded-postgres.ts";
 import { isDatabaseUnavailable, survivePoolErrors } from "./db/unavailable.ts";
 import { FileService } from "./files/file-service.ts";
@@ -111,7 +112,8 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const embedded = config.databaseUrl
     ? null
     : await startEmbeddedPostgres({ dataDir: path.resolve(config.dataDir, "postgres"), log: (line) => logger.debug("postgres", { line }) });
-  const pool = new pg.Pool({ connectionString: config.databaseUrl ?? embedded?.url, max: 20 });
+  const databaseUrl = (config.databaseUrl ?? embedded?.url) as string;
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 });
   // Idle connections the database drops are reported here; checked-out ones fail their own queries.
   pool.on("error", (error) => logger.warn("pool_error", { error: String(error) }));
   survivePoolErrors(pool);
@@ -119,7 +121,11 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   if (applied.length > 0) logger.info("migrated", { versions: applied });
 
   const metrics = createMetrics();
-  const projector = new Projector(pool, {
+  // The projection commits asynchronously (see async-commit.ts): what a crash loses of it is projected again from the log.
+  const projectionPool = new pg.Pool({ connectionString: asyncCommitUrl(databaseUrl), max: 8 });
+  projectionPool.on("error", (error) => logger.warn("pool_error", { error: String(error) }));
+  survivePoolErrors(projectionPool);
+  const projector = new Projector(projectionPool, {
     maxMessageChars: config.maxMessageChars,
     logger,
     observeLag: (ms) => metrics.projectionLag.observe(ms / 1000),
@@ -208,7 +214,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
   const vapidKeys = persistentVapidKeys(config);
   const pushSender = new PushSender({ pool, keys: vapidKeys, post: outbound.post, logger, timeoutMs: config.webhookTimeoutMs });
   const webhooks = new WebhookDispatcher(
-    { connectionString: (config.databaseUrl ?? embedded?.url) as string, endpoints, outbound, logger, metrics, push: pushSender },
+    { connectionString: databaseUrl, endpoints, outbound, logger, metrics, push: pushSender },
     {
       retry: { maxAttempts: config.webhookMaxAttempts, baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs },
       timeoutMs: config.webhookTimeoutMs,
@@ -397,6 +403,7 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       files.storage.close();
       if (runWebhooks) await webhooks.stop();
       await outbound.close();
+      await projectionPool.end();
       await pool.end();
       await embedded?.stop();
     },

@@ -1,6 +1,7 @@
 import { type Service, webhooksChannel } from "@mtchat/projections";
 import pg from "pg";
 import { Agent } from "undici";
+import { asyncCommitUrl } from "../db/async-commit.ts";
 import { isDatabaseUnavailable, survivePoolErrors } from "../db/unavailable.ts";
 import type { Metrics } from "../metrics.ts";
 import { type OutboundGuard, type OutboundPost, postThrough } from "../outbound/outbound-guard.ts";
@@ -10,7 +11,7 @@ import { claimHeads, type DeliveryRow, deliveriesPayload, fanOut, type Outcome, 
 import { OwnerLock, reap } from "./claims.ts";
 import type { Endpoints } from "./endpoints.ts";
 import { postEvent, webhookBody } from "./http-delivery.ts";
-import { asyncCommitUrl, JobQueue, queues, transaction } from "./job-queue.ts";
+import { JobQueue, queues, transaction } from "./job-queue.ts";
 import { Notifications, type NotifyJob } from "./notifications.ts";
 import { judge, nextDelayMs, type RetryPolicy } from "./retry-policy.ts";
 import { maxBackoffMs, runInSlots, Wakeup } from "./wakeup.ts";

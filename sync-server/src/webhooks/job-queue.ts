@@ -20,19 +20,6 @@ export type QueueName = (typeof queues)[keyof typeof queues];
 export { transaction } from "../db/transaction.ts";
 export type { Tx };
 
-/**
- * The dispatcher's connections commit asynchronously: its bookkeeping is most
- * of its cost, and a crash that loses the last few commits (in order, never
- * half of one) only makes it repeat deliveries, which it may do anyway. The
- * outbox itself is written by the projection, synchronously.
- */
-export const asyncCommitUrl = (connectionString: string): string => {
-  const url = new URL(connectionString);
-  const options = url.searchParams.get("options");
-  url.searchParams.set("options", `${options ? `${options} ` : ""}-c synchronous_commit=off`);
-  return url.toString();
-};
-
 const inTransaction = (client: pg.PoolClient): PgBoss.Db => ({
   executeSql: (text: string, values: unknown[]) => client.query(text, values),
 });
