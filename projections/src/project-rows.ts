@@ -94,27 +94,54 @@ export const trackChanges = (doc: Y.Doc, changes: Changes): (() => void) => {
   };
 };
 
-const upsertMessages = prepared(
-  "projection-upsert-messages",
-  `WITH prev AS (
-      SELECT id, edited_at, deleted FROM messages WHERE dialog_id = $1 AND id = ANY($4::uuid[])
+/** The message columns the projection writes, as `jsonb_to_recordset` reads a row of them. */
+const messageRecord = `id uuid, author_id text, kind text, body_text text, search_text text, body jsonb, reply_to uuid,
+  attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb, reactions jsonb`;
+
+/**
+ * The upsert of message rows `x` (with `dialog` and `segment` expressions) into
+ * `written`, with the rows they replace in `prev` (`messages m` and how to find
+ * them): `prev` sees the table as it was before the upsert, which the events
+ * are diffed against.
+ */
+const upsertMessagesCte = (x: string, dialog: string, segment: string, prev: string) => `prev AS (
+      SELECT m.dialog_id, m.id, m.edited_at, m.deleted FROM ${prev}
     ), written AS (
       INSERT INTO messages (dialog_id, id, segment, seq, author_id, kind, body_text, search_text, body, reply_to, attachments, created_at, received_at, edited_at, deleted, system, reactions)
-      SELECT $1, x.id, $2, a.seq, x.author_id, x.kind, x.body_text, x.search_text, x.body, x.reply_to, x.attachments,
+      SELECT ${dialog}, x.id, ${segment}, a.seq, x.author_id, x.kind, x.body_text, x.search_text, x.body, x.reply_to, x.attachments,
              LEAST(x.created_at, COALESCE(a.received_at, x.created_at)), a.received_at, x.edited_at, x.deleted, x.system, x.reactions
-      FROM jsonb_to_recordset($3::jsonb) AS x(id uuid, author_id text, kind text, body_text text, search_text text, body jsonb, reply_to uuid,
-           attachments jsonb, created_at timestamptz, edited_at timestamptz, deleted boolean, system jsonb, reactions jsonb)
-      LEFT JOIN message_arrivals a ON a.dialog_id = $1 AND a.message_id = x.id
+      FROM ${x} LEFT JOIN message_arrivals a ON a.dialog_id = ${dialog} AND a.message_id = x.id
       ON CONFLICT (dialog_id, id) DO UPDATE SET
         segment = EXCLUDED.segment, seq = EXCLUDED.seq, author_id = EXCLUDED.author_id, kind = EXCLUDED.kind,
         body_text = EXCLUDED.body_text, search_text = EXCLUDED.search_text, body = EXCLUDED.body, reply_to = EXCLUDED.reply_to, attachments = EXCLUDED.attachments,
         created_at = EXCLUDED.created_at, received_at = EXCLUDED.received_at, edited_at = EXCLUDED.edited_at,
         deleted = EXCLUDED.deleted, system = EXCLUDED.system, reactions = EXCLUDED.reactions
-      RETURNING id, author_id, kind, body_text, body, reply_to, attachments, created_at, edited_at, deleted, system, seq
+      RETURNING dialog_id, id, author_id, kind, body_text, body, reply_to, attachments, created_at, edited_at, deleted, system, seq
     )
     SELECT w.*, p.id IS NOT NULL AS existed, p.edited_at AS prev_edited_at, p.deleted AS prev_deleted
-    FROM written w LEFT JOIN prev p ON p.id = w.id`,
+    FROM written w LEFT JOIN prev p ON p.dialog_id = w.dialog_id AND p.id = w.id`;
+
+const upsertMessages = prepared(
+  "projection-upsert-messages",
+  `WITH ${upsertMessagesCte(
+    `jsonb_to_recordset($3::jsonb) AS x(${messageRecord})`,
+    "$1::uuid",
+    "$2::integer",
+    "messages m WHERE m.dialog_id = $1 AND m.id = ANY($4::uuid[])",
+  )}`,
 );
+
+/**
+ * The same for the segments of many dialogs at once (each row names its
+ * dialog and segment). Not prepared: a generic plan fixed while the tables
+ * were small would keep joining this set against them as if they still were.
+ */
+const upsertManyMessagesSql = `WITH ${upsertMessagesCte(
+  `jsonb_to_recordset($1::jsonb) AS x(dialog_id uuid, segment integer, ${messageRecord})`,
+  "x.dialog_id",
+  "x.segment",
+  "messages m JOIN jsonb_to_recordset($1::jsonb) AS k(dialog_id uuid, id uuid) ON m.dialog_id = k.dialog_id AND m.id = k.id",
+)}`;
 
 const epoch = new Date(0).toISOString();
 
@@ -179,16 +206,40 @@ export const writeRows = async (
     await writeMeta(db, dialogId, doc, changes);
     return [];
   }
-  const messages = messagesOf(doc);
-  const ids = changes.all ? [...messages.keys()] : [...changes.messages];
-  const rows = ids.flatMap((id) => {
-    const row = messageRow(id, messages.get(id), limits);
-    return row ? [row] : [];
-  });
+  const rows = segmentRows(doc, changes, limits);
   if (rows.length === 0) return [];
-  // One statement: `prev` sees the rows as they were before the upsert, which the events are diffed against.
   const { rows: written } = await db.query<ProjectedMessage>(
     upsertMessages([dialogId, name.segment, JSON.stringify(rows), rows.map((row) => row.id)]),
   );
   return eventsFor(db, dialogId, (ref) => messageEvents(ref, written));
+};
+
+/** The message rows of a segment's changed messages. */
+const segmentRows = (doc: Y.Doc, changes: Changes, limits: RowLimits) => {
+  const messages = messagesOf(doc);
+  const ids = changes.all ? [...messages.keys()] : [...changes.messages];
+  return ids.flatMap((id) => {
+    const row = messageRow(id, messages.get(id), limits);
+    return row ? [row] : [];
+  });
+};
+
+/** A segment document to project along with others: its dialog and segment, its state, and what changed. */
+export type SegmentWrite = { dialogId: string; segment: number; doc: Y.Doc; changes: Changes };
+
+/**
+ * `writeRows` for many segment documents in one statement: their message
+ * rows are upserted together, and the events of each dialog are returned.
+ */
+export const writeSegmentRows = async (db: pg.PoolClient, segments: readonly SegmentWrite[], limits: RowLimits): Promise<OutboxEvent[]> => {
+  const rows = segments.flatMap(({ dialogId, segment, doc, changes }) =>
+    segmentRows(doc, changes, limits).map((row) => ({ dialog_id: dialogId, segment, ...row })),
+  );
+  if (rows.length === 0) return [];
+  const { rows: written } = await db.query<ProjectedMessage & { dialog_id: string }>(upsertManyMessagesSql, [JSON.stringify(rows)]);
+  const byDialog = new Map<string, ProjectedMessage[]>();
+  for (const row of written) byDialog.set(row.dialog_id, [...(byDialog.get(row.dialog_id) ?? []), row]);
+  const events: OutboxEvent[] = [];
+  for (const [dialogId, dialogRows] of byDialog) events.push(...(await eventsFor(db, dialogId, (ref) => messageEvents(ref, dialogRows))));
+  return events;
 };

@@ -1,11 +1,11 @@
 import { defaultMaxMessageChars, parseDocName } from "@mtchat/protocol";
 import type pg from "pg";
 import type * as Y from "yjs";
-import { type AppliedLog, applyDocLog } from "./apply-log.ts";
+import { type AppliedLog, applyChecked, applyDocLog } from "./apply-log.ts";
 import { type LogRow, readFromRows } from "./log-reader.ts";
 import { outboxInsert, outboxJson, webhooksChannel } from "./outbox.ts";
 import { prepared } from "./prepared.ts";
-import { type Changes, noChanges, trackChanges, writeRows } from "./project-rows.ts";
+import { type Changes, noChanges, type SegmentWrite, trackChanges, writeRows, writeSegmentRows } from "./project-rows.ts";
 import type { Quarantined } from "./quarantine.ts";
 
 type Cached = { doc: Y.Doc; seq: number };
@@ -33,6 +33,31 @@ const lockCheckpointSql = prepared(
     FROM c LEFT JOIN doc_log l ON l.doc_name = $1 AND l.seq > c.seq AND c.seq = $3
     ORDER BY l.seq`,
 );
+
+/** `lockCheckpointSql` for many documents (in name order, so two processes' joint runs never deadlock); not prepared, see writeSegmentRows. */
+const lockCheckpointsSql = `WITH d AS (
+      SELECT * FROM unnest($1::text[], $2::uuid[], $3::bigint[]) AS d (doc_name, dialog_id, cached)
+    ), c AS (
+      INSERT INTO projection_checkpoints AS c (doc_name, dialog_id, seq)
+        SELECT d.doc_name, r.id, 0 FROM d JOIN dialog_registry r ON r.id = d.dialog_id ORDER BY d.doc_name FOR KEY SHARE OF r
+      ON CONFLICT (doc_name) DO UPDATE SET seq = c.seq
+      RETURNING c.doc_name, c.seq
+    )
+    SELECT c.doc_name, c.seq AS checkpoint, h.head_seq AS head, l.seq, l.update, l.received_at
+    FROM c JOIN d ON d.doc_name = c.doc_name
+    LEFT JOIN doc_heads h ON h.doc_name = c.doc_name
+    LEFT JOIN doc_log l ON l.doc_name = c.doc_name AND l.seq > c.seq AND c.seq = d.cached
+    ORDER BY c.doc_name, l.seq`;
+
+/** `advanceDialogCheckpoint` for many segments: their checkpoints and events, and one notification per dialog. */
+const advanceCheckpointsSql = `WITH ${outboxInsert("$3")}, done AS (
+      UPDATE projection_checkpoints c SET seq = x.seq FROM unnest($1::text[], $2::bigint[]) AS x (doc_name, seq) WHERE c.doc_name = x.doc_name
+    )
+    SELECT (SELECT count(pg_notify('${projectedChannel}', d)) FROM unnest($4::text[]) AS d),
+      (SELECT pg_notify('${webhooksChannel}', 'outbox') FROM added LIMIT 1)`;
+
+/** At most this many documents are projected in one joint transaction (the worker hands them over in runs of this size). */
+export const jointLimit = 64;
 
 /** How many recent lag samples are kept: enough for stable percentiles, bounded in memory. */
 const lagSamples = 100_000;
@@ -104,6 +129,132 @@ export class Projector {
       })
       .catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Projects each document, as `catchUp` would, and resolves one promise per
+   * name. Segment documents whose copy is cached here (the steady state of a
+   * busy dialog) are projected together: one transaction, one statement per
+   * table for all of them, instead of five round trips each. A document the
+   * joint run cannot take as it is (its copy is not at its checkpoint, the
+   * log was compacted, a row fails to apply), and every document of a joint
+   * run that fails, is then projected on its own, which quarantines and
+   * rebuilds as `catchUp` does.
+   */
+  catchUpEach(docNames: readonly string[]): Promise<number>[] {
+    const joint = [...new Set(docNames)]
+      .filter((docName) => parseDocName(docName)?.kind === "segment" && this.cache.has(docName) && !this.running.has(docName))
+      .sort()
+      .slice(0, jointLimit);
+    const results = new Map<string, Promise<number>>();
+    if (joint.length > 1) {
+      const run = this.runJoint(joint);
+      for (const docName of joint) {
+        const one = run.then((done) => done.get(docName) ?? this.run(docName));
+        this.running.set(docName, one);
+        void one
+          .finally(() => {
+            if (this.running.get(docName) === one) this.running.delete(docName);
+          })
+          .catch(() => undefined);
+        results.set(docName, one);
+      }
+    }
+    return docNames.map((docName) => {
+      const result = results.get(docName) ?? this.catchUp(docName);
+      results.set(docName, result);
+      return result;
+    });
+  }
+
+  /**
+   * The joint run of `catchUpEach` (documents in name order): resolves with
+   * the seq each document it projected reached. The others are left to their
+   * own run: their copies are dropped when they may be ahead of the
+   * checkpoint, and after a failure every copy it touched is.
+   */
+  private async runJoint(docNames: string[]): Promise<Map<string, number>> {
+    const done = new Map<string, number>();
+    const client = await this.pool.connect().catch(() => null);
+    if (!client) return done;
+    const writes: (SegmentWrite & { docName: string; seq: number; appended: { seq: number; at: number }[]; checkpoint: number })[] = [];
+    try {
+      await client.query("BEGIN");
+      const { rows } = await client.query<
+        { doc_name: string; checkpoint: string; head: string | null } & { [K in keyof LogRow]: LogRow[K] | null }
+      >(lockCheckpointsSql, [
+        docNames,
+        docNames.map((docName) => parseDocName(docName)?.dialogId),
+        docNames.map((docName) => this.cache.get(docName)?.seq ?? -1),
+      ]);
+      const locked = new Map<string, { checkpoint: number; head: number; rows: LogRow[] }>();
+      for (const row of rows) {
+        const entry = locked.get(row.doc_name) ?? { checkpoint: Number(row.checkpoint), head: Number(row.head ?? 0), rows: [] };
+        if (row.seq !== null && row.update !== null && row.received_at !== null)
+          entry.rows.push({ seq: row.seq, update: row.update, received_at: row.received_at });
+        locked.set(row.doc_name, entry);
+      }
+      for (const docName of docNames) {
+        const name = parseDocName(docName);
+        const cached = this.cache.get(docName);
+        const lock = locked.get(docName);
+        // Gone, or not at its checkpoint: its own run finds out why.
+        if (name?.kind !== "segment" || !cached || !lock || cached.seq !== lock.checkpoint) continue;
+        const read = readFromRows(lock.rows, lock.checkpoint, lock.head);
+        if (!read) continue;
+        if (read.seq <= lock.checkpoint) {
+          done.set(docName, lock.checkpoint);
+          continue;
+        }
+        const changes = noChanges(false);
+        const unwatch = trackChanges(cached.doc, changes);
+        let bad = false;
+        try {
+          for (const update of read.updates) if (applyChecked(cached.doc, update) !== null) bad = true;
+        } finally {
+          unwatch();
+        }
+        if (bad) {
+          // Partly applied: its own run rebuilds it from the log and quarantines the row.
+          this.drop(docName);
+          continue;
+        }
+        writes.push({
+          docName,
+          dialogId: name.dialogId,
+          segment: name.segment,
+          doc: cached.doc,
+          changes,
+          seq: read.seq,
+          appended: read.appended,
+          checkpoint: lock.checkpoint,
+        });
+      }
+      if (writes.length > 0) {
+        const events = await writeSegmentRows(client, writes, { maxMessageChars: this.maxMessageChars });
+        await client.query(advanceCheckpointsSql, [
+          writes.map((write) => write.docName),
+          writes.map((write) => write.seq),
+          outboxJson(events),
+          [...new Set(writes.map((write) => write.dialogId))],
+        ]);
+      }
+      await client.query("COMMIT");
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      this.logger?.error("joint_projection_failed", { docs: docNames.length, error: String(error) });
+      // Their copies are ahead of their checkpoints now; each document's own run starts afresh.
+      for (const write of writes) this.drop(write.docName);
+      client.release();
+      return new Map();
+    }
+    client.release();
+    for (const write of writes) {
+      this.recordLag(write.appended.filter((row) => row.seq > write.checkpoint));
+      this.remember(write.docName, { doc: write.doc, seq: write.seq });
+      done.set(write.docName, write.seq);
+    }
+    return done;
   }
 
   /**

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import type { Projector } from "./projector.ts";
+import { jointLimit, type Projector } from "./projector.ts";
 import { backfillSearchText } from "./segment.ts";
 import type { Service } from "./service.ts";
 
@@ -54,6 +54,8 @@ export class ProjectionWorker implements Service {
   private listener: pg.PoolClient | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly queued = new Set<string>();
+  /** Documents in a run now. */
+  private readonly inFlight = new Set<string>();
   private readonly failures = new Map<string, Failure>();
   private active = 0;
   private idle: (() => void) | null = null;
@@ -65,7 +67,7 @@ export class ProjectionWorker implements Service {
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly projector: Pick<Projector, "catchUp">,
+    private readonly projector: Pick<Projector, "catchUpEach">,
     private readonly options: WorkerOptions,
   ) {
     this.now = options.now ?? Date.now;
@@ -206,29 +208,41 @@ export class ProjectionWorker implements Service {
     }, this.options.batchMs ?? 20);
   }
 
+  /**
+   * Queued documents go out in runs of up to `jointLimit` (the projector
+   * projects busy segments together), up to `concurrency` runs at once. A
+   * document in a run stays queued until the run ends, so it joins the next
+   * run, and the runs grow with the load instead of multiplying.
+   */
   private pump(): void {
     const limit = this.options.concurrency ?? 4;
     while (this.active < limit && this.queued.size > 0 && !this.stopping) {
-      const docName = this.queued.values().next().value as string;
-      this.queued.delete(docName);
+      const now = this.now();
+      const taken = [...this.queued].filter((docName) => !this.inFlight.has(docName)).slice(0, jointLimit);
+      if (taken.length === 0) return;
+      for (const docName of taken) this.queued.delete(docName);
       // Queued again while it was failing: it waits for its retry, which the retry timer queues.
-      const failure = this.failures.get(docName);
-      if (failure && failure.retryAt > this.now()) continue;
+      const docNames = taken.filter((docName) => !((this.failures.get(docName)?.retryAt ?? 0) > now));
+      if (docNames.length === 0) continue;
       this.active += 1;
-      this.projector
-        .catchUp(docName)
-        .then(
-          () => this.succeeded(docName),
-          (error: unknown) => this.failed(docName, error),
-        )
-        .finally(() => {
-          this.active -= 1;
-          if (this.active === 0 && this.idle) {
-            this.idle();
-            this.idle = null;
-          }
-          this.pump();
-        });
+      for (const docName of docNames) this.inFlight.add(docName);
+      const results = this.projector.catchUpEach(docNames).map((result, index) => {
+        const docName = docNames[index] as string;
+        return result
+          .then(
+            () => this.succeeded(docName),
+            (error: unknown) => this.failed(docName, error),
+          )
+          .finally(() => this.inFlight.delete(docName));
+      });
+      void Promise.all(results).finally(() => {
+        this.active -= 1;
+        if (this.active === 0 && this.idle) {
+          this.idle();
+          this.idle = null;
+        }
+        this.pump();
+      });
     }
   }
 
