@@ -60,7 +60,8 @@ export class Notifications {
       return [{ dialog_id: event.dialog_id, project_id: event.project_id, seq: message.seq, sender_id: message.sender_id, hooked }];
     });
     if (messages.length === 0) return;
-    const { rows } = await tx.client.query<{ dialog_id: string; user_id: string; due_at: Date; opened: boolean }>(
+    // Only the windows this batch opened come back: most are extended, and a busy dialog has many recipients.
+    const { rows: opened } = await tx.client.query<{ dialog_id: string; user_id: string; due_at: Date }>(
       `WITH arrived AS (
          SELECT m.dialog_id, m.project_id, m.seq, m.sender_id, m.hooked
          FROM jsonb_to_recordset($1::jsonb) AS m(dialog_id uuid, project_id text, seq bigint, sender_id text, hooked boolean)
@@ -71,18 +72,20 @@ export class Notifications {
          FROM arrived a JOIN participants p ON p.dialog_id = a.dialog_id AND p.user_id <> a.sender_id
          WHERE a.hooked OR EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.project_id = a.project_id AND s.user_id = p.user_id)
          GROUP BY a.dialog_id, p.user_id
+       ), upserted AS (
+         INSERT INTO webhook_pending_notifications (dialog_id, user_id, project_id, first_seq, latest_seq, due_at)
+         SELECT dialog_id, user_id, project_id, first_seq, latest_seq, now() + make_interval(secs => $2) FROM windows
+         ON CONFLICT (dialog_id, user_id) DO UPDATE SET
+           latest_seq = GREATEST(webhook_pending_notifications.latest_seq, EXCLUDED.latest_seq), due_at = EXCLUDED.due_at
+         RETURNING dialog_id, user_id, due_at, xmax = 0 AS opened
        )
-       INSERT INTO webhook_pending_notifications (dialog_id, user_id, project_id, first_seq, latest_seq, due_at)
-       SELECT dialog_id, user_id, project_id, first_seq, latest_seq, now() + make_interval(secs => $2) FROM windows
-       ON CONFLICT (dialog_id, user_id) DO UPDATE SET
-         latest_seq = GREATEST(webhook_pending_notifications.latest_seq, EXCLUDED.latest_seq), due_at = EXCLUDED.due_at
-       RETURNING dialog_id, user_id, due_at, xmax = 0 AS opened`,
+       SELECT dialog_id, user_id, due_at FROM upserted WHERE opened`,
       [JSON.stringify(messages), this.options.delayMs / 1000],
     );
     await this.queue.insert<NotifyJob>(
       tx,
       queues.notify,
-      rows.filter((row) => row.opened).map((row) => ({ data: { dialog_id: row.dialog_id, user_id: row.user_id }, startAfter: row.due_at })),
+      opened.map((row) => ({ data: { dialog_id: row.dialog_id, user_id: row.user_id }, startAfter: row.due_at })),
     );
   }
 
