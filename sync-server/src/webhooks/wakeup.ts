@@ -65,6 +65,8 @@ export type Slots<T> = {
   concurrency: number;
   /** How often to look for work when nothing woke the loop. */
   pollMs: number;
+  /** How long to wait before each take, so wake-ups close together make one take (default none). */
+  gatherMs?: number;
   stopped: () => boolean;
   /** Takes up to `free` items (claims them, fetches jobs). */
   take: (free: number) => Promise<T[]>;
@@ -76,8 +78,8 @@ export type Slots<T> = {
 
 /**
  * A consumer loop: keeps up to `concurrency` items in flight, taking more as
- * slots free (a freed slot wakes it), and sleeps on `wakeup` when there is
- * nothing to take, until woken or `pollMs` passes. Resolves once stopped and
+ * slots free (a freed slot wakes it), and sleeps on `wakeup` once a take
+ * finds less than it asked for, until woken or `pollMs` passes. Resolves once stopped and
  * every item in flight is done.
  */
 export const runInSlots = async <T>(wakeup: Wakeup, slots: Slots<T>): Promise<void> => {
@@ -88,11 +90,14 @@ export const runInSlots = async <T>(wakeup: Wakeup, slots: Slots<T>): Promise<vo
       await Promise.race(active);
       continue;
     }
+    // What comes due meanwhile, and slots freeing meanwhile, are taken in this one take.
+    if (slots.gatherMs) await new Promise((resolve) => setTimeout(resolve, slots.gatherMs));
     // Cleared before taking, so a wake-up that comes meanwhile is not lost.
     wakeup.clear();
     let items: T[];
+    const free = slots.concurrency - active.size;
     try {
-      items = await slots.take(slots.concurrency - active.size);
+      items = await slots.take(free);
       failures = 0;
     } catch (error) {
       slots.onTakeError(error);
@@ -111,7 +116,9 @@ export const runInSlots = async <T>(wakeup: Wakeup, slots: Slots<T>): Promise<vo
         });
       active.add(running);
     }
-    if (items.length === 0 && !slots.stopped()) await wakeup.sleep(slots.pollMs);
+    // Fewer than asked: nothing else is due now, so taking again at once would come back empty. A wake-up
+    // (new work, a slot freeing) since the take ends this sleep at once.
+    if (items.length < free && !slots.stopped()) await wakeup.sleep(slots.pollMs);
   }
   await Promise.allSettled(active);
 };
