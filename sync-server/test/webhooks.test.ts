@@ -586,6 +586,29 @@ describe("notification.pending", () => {
       socket.destroy();
     }
   });
+
+  test("a later message moves the window's end: one event, the delay after the last message, counting both", async () => {
+    const { t, receiver } = setup;
+    const dialog = await createDialog(t, ["alice", "bob"]);
+    const alice = await tokenFor("alice");
+    await send(t, dialog.id, alice, "first");
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const sentLast = Date.now();
+    const last = await send(t, dialog.id, alice, "last");
+    const notification = await receiver.until(
+      () => receiver.deliveredOf(dialog.id).find((request) => request.event === "notification.pending"),
+      "bob's notification",
+    );
+    // The window opened by "first" would have ended a second after "last" was sent; it ended 3 s after "last".
+    expect(notification.at - sentLast).toBeGreaterThanOrEqual(2900);
+    expect(notification.body.data).toMatchObject({ recipient_id: "bob", unread_count: 2, latest_message: { id: last } });
+    await eventually(
+      async () =>
+        (await t.server.pool.query("SELECT 1 FROM webhook_pending_notifications WHERE dialog_id = $1", [dialog.id])).rowCount === 0,
+      { what: "the window to close" },
+    );
+    expect(receiver.deliveredOf(dialog.id).filter((request) => request.event === "notification.pending")).toHaveLength(1);
+  });
 });
 
 const deliveryOf = async (t: TestServer, eventIdValue: string) => {

@@ -29,10 +29,11 @@ export const previewOf = (text: string | null): string => {
 
 /**
  * notification.pending, debounced per (recipient, dialog). Each new text
- * message opens or extends the window of every other participant: its end
- * moves to `delay` after the latest message. Only opening a window queues a
- * job; a job that finds the window extended queues itself again for the new
- * end. When a window ends, the recipient gets one event with the unread count
+ * message opens the window of every other participant that has none, or
+ * extends it: its end is `delay` after the latest message. Only opening a
+ * window writes a row and queues a job; the job reads where the window ends
+ * now from the messages, and queues itself again for that end when it is
+ * later. When a window ends, the recipient gets one event with the unread count
  * and the latest message, unless they read up to it meanwhile, are online in
  * the dialog, muted it, or left. The same event wakes the recipient's
  * browsers through web push, where they subscribed.
@@ -44,9 +45,9 @@ export class Notifications {
   ) {}
 
   /**
-   * In the fan-out transaction: opens or extends the windows the new messages
-   * imply, in one statement for the whole batch (each window once, with the
-   * batch's first and latest arrival).
+   * In the fan-out transaction: opens the windows the new messages imply, in
+   * one statement for the whole batch (each window once, from the batch's
+   * first arrival); open windows are extended by the messages themselves.
    */
   async schedule(tx: Tx, events: readonly OutboxRow[], endpoints: readonly Endpoint[]): Promise<void> {
     const subscribed = new Set(
@@ -60,7 +61,8 @@ export class Notifications {
       return [{ dialog_id: event.dialog_id, project_id: event.project_id, seq: message.seq, sender_id: message.sender_id, hooked }];
     });
     if (messages.length === 0) return;
-    // Only the windows this batch opened come back: most are extended, and a busy dialog has many recipients.
+    // An open window is left as it is: where it ends is read from the messages when its job runs (see `fire`), so a
+    // busy dialog writes no row per message and recipient. Only the windows this batch opened come back.
     const { rows: opened } = await tx.client.query<{ dialog_id: string; user_id: string; due_at: Date }>(
       `WITH arrived AS (
          SELECT m.dialog_id, m.project_id, m.seq, m.sender_id, m.hooked
@@ -72,14 +74,11 @@ export class Notifications {
          FROM arrived a JOIN participants p ON p.dialog_id = a.dialog_id AND p.user_id <> a.sender_id
          WHERE a.hooked OR EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.project_id = a.project_id AND s.user_id = p.user_id)
          GROUP BY a.dialog_id, p.user_id
-       ), upserted AS (
-         INSERT INTO webhook_pending_notifications (dialog_id, user_id, project_id, first_seq, latest_seq, due_at)
-         SELECT dialog_id, user_id, project_id, first_seq, latest_seq, now() + make_interval(secs => $2) FROM windows
-         ON CONFLICT (dialog_id, user_id) DO UPDATE SET
-           latest_seq = GREATEST(webhook_pending_notifications.latest_seq, EXCLUDED.latest_seq), due_at = EXCLUDED.due_at
-         RETURNING dialog_id, user_id, due_at, xmax = 0 AS opened
        )
-       SELECT dialog_id, user_id, due_at FROM upserted WHERE opened`,
+       INSERT INTO webhook_pending_notifications (dialog_id, user_id, project_id, first_seq, latest_seq, due_at)
+       SELECT dialog_id, user_id, project_id, first_seq, latest_seq, now() + make_interval(secs => $2) FROM windows
+       ON CONFLICT (dialog_id, user_id) DO NOTHING
+       RETURNING dialog_id, user_id, due_at`,
       [JSON.stringify(messages), this.options.delayMs / 1000],
     );
     await this.queue.insert<NotifyJob>(
@@ -107,15 +106,30 @@ export class Notifications {
   async fire(tx: Tx, job: Job<NotifyJob>): Promise<void> {
     await this.queue.complete(tx, queues.notify, job.id);
     const { dialog_id: dialogId, user_id: userId } = job.data;
-    const { rows } = await tx.client.query<{ project_id: string; first_seq: string; latest_seq: string; due_at: Date; early: boolean }>(
-      `SELECT project_id, first_seq, latest_seq, due_at, due_at > now() AS early FROM webhook_pending_notifications
-       WHERE dialog_id = $1 AND user_id = $2 FOR UPDATE SKIP LOCKED`,
+    const { rows } = await tx.client.query<{ project_id: string; first_seq: string }>(
+      `SELECT project_id, first_seq FROM webhook_pending_notifications WHERE dialog_id = $1 AND user_id = $2 FOR UPDATE SKIP LOCKED`,
       [dialogId, userId],
     );
     const pending = rows[0];
     if (!pending) return;
-    if (pending.early) {
-      await this.queue.insert<NotifyJob>(tx, queues.notify, [{ data: job.data, startAfter: pending.due_at }]);
+    // The window ends `delay` after the latest text message of someone else since it opened.
+    const { rows: ends } = await tx.client.query<{ latest_seq: string | null; due_at: Date | null; early: boolean | null }>(
+      `SELECT e.latest_seq, e.due_at, e.due_at > now() AS early FROM (
+         SELECT max(m.seq) AS latest_seq, max(COALESCE(m.received_at, m.created_at)) + make_interval(secs => $4) AS due_at
+         FROM messages m WHERE m.dialog_id = $1 AND m.seq >= $2 AND m.author_id <> $3 AND m.kind = 'text'
+       ) AS e`,
+      [dialogId, pending.first_seq, userId, this.options.delayMs / 1000],
+    );
+    const end = ends[0];
+    const latestSeq = end?.latest_seq ?? pending.first_seq;
+    if (end?.early && end.due_at) {
+      await tx.client.query("UPDATE webhook_pending_notifications SET latest_seq = $3, due_at = $4 WHERE dialog_id = $1 AND user_id = $2", [
+        dialogId,
+        userId,
+        latestSeq,
+        end.due_at,
+      ]);
+      await this.queue.insert<NotifyJob>(tx, queues.notify, [{ data: job.data, startAfter: end.due_at }]);
       return;
     }
     const close = (outcome: string) => {
@@ -143,7 +157,7 @@ export class Notifications {
                                WHERE c.dialog_id = $1 AND c.user_id = $4), 0)
          AND EXISTS (SELECT 1 FROM participants p WHERE p.dialog_id = $1 AND p.user_id = $4)
        ORDER BY m.seq DESC LIMIT 1`,
-      [dialogId, pending.first_seq, pending.latest_seq, userId],
+      [dialogId, pending.first_seq, latestSeq, userId],
     );
     const latest = window[0];
     if (!latest) return void (await close("read"));
