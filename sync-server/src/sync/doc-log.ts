@@ -2,6 +2,7 @@ import { deny } from "@mtchat/authz";
 import { applyChecked, applyDocLog, type EventLogger, logQuarantined, prepared, quarantineRow, readDocLog } from "@mtchat/projections";
 import type pg from "pg";
 import * as Y from "yjs";
+import { Batcher } from "../db/batcher.ts";
 import { transaction } from "../db/transaction.ts";
 import type { Metrics } from "../metrics.ts";
 
@@ -97,48 +98,32 @@ export class DocLog {
    * row is committed.
    */
   append(entry: AppendEntry): Promise<AppendResult> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ entry, resolve, reject });
-      this.pump();
-    });
+    return this.appends.submit(entry);
   }
 
-  private readonly pending: { entry: AppendEntry; resolve: (result: AppendResult) => void; reject: (error: unknown) => void }[] = [];
-  private inFlight = 0;
+  private readonly appends = new Batcher<AppendEntry, AppendResult>((batch) => this.write(batch), {
+    maxBatch,
+    maxInFlight: maxBatchesInFlight,
+  });
 
-  private pump(): void {
-    while (this.inFlight < maxBatchesInFlight && this.pending.length > 0) {
-      const batch = this.pending.splice(0, maxBatch);
-      this.inFlight += 1;
-      void this.write(batch).finally(() => {
-        this.inFlight -= 1;
-        this.pump();
-      });
+  private async write(batch: AppendEntry[]): Promise<AppendResult[]> {
+    const { rows } = await this.pool.query<{ ord: number; seq: string | null; code: string | null; message: string | null }>(
+      appendMany([
+        batch.map((entry) => entry.docName),
+        batch.map((entry) => entry.dialogId),
+        batch.map((entry) => Buffer.from(entry.update.buffer, entry.update.byteOffset, entry.update.byteLength)),
+        batch.map((entry) => entry.userId),
+        JSON.stringify(batch.map((entry) => entry.clientIds)),
+        JSON.stringify(batch.map((entry) => entry.newMessageIds)),
+      ]),
+    );
+    const results: AppendResult[] = batch.map(() => deny("conflict", "the append returned no row for this update"));
+    for (const row of rows) {
+      if (row.ord < 1 || row.ord > batch.length) continue;
+      if (row.seq !== null) this.metrics?.appends.inc();
+      results[row.ord - 1] = row.seq !== null ? { ok: true, seq: Number(row.seq) } : deny("conflict", row.message ?? "refused");
     }
-  }
-
-  private async write(batch: typeof this.pending): Promise<void> {
-    try {
-      const { rows } = await this.pool.query<{ ord: number; seq: string | null; code: string | null; message: string | null }>(
-        appendMany([
-          batch.map(({ entry }) => entry.docName),
-          batch.map(({ entry }) => entry.dialogId),
-          batch.map(({ entry }) => Buffer.from(entry.update.buffer, entry.update.byteOffset, entry.update.byteLength)),
-          batch.map(({ entry }) => entry.userId),
-          JSON.stringify(batch.map(({ entry }) => entry.clientIds)),
-          JSON.stringify(batch.map(({ entry }) => entry.newMessageIds)),
-        ]),
-      );
-      for (const row of rows) {
-        const waiting = batch[row.ord - 1];
-        if (!waiting) continue;
-        if (row.seq !== null) this.metrics?.appends.inc();
-        if (row.seq !== null) waiting.resolve({ ok: true, seq: Number(row.seq) });
-        else waiting.resolve(deny("conflict", row.message ?? "refused"));
-      }
-    } catch (error) {
-      for (const { reject } of batch) reject(error);
-    }
+    return results;
   }
 
   /**

@@ -1,7 +1,8 @@
 import { createTestDatabase, migrate } from "@mtchat/migrations";
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { claimHeads, claimNamespace, type DeliveryRow, type Outcome, recordOutcome } from "./chains.ts";
+import { Batcher } from "../db/batcher.ts";
+import { claimHeads, claimNamespace, type DeliveryRow, type Outcome, type OutcomeRecord, recordOutcome, recordOutcomes } from "./chains.ts";
 
 const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -33,85 +34,100 @@ const holdOwnerLock = async (owner: number) => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-test("dispatchers racing over one table deliver every event once, each chain in order, one at a time, retries holding their chain", async () => {
-  const chains = 24;
-  const perChain = 8;
-  // Interleaved, as a fan-out over many dialogs creates them: chain k's events are k, k + chains, k + 2 chains, …
-  await pool.query(
-    `INSERT INTO webhook_outbox (id, project_id, dialog_id, event, data)
+test.each([
+  ["one statement per outcome", false, 1],
+  ["outcomes recorded in batches, as the dispatcher does", true, 2],
+] as const)(
+  "dispatchers racing over one table deliver every event once, each chain in order, one at a time, retries holding their chain: %s",
+  async (_, batched, run) => {
+    const chains = 24;
+    const prefix = `default/run-${run}-chain-`;
+    const perChain = 8;
+    // Interleaved, as a fan-out over many dialogs creates them: chain k's events are k, k + chains, k + 2 chains, …
+    await pool.query(
+      `INSERT INTO webhook_outbox (id, project_id, dialog_id, event, data)
      SELECT gen_random_uuid(), 'default', NULL, 'message.new', jsonb_build_object('n', n) FROM generate_series(0, $1 - 1) AS n`,
-    [chains * perChain],
-  );
-  await pool.query(
-    `INSERT INTO webhook_deliveries (event_seq, endpoint_id, chain_key)
-     SELECT seq, 'default', 'default/chain-' || ((data->>'n')::int % $1) FROM webhook_outbox ORDER BY seq`,
-    [chains],
-  );
-  const inFlight = new Map<string, string>();
-  const sent: { chain: string; id: string }[] = [];
-  const retried = new Set<string>();
-  const violations: string[] = [];
+      [chains * perChain],
+    );
+    await pool.query(
+      `INSERT INTO webhook_deliveries (event_seq, endpoint_id, chain_key)
+     SELECT seq, 'default', $2 || ((data->>'n')::int % $1) FROM webhook_outbox WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = seq) ORDER BY seq`,
+      [chains, prefix],
+    );
+    const inFlight = new Map<string, string>();
+    const sent: { chain: string; id: string }[] = [];
+    const retried = new Set<string>();
+    const violations: string[] = [];
 
-  /** One slot of a dispatcher: sends a chain's head, then whatever the record hands it, like deliverChain. */
-  const runChain = async (first: DeliveryRow) => {
-    let delivery: DeliveryRow | null = first;
-    for (let round = 1; delivery; round += 1) {
-      const holder = inFlight.get(delivery.chain_key);
-      if (holder !== undefined && holder !== delivery.id)
-        violations.push(`${delivery.chain_key}: ${delivery.id} while ${holder} in flight`);
-      inFlight.set(delivery.chain_key, delivery.id);
-      await sleep(Math.random() * 3);
-      sent.push({ chain: delivery.chain_key, id: delivery.id });
-      // Every fifth event fails once, and is retried 30 ms later: its chain must wait for it.
-      const retry = Number(delivery.id) % 5 === 0 && !retried.has(delivery.id);
-      if (retry) retried.add(delivery.id);
-      const outcome: Outcome = retry
-        ? { kind: "retry", status: 503, error: "HTTP 503", at: new Date(Date.now() + 30) }
-        : { kind: "delivered", status: 204 };
-      inFlight.delete(delivery.chain_key);
-      delivery = await recordOutcome(pool, delivery, outcome, round < 3);
-    }
-  };
-
-  const dispatcher = async (owner: number, slots: number) => {
-    await holdOwnerLock(owner);
-    const active = new Set<Promise<void>>();
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      const { rows } = await pool.query<{ left: number }>("SELECT count(*)::int AS left FROM webhook_deliveries WHERE state = 'pending'");
-      if (rows[0]?.left === 0) break;
-      const claimed = active.size < slots ? await claimHeads(pool, owner, slots - active.size) : [];
-      for (const delivery of claimed) {
-        expect(delivery.claimed_by).toBe(owner);
-        const running: Promise<void> = runChain(delivery).finally(() => active.delete(running));
-        active.add(running);
+    /** One slot of a dispatcher: sends a chain's head, then whatever the record hands it, like deliverChain. */
+    const runChain = async (first: DeliveryRow, record: (entry: OutcomeRecord) => Promise<DeliveryRow | null>) => {
+      let delivery: DeliveryRow | null = first;
+      for (let round = 1; delivery; round += 1) {
+        const holder = inFlight.get(delivery.chain_key);
+        if (holder !== undefined && holder !== delivery.id)
+          violations.push(`${delivery.chain_key}: ${delivery.id} while ${holder} in flight`);
+        inFlight.set(delivery.chain_key, delivery.id);
+        await sleep(Math.random() * 3);
+        sent.push({ chain: delivery.chain_key, id: delivery.id });
+        // Every fifth event fails once, and is retried 30 ms later: its chain must wait for it.
+        const retry = Number(delivery.id) % 5 === 0 && !retried.has(delivery.id);
+        if (retry) retried.add(delivery.id);
+        const outcome: Outcome = retry
+          ? { kind: "retry", status: 503, error: "HTTP 503", at: new Date(Date.now() + 30) }
+          : { kind: "delivered", status: 204 };
+        inFlight.delete(delivery.chain_key);
+        delivery = await record({ delivery, outcome, handOff: round < 3 });
       }
-      await (active.size >= slots ? Promise.race(active) : sleep(2));
+    };
+
+    const dispatcher = async (owner: number, slots: number) => {
+      await holdOwnerLock(owner);
+      const outcomes = new Batcher<OutcomeRecord, DeliveryRow | null>((records) => recordOutcomes(pool, records), {
+        maxBatch: 64,
+        maxInFlight: 1,
+      });
+      const record = batched
+        ? (entry: OutcomeRecord) => outcomes.submit(entry)
+        : (entry: OutcomeRecord) => recordOutcome(pool, entry.delivery, entry.outcome, entry.handOff);
+      const active = new Set<Promise<void>>();
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const { rows } = await pool.query<{ left: number }>("SELECT count(*)::int AS left FROM webhook_deliveries WHERE state = 'pending'");
+        if (rows[0]?.left === 0) break;
+        const claimed = active.size < slots ? await claimHeads(pool, owner, slots - active.size) : [];
+        for (const delivery of claimed) {
+          expect(delivery.claimed_by).toBe(owner);
+          const running: Promise<void> = runChain(delivery, record).finally(() => active.delete(running));
+          active.add(running);
+        }
+        await (active.size >= slots ? Promise.race(active) : sleep(2));
+      }
+      await Promise.all(active);
+    };
+
+    await Promise.all([dispatcher(100 * run + 1, 4), dispatcher(100 * run + 2, 4), dispatcher(100 * run + 3, 2)]);
+
+    expect(violations).toEqual([]);
+    const { rows } = await pool.query<{ id: string; chain_key: string; state: string; attempts: number }>(
+      "SELECT id, chain_key, state, attempts FROM webhook_deliveries WHERE starts_with(chain_key, $1) ORDER BY id",
+      [prefix],
+    );
+    expect(rows.filter((row) => row.state !== "delivered")).toEqual([]);
+    // Each event sent once, or twice when it was made to fail once; never by two dispatchers at once.
+    for (const row of rows) {
+      const times = sent.filter((attempt) => attempt.id === row.id).length;
+      expect(times, `delivery ${row.id}`).toBe(retried.has(row.id) ? 2 : 1);
+      expect(row.attempts).toBe(times);
     }
-    await Promise.all(active);
-  };
-
-  await Promise.all([dispatcher(101, 4), dispatcher(202, 4), dispatcher(303, 2)]);
-
-  expect(violations).toEqual([]);
-  const { rows } = await pool.query<{ id: string; chain_key: string; state: string; attempts: number }>(
-    "SELECT id, chain_key, state, attempts FROM webhook_deliveries ORDER BY id",
-  );
-  expect(rows.filter((row) => row.state !== "delivered")).toEqual([]);
-  // Each event sent once, or twice when it was made to fail once; never by two dispatchers at once.
-  for (const row of rows) {
-    const times = sent.filter((attempt) => attempt.id === row.id).length;
-    expect(times, `delivery ${row.id}`).toBe(retried.has(row.id) ? 2 : 1);
-    expect(row.attempts).toBe(times);
-  }
-  // Per chain, what was sent is the chain's ids in order (a retried one sent twice in a row, nothing overtaking it).
-  for (let k = 0; k < chains; k += 1) {
-    const chain = `default/chain-${k}`;
-    const expected = rows.filter((row) => row.chain_key === chain).flatMap((row) => (retried.has(row.id) ? [row.id, row.id] : [row.id]));
-    expect(sent.filter((attempt) => attempt.chain === chain).map((attempt) => attempt.id)).toEqual(expected);
-  }
-  expect(retried.size).toBeGreaterThan(10);
-});
+    // Per chain, what was sent is the chain's ids in order (a retried one sent twice in a row, nothing overtaking it).
+    for (let k = 0; k < chains; k += 1) {
+      const chain = `${prefix}${k}`;
+      const expected = rows.filter((row) => row.chain_key === chain).flatMap((row) => (retried.has(row.id) ? [row.id, row.id] : [row.id]));
+      expect(sent.filter((attempt) => attempt.chain === chain).map((attempt) => attempt.id)).toEqual(expected);
+    }
+    expect(retried.size).toBeGreaterThan(10);
+  },
+);
 
 test("no claim is made under an owner whose lock no session holds", async () => {
   await pool.query(

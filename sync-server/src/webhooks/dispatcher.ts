@@ -2,12 +2,22 @@ import { type Service, webhooksChannel } from "@mtchat/projections";
 import pg from "pg";
 import { Agent } from "undici";
 import { asyncCommitUrl } from "../db/async-commit.ts";
+import { Batcher } from "../db/batcher.ts";
 import { isDatabaseUnavailable, survivePoolErrors } from "../db/unavailable.ts";
 import type { Metrics } from "../metrics.ts";
 import { type OutboundGuard, type OutboundPost, postThrough } from "../outbound/outbound-guard.ts";
 import type { PushJob, PushSender } from "../push/push-sender.ts";
 import type { Logger } from "../sync/logger.ts";
-import { claimHeads, type DeliveryRow, deliveriesPayload, fanOut, type Outcome, outboxPayload, recordOutcome } from "./chains.ts";
+import {
+  claimHeads,
+  type DeliveryRow,
+  deliveriesPayload,
+  fanOut,
+  type Outcome,
+  type OutcomeRecord,
+  outboxPayload,
+  recordOutcomes,
+} from "./chains.ts";
 import { OwnerLock, reap } from "./claims.ts";
 import type { Endpoints } from "./endpoints.ts";
 import { postEvent, webhookBody } from "./http-delivery.ts";
@@ -69,6 +79,11 @@ export class WebhookDispatcher implements Service {
   private pumpAgain = false;
   private relistenTimer: NodeJS.Timeout | null = null;
   private readonly deliveriesDue = new Wakeup();
+  /** Outcomes recorded while others are being recorded go together, in one statement (group commit). */
+  private readonly outcomes = new Batcher<OutcomeRecord, DeliveryRow | null>((records) => recordOutcomes(this.mustPool(), records), {
+    maxBatch: 64,
+    maxInFlight: 1,
+  });
   /** Connections to the operator's WEBHOOK_URL, which is trusted (a project's endpoints go through the outbound guard). */
   private trusted: { agent: Agent; post: OutboundPost } | null = null;
   private delivering: Promise<void> | null = null;
@@ -324,7 +339,7 @@ export class WebhookDispatcher implements Service {
   private async record(delivery: DeliveryRow, outcome: Outcome, handOff: boolean): Promise<DeliveryRow | null> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await recordOutcome(this.mustPool(), delivery, outcome, handOff);
+        return await this.outcomes.submit({ delivery, outcome, handOff });
       } catch (error) {
         this.deps.logger.warn("webhook_record_failed", { delivery: delivery.id, error: String(error) });
         // Anything but the database being away is a defect: the delivery stays claimed (and visible) until this process ends.
