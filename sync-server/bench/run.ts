@@ -84,6 +84,8 @@ const runLoad = async (
   webhooks?: WebhookWatch,
   /** The clients' socket class: `ws`, or the SDK's HTTP transport (which speaks to the same URL). */
   socketClass: unknown = WebSocket,
+  /** Called when every client is synced and the first message goes out. */
+  onLoadStart?: () => void,
 ) => {
   const sockets: HocuspocusProviderWebsocket[] = [];
   const providers: HocuspocusProvider[] = [];
@@ -114,6 +116,7 @@ const runLoad = async (
   const cpuBefore = cpuOf(serverPid);
   const pgBefore = postgresCpu(postmaster);
   const benchBefore = process.cpuUsage();
+  onLoadStart?.();
   const started = performance.now();
   const total = scenario.rate * scenario.seconds;
   const interval = 1000 / scenario.rate;
@@ -180,7 +183,47 @@ const rawRoomsOf = (scenario: Scenario): Room[] =>
     members: Array.from({ length: scenario.members }, (_, m) => ({ userId: `user-${i}-${m}`, token: "unused" })),
   }));
 
+/**
+ * What the full service has not caught up with, sampled through the load (six times from the first message, then
+ * once when the bench stops waiting): log rows not projected, outbox events not fanned out, deliveries not yet made. A bounded backlog stays
+ * flat while the load runs and drains after it.
+ */
+const sampleBacklog = (url: string, scenario: Scenario) => {
+  const client = new pg.Client({ connectionString: url });
+  let started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const rows: string[] = [];
+  const sample = async () => {
+    const { rows: found } = await client.query<{ unprojected: string; unfanned: string; pending: string }>(
+      `SELECT (SELECT COALESCE(sum(h.head_seq - COALESCE(c.seq, 0)), 0) FROM doc_heads h LEFT JOIN projection_checkpoints c USING (doc_name)) AS unprojected,
+              (SELECT count(*) FROM webhook_outbox WHERE fanned_out_at IS NULL) AS unfanned,
+              (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending') AS pending`,
+    );
+    const at = (performance.now() - started) / 1000;
+    const row = found[0];
+    if (row)
+      rows.push(
+        `| ${scenario.rooms}×${scenario.members}, ${scenario.rate} msg/s | ${at.toFixed(1)} s | ${row.unprojected} | ${row.unfanned} | ${row.pending} |`,
+      );
+  };
+  const connected = client.connect();
+  return {
+    start: () => {
+      started = performance.now();
+      timer = setInterval(() => void connected.then(sample).catch(() => undefined), (scenario.seconds * 1000) / 6);
+    },
+    stop: async () => {
+      clearInterval(timer);
+      await connected;
+      await sample();
+      await client.end();
+      return rows;
+    },
+  };
+};
+
 const results: string[] = [];
+const backlogRows: string[] = [];
 const lagRows: string[] = [];
 const webhookLoadRows: string[] = [];
 const postmaster = want("load") ? await postmasterOf(adminUrl) : "";
@@ -210,7 +253,9 @@ for (const scenario of want("load") ? scenarios : []) {
     NOTIFICATION_DELAY_SECS: "3600",
   });
   const ourRooms = await createRooms(ours.port, scenario);
-  const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number, postmaster, webhooks);
+  const backlog = sampleBacklog(db.url, scenario);
+  const ourResult = await runLoad(ours.port, ourRooms, scenario, ours.child.pid as number, postmaster, webhooks, WebSocket, backlog.start);
+  backlogRows.push(...(await backlog.stop()));
   ours.child.kill("SIGTERM");
   // "close", not "exit": the last log lines (projection lag) may still be in the pipe at exit.
   await new Promise((resolve) => ours.child.once("close", resolve));
@@ -298,6 +343,7 @@ process.stdout.write(
       results,
     ),
     ...table("| load | projection lag p50 / p99 (append → projected) | samples |", lagRows),
+    ...table("| load | since the load began | log rows not projected | events not fanned out | deliveries pending |", backlogRows),
     ...table("| load | server, transport | p50 / p99 | ratio to raw p50 / p99 | server CPU per message | delivered |", transportRows),
     ...table("| load | webhook message.new p50 / p99 (written → received on loopback) | delivered |", webhookLoadRows),
     ...table(
