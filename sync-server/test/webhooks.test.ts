@@ -464,27 +464,26 @@ describe("webhook dispatcher restarts and gives up", () => {
     await receiver.until(() => receiver.of(dialog.id).some((request) => contentOf(request) === "m1"), "m1 in flight");
 
     // Stopping waits for the delivery in flight. It is released only once the dispatcher itself is
-    // stopping (its LISTEN session's last statement is the UNLISTEN), so a stop that did not wait
-    // would lose m1's outcome and send m1 again after the restart.
+    // stopping (it has given up its LISTEN session: that session's last statement is no longer the
+    // LISTEN, since UNLISTEN ran and the connection went back to the pool, where the next query may
+    // take it), so a stop that did not wait would lose m1's outcome and send m1 again after the restart.
     const pool = setup.t.server.pool;
     const database = (await pool.query<{ name: string }>("SELECT current_database() AS name")).rows[0]?.name;
+    const listening = async () => {
+      const probe = new pg.Client({ connectionString: setup.env.DATABASE_URL });
+      await probe.connect();
+      try {
+        const { rowCount } = await probe.query("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query = 'LISTEN mtchat_webhooks'", [
+          database,
+        ]);
+        return rowCount !== null && rowCount > 0;
+      } finally {
+        await probe.end();
+      }
+    };
+    expect(await listening()).toBe(true);
     const stopped = setup.t.stop();
-    await eventually(
-      async () => {
-        const probe = new pg.Client({ connectionString: setup.env.DATABASE_URL });
-        await probe.connect();
-        try {
-          const { rowCount } = await probe.query(
-            "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query = 'UNLISTEN mtchat_webhooks'",
-            [database],
-          );
-          return rowCount !== null && rowCount > 0;
-        } finally {
-          await probe.end();
-        }
-      },
-      { what: "the dispatcher to begin stopping" },
-    );
+    await eventually(async () => !(await listening()), { what: "the dispatcher to begin stopping" });
     release();
     await stopped;
     restarted = true;
