@@ -351,7 +351,7 @@ export const options = {
   webhookConcurrency: option(
     "WEBHOOK_CONCURRENCY",
     positiveInt,
-    16,
+    64,
     "Chains (endpoint + dialog) this process delivers to at once; each has one delivery in flight at a time.",
   ),
   webhookPollMs: option(
