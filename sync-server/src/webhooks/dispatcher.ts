@@ -42,12 +42,7 @@ export type DispatcherOptions = {
   reapMs?: number;
 };
 
-/**
- * Events one fan-out transaction takes. Under load a run's cost is mostly its round trips, each waiting its turn on a
- * busy event loop, not its rows: at 1,000 msg/s on two cores, runs of 500 fell behind for good (9,050 events waiting
- * after 23 s) and runs of 2,000 stayed within 1,500.
- */
-const fanOutBatch = 2000;
+const fanOutBatch = 500;
 /** A slot going down a chain's backlog gives the chain back after this many, so other chains get their turn. */
 const maxDeliveriesPerClaim = 50;
 /** The delivery pool's connections for the slots' statements (endpoint lookups, claims, outcomes), however many slots. */
