@@ -45,8 +45,11 @@ export type DispatcherOptions = {
 const fanOutBatch = 500;
 /** A slot going down a chain's backlog gives the chain back after this many, so other chains get their turn. */
 const maxDeliveriesPerClaim = 50;
-/** The delivery pool's connections for the slots' statements (endpoint lookups, claims, outcomes), however many slots. */
-const maxPoolForSlots = 16;
+/**
+ * The dispatcher's connections, however many slots: a slot holds none while its POST is out and outcomes are recorded
+ * in batches, so the pool's queue is the wait. It opens them only as they are needed.
+ */
+const poolSize = 20;
 /** How long the delivery loop gathers wake-ups before it claims. */
 const claimGatherMs = 5;
 
@@ -120,12 +123,7 @@ export class WebhookDispatcher implements Service {
   async start(): Promise<void> {
     this.stopping = false;
     // A pool of its own: deliveries in flight hold no connection of the sync server's, and commits here are asynchronous.
-    // A delivery holds no connection while its POST is out, and outcomes are recorded in batches, so the pool need
-    // not grow with the slots: its queue is the wait.
-    const pool = new pg.Pool({
-      connectionString: asyncCommitUrl(this.deps.connectionString),
-      max: Math.min(this.options.concurrency, maxPoolForSlots) + 4,
-    });
+    const pool = new pg.Pool({ connectionString: asyncCommitUrl(this.deps.connectionString), max: poolSize });
     pool.on("error", (error) => this.deps.logger.error("webhook_pool_error", { error: String(error) }));
     survivePoolErrors(pool);
     this.pool = pool;
