@@ -2,7 +2,18 @@ import { createTestDatabase, migrate } from "@mtchat/migrations";
 import pg from "pg";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Batcher } from "../db/batcher.ts";
-import { claimHeads, claimNamespace, type DeliveryRow, type Outcome, type OutcomeRecord, recordOutcome, recordOutcomes } from "./chains.ts";
+import {
+  claimHeads,
+  claimNamespace,
+  type DeliveryRow,
+  driveChain,
+  type Outcome,
+  type OutcomeRecord,
+  recordOutcome,
+  recordOutcomes,
+  releaseClaims,
+  runLength,
+} from "./chains.ts";
 
 const adminUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -59,30 +70,38 @@ test.each([
     const retried = new Set<string>();
     const violations: string[] = [];
 
-    /** One slot of a dispatcher: sends a chain's head, then whatever the record hands it, like deliverChain. */
-    const runChain = async (first: DeliveryRow, record: (entry: OutcomeRecord) => Promise<DeliveryRow | null>) => {
-      let delivery: DeliveryRow | null = first;
-      for (let round = 1; delivery; round += 1) {
-        const holder = inFlight.get(delivery.chain_key);
-        if (holder !== undefined && holder !== delivery.id)
-          violations.push(`${delivery.chain_key}: ${delivery.id} while ${holder} in flight`);
-        inFlight.set(delivery.chain_key, delivery.id);
-        await sleep(Math.random() * 3);
-        sent.push({ chain: delivery.chain_key, id: delivery.id });
-        // Every fifth event fails once, and is retried 30 ms later: its chain must wait for it.
-        const retry = Number(delivery.id) % 5 === 0 && !retried.has(delivery.id);
-        if (retry) retried.add(delivery.id);
-        const outcome: Outcome = retry
-          ? { kind: "retry", status: 503, error: "HTTP 503", at: new Date(Date.now() + 30) }
-          : { kind: "delivered", status: 204 };
-        inFlight.delete(delivery.chain_key);
-        delivery = await record({ delivery, outcome, handOff: round < 3 });
-      }
-    };
+    const runs: number[] = [];
+
+    /** One slot of a dispatcher: the dispatcher's own driveChain, with attempts that take a few milliseconds. */
+    const runChain = (first: DeliveryRow, record: (entry: OutcomeRecord) => Promise<DeliveryRow[]>) =>
+      driveChain(first, {
+        attempt: async (delivery) => {
+          const holder = inFlight.get(delivery.chain_key);
+          if (holder !== undefined && holder !== delivery.id)
+            violations.push(`${delivery.chain_key}: ${delivery.id} while ${holder} in flight`);
+          inFlight.set(delivery.chain_key, delivery.id);
+          await sleep(Math.random() * 3);
+          sent.push({ chain: delivery.chain_key, id: delivery.id });
+          // Every fifth event fails once, and is retried 30 ms later: its chain must wait for it.
+          const retry = Number(delivery.id) % 5 === 0 && !retried.has(delivery.id);
+          if (retry) retried.add(delivery.id);
+          inFlight.delete(delivery.chain_key);
+          return retry ? { kind: "retry", status: 503, error: "HTTP 503", at: new Date(Date.now() + 30) } : { kind: "delivered", status: 204 };
+        },
+        record: async (entry) => {
+          const next = await record(entry);
+          if (next.length > 0) runs.push(next.length);
+          return next;
+        },
+        release: (deliveries) => releaseClaims(pool, deliveries),
+        mayGoOn: () => true,
+        // Small, so chains change hands between dispatchers mid-backlog.
+        maxAttempts: 5,
+      });
 
     const dispatcher = async (owner: number, slots: number) => {
       await holdOwnerLock(owner);
-      const outcomes = new Batcher<OutcomeRecord, DeliveryRow | null>((records) => recordOutcomes(pool, records), {
+      const outcomes = new Batcher<OutcomeRecord, DeliveryRow[]>((records) => recordOutcomes(pool, records), {
         maxBatch: 64,
         maxInFlight: 1,
       });
@@ -126,6 +145,9 @@ test.each([
       expect(sent.filter((attempt) => attempt.chain === chain).map((attempt) => attempt.id)).toEqual(expected);
     }
     expect(retried.size).toBeGreaterThan(10);
+    // Hand-offs gave runs of several deliveries (each then sent in order, as checked above), never more than a run's length.
+    expect(Math.max(...runs)).toBeGreaterThan(1);
+    expect(Math.max(...runs)).toBeLessThanOrEqual(runLength);
   },
 );
 
@@ -139,4 +161,91 @@ test("no claim is made under an owner whose lock no session holds", async () => 
   await holdOwnerLock(404);
   const claimed = await claimHeads(pool, 404, 10);
   expect(claimed.map((delivery) => delivery.chain_key)).toEqual(["default/lonely"]);
+});
+
+/** A chain of `count` pending deliveries, oldest first. */
+const chainOf = async (chain: string, count: number): Promise<void> => {
+  await pool.query(
+    `WITH o AS (INSERT INTO webhook_outbox (id, project_id, dialog_id, event, data)
+                SELECT gen_random_uuid(), 'default', NULL, 'message.new', jsonb_build_object('n', n) FROM generate_series(1, $2) AS n RETURNING seq)
+     INSERT INTO webhook_deliveries (event_seq, endpoint_id, chain_key) SELECT seq, 'default', $1 FROM o ORDER BY seq`,
+    [chain, count],
+  );
+};
+const pendingOf = async (chain: string) =>
+  (
+    await pool.query<{ id: string; claimed_by: number | null }>(
+      "SELECT id, claimed_by FROM webhook_deliveries WHERE chain_key = $1 AND state = 'pending' ORDER BY id",
+      [chain],
+    )
+  ).rows;
+const delivered: Outcome = { kind: "delivered", status: 204 };
+
+test("a hand-off claims the chain's next run in order, up to a run's length, and stops before a delivery that is not due", async () => {
+  await holdOwnerLock(505);
+  await chainOf("default/runs", runLength + 4);
+  const [head] = await claimHeads(pool, 505, 10);
+  expect(head?.chain_key).toBe("default/runs");
+  const ids = (await pendingOf("default/runs")).map((row) => row.id);
+  const run = await recordOutcome(pool, head as DeliveryRow, delivered, true);
+  expect(run.map((delivery) => delivery.id)).toEqual(ids.slice(1, runLength + 1));
+  expect(run.every((delivery) => delivery.claimed_by === 505)).toBe(true);
+
+  // The rest of the run is given back, and the third is scheduled later (as a retry would be). The run's first two are
+  // recorded together: the next run ends before the third, though the ones after it are free and due.
+  await releaseClaims(pool, run.slice(2));
+  expect((await pendingOf("default/runs")).filter((row) => row.claimed_by !== null).map((row) => row.id)).toEqual(ids.slice(1, 3));
+  await pool.query("UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour' WHERE id = $1", [run[2]?.id]);
+  const [first, second] = run as [DeliveryRow, DeliveryRow];
+  const [none, next] = await recordOutcomes(pool, [
+    { delivery: first, outcome: delivered, handOff: false },
+    { delivery: second, outcome: delivered, handOff: true },
+  ]);
+  expect(none).toEqual([]);
+  expect(next).toEqual([]);
+  expect(await claimHeads(pool, 505, 10)).toEqual([]);
+
+  // Once due, the chain is claimed again from that head.
+  await pool.query("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE id = $1", [run[2]?.id]);
+  const [again] = await claimHeads(pool, 505, 10);
+  expect(again?.id).toBe(run[2]?.id);
+});
+
+test("a slot sends the next delivery only once the record before the previous one is written", async () => {
+  const rows = Array.from({ length: 6 }, (_, index) => ({ id: String(index + 1), claimed_by: 1, chain_key: "c" }) as DeliveryRow);
+  const events: string[] = [];
+  const written = new Map<string, () => void>();
+  const chain = driveChain(rows[0] as DeliveryRow, {
+    attempt: async (delivery) => {
+      events.push(`attempt ${delivery.id}`);
+      return delivered;
+    },
+    record: (entry) =>
+      new Promise((resolve) => {
+        written.set(entry.delivery.id, () => {
+          events.push(`recorded ${entry.delivery.id}`);
+          resolve(entry.delivery.id === "1" ? rows.slice(1) : []);
+        });
+      }),
+    release: async () => undefined,
+    mayGoOn: () => true,
+    maxAttempts: 50,
+  });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 5));
+  await settle();
+  // The head's record hands off the rest of the run.
+  expect(events).toEqual(["attempt 1"]);
+  written.get("1")?.();
+  await settle();
+  // 2 and 3 go out while 2's record is in flight; 4 waits for it.
+  expect(events).toEqual(["attempt 1", "recorded 1", "attempt 2", "attempt 3"]);
+  written.get("2")?.();
+  await settle();
+  expect(events.slice(4)).toEqual(["recorded 2", "attempt 4"]);
+  for (const id of ["3", "4", "5", "6"]) {
+    written.get(id)?.();
+    await settle();
+  }
+  await chain;
+  expect(events.filter((event) => event.startsWith("attempt"))).toEqual(rows.map((row) => `attempt ${row.id}`));
 });

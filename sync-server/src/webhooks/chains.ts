@@ -170,6 +170,29 @@ export type Outcome =
   | { kind: "retry"; status: number | null; error: string; at: Date }
   | { kind: "dead"; status: number | null; error: string };
 
+/**
+ * How many of a chain's next deliveries a hand-off claims at once. The slot
+ * that holds them sends them one after another, with the record of each in
+ * flight while the next goes out, so a chain with a backlog is not held to one
+ * database round trip per event.
+ */
+export const runLength = 16;
+
+/**
+ * SQL (a LATERAL subquery over `done`): the chain's next pending deliveries
+ * after the one just recorded (`others` leaves out what is being recorded), in
+ * the order of webhook_deliveries_chain so the scan stops after `runLength`.
+ * `ok` is true for the run's prefix that is free and due: a run never skips a
+ * delivery, so it is sent in the chain's order.
+ */
+const nextRun = (others: string): string => `
+  SELECT p.id, bool_and(p.claimed_by IS NULL AND p.next_attempt_at <= now()) OVER (ORDER BY p.id) AS ok
+  FROM (
+    SELECT p.id, p.claimed_by, p.next_attempt_at FROM webhook_deliveries p
+    WHERE p.chain_key = done.chain_key AND p.state = 'pending' AND ${others}
+    ORDER BY p.chain_key, p.id LIMIT ${runLength}
+  ) AS p`;
+
 const recordOutcomeSql = prepared(
   "webhook-record-outcome",
   `WITH done AS (
@@ -183,18 +206,14 @@ const recordOutcomeSql = prepared(
       ON CONFLICT (delivery_id) DO UPDATE SET attempts = EXCLUDED.attempts, last_status = EXCLUDED.last_status,
         last_error = EXCLUDED.last_error, dead_at = now()
     ), next AS (
-      -- In the order of webhook_deliveries_chain, so the scan stops at the chain's first live pending row.
-      SELECT p.id FROM done, LATERAL (
-        SELECT p.id FROM webhook_deliveries p WHERE p.chain_key = done.chain_key AND p.state = 'pending' AND p.id <> done.id
-        ORDER BY p.chain_key, p.id LIMIT 1
-      ) AS p
-      WHERE $8 AND done.state <> 'pending'
+      SELECT q.id FROM done, LATERAL (${nextRun("p.id <> done.id")}) AS q
+      WHERE $8 AND done.state <> 'pending' AND q.ok
     ), claimed AS (
       UPDATE webhook_deliveries d SET claimed_by = $2 FROM next
       WHERE d.id = next.id AND d.claimed_by IS NULL AND d.state = 'pending' AND d.next_attempt_at <= now()
       RETURNING d.*
     )
-    SELECT ${claimedColumns}`,
+    SELECT ${claimedColumns} ORDER BY c.id`,
 );
 
 /**
@@ -217,17 +236,15 @@ const recordOutcomesSql = `WITH x AS (
       ON CONFLICT (delivery_id) DO UPDATE SET attempts = EXCLUDED.attempts, last_status = EXCLUDED.last_status,
         last_error = EXCLUDED.last_error, dead_at = now()
     ), next AS (
-      SELECT done.ord, done.owner, p.id FROM done, LATERAL (
-        SELECT p.id FROM webhook_deliveries p WHERE p.chain_key = done.chain_key AND p.state = 'pending' AND p.id <> done.id
-        ORDER BY p.chain_key, p.id LIMIT 1
-      ) AS p
-      WHERE done.hand_off AND done.state <> 'pending'
+      -- A delivery recorded in this statement is still pending in its snapshot: none of them is anyone's next.
+      SELECT done.ord, done.owner, q.id FROM done, LATERAL (${nextRun("NOT EXISTS (SELECT 1 FROM x WHERE x.id = p.id)")}) AS q
+      WHERE done.hand_off AND done.state <> 'pending' AND q.ok
     ), claimed AS (
       UPDATE webhook_deliveries d SET claimed_by = next.owner FROM next
       WHERE d.id = next.id AND d.claimed_by IS NULL AND d.state = 'pending' AND d.next_attempt_at <= now()
       RETURNING d.*, next.ord
     )
-    SELECT c.ord, ${claimedColumns}`;
+    SELECT c.ord, ${claimedColumns} ORDER BY c.ord, c.id`;
 
 /** An attempt to record: the delivery, what became of it, and whether to claim its chain's next head. */
 export type OutcomeRecord = { delivery: DeliveryRow; outcome: Outcome; handOff: boolean };
@@ -240,9 +257,9 @@ const outcomeValues = (outcome: Outcome) => ({
 
 /**
  * `recordOutcome` for many deliveries at once (one statement; one alone uses
- * the prepared statement): resolves with each one's next head, or null.
+ * the prepared statement): resolves with each one's next run (empty without one).
  */
-export const recordOutcomes = async (db: Pick<pg.Pool, "query">, records: readonly OutcomeRecord[]): Promise<(DeliveryRow | null)[]> => {
+export const recordOutcomes = async (db: Pick<pg.Pool, "query">, records: readonly OutcomeRecord[]): Promise<DeliveryRow[][]> => {
   if (records.length === 1) {
     const [only] = records as [OutcomeRecord];
     return [await recordOutcome(db, only.delivery, only.outcome, only.handOff)];
@@ -262,16 +279,16 @@ export const recordOutcomes = async (db: Pick<pg.Pool, "query">, records: readon
     };
   });
   const { rows: claimed } = await db.query<DeliveryRow & { ord: number }>(recordOutcomesSql, [JSON.stringify(rows)]);
-  const next: (DeliveryRow | null)[] = records.map(() => null);
-  for (const { ord, ...row } of claimed) next[ord] = row;
+  const next: DeliveryRow[][] = records.map(() => []);
+  for (const { ord, ...row } of claimed) next[ord]?.push(row);
   return next;
 };
 
 /**
  * Records an attempt at a delivery its owner claimed, in one statement that
- * also, with `handOff`, claims the chain's next head for the same owner when
- * that is due (resolves with it: the caller delivers it next, at no further
- * round trip). The caller hands off only while it still holds the owner lock
+ * also, with `handOff`, claims the chain's next run for the same owner: up to
+ * `runLength` deliveries, in order, as far as they are due (resolves with
+ * them: the caller delivers them next, at no further round trip). The caller hands off only while it still holds the owner lock
  * it claimed under; the statement does not read pg_locks again (that cost
  * more than the rest of it), since the chain is the owner's already: were the
  * lock lost since, the `claimed_by` guard finds the claim released, or the
@@ -285,10 +302,66 @@ export const recordOutcome = async (
   delivery: DeliveryRow,
   outcome: Outcome,
   handOff: boolean,
-): Promise<DeliveryRow | null> => {
+): Promise<DeliveryRow[]> => {
   const { state, error, at } = outcomeValues(outcome);
   const { rows } = await db.query<DeliveryRow>(
     recordOutcomeSql([delivery.id, delivery.claimed_by, state, outcome.status, error, at, delivery.project_id, handOff]),
   );
-  return rows[0] ?? null;
+  return rows;
+};
+
+/** Gives back claimed deliveries that were not attempted (the rest of a run), so any dispatcher may claim them. */
+export const releaseClaims = async (db: Pick<pg.Pool, "query">, deliveries: readonly DeliveryRow[]): Promise<void> => {
+  await db.query(
+    `UPDATE webhook_deliveries d SET claimed_by = NULL FROM unnest($1::bigint[], $2::integer[]) AS r (id, owner)
+     WHERE d.id = r.id AND d.claimed_by = r.owner AND d.state = 'pending'`,
+    [deliveries.map((delivery) => delivery.id), deliveries.map((delivery) => delivery.claimed_by)],
+  );
+};
+
+/** What `driveChain` needs of its dispatcher. */
+export type ChainDriver = {
+  /** Makes one attempt; never rejects. */
+  attempt: (delivery: DeliveryRow) => Promise<Outcome>;
+  /** Records an outcome (see recordOutcome); resolves with the run handed off, or null if it could not be recorded. */
+  record: (record: OutcomeRecord) => Promise<DeliveryRow[] | null>;
+  /** Gives back claimed deliveries that were not attempted. */
+  release: (deliveries: DeliveryRow[]) => Promise<void>;
+  /** False once no attempt may be made under the delivery's claim (the dispatcher stopping, its owner lock lost). */
+  mayGoOn: (delivery: DeliveryRow) => boolean;
+  /** A slot gives its chain back after this many attempts, so other chains get their turn. */
+  maxAttempts: number;
+};
+
+/**
+ * Delivers a claimed head, then the runs its records hand off, one delivery
+ * at a time in the chain's order. The record of each attempt is in flight
+ * while the next goes out, but never two: a delivery is attempted only once
+ * the attempt before the previous one is recorded, so a process that dies
+ * leaves at most the two latest attempts unrecorded (they are sent again, in
+ * order). A retry ends the run (the chain waits for it); the rest of an
+ * unfinished run is given back.
+ */
+export const driveChain = async (first: DeliveryRow, driver: ChainDriver): Promise<void> => {
+  let run: DeliveryRow[] = [first];
+  let attempts = 0;
+  while (run.length > 0) {
+    const records: Promise<DeliveryRow[] | null>[] = [];
+    let taken = 0;
+    for (const delivery of run) {
+      const beforePrevious = records.at(-2);
+      if (beforePrevious && (await beforePrevious) === null) break;
+      if (!driver.mayGoOn(delivery)) break;
+      taken += 1;
+      const outcome = await driver.attempt(delivery);
+      attempts += 1;
+      const goesOn = outcome.kind !== "retry" && attempts < driver.maxAttempts;
+      const handOff = goesOn && taken === run.length && driver.mayGoOn(delivery);
+      records.push(driver.record({ delivery, outcome, handOff }));
+      if (!goesOn) break;
+    }
+    const recorded = await Promise.all(records);
+    if (taken < run.length) await driver.release(run.slice(taken));
+    run = taken === run.length && recorded.every((next) => next !== null) ? (recorded.at(-1) ?? []) : [];
+  }
 };

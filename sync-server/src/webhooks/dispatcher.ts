@@ -12,11 +12,13 @@ import {
   claimHeads,
   type DeliveryRow,
   deliveriesPayload,
+  driveChain,
   fanOut,
   type Outcome,
   type OutcomeRecord,
   outboxPayload,
   recordOutcomes,
+  releaseClaims,
 } from "./chains.ts";
 import { OwnerLock, reap } from "./claims.ts";
 import type { Endpoints } from "./endpoints.ts";
@@ -43,7 +45,7 @@ export type DispatcherOptions = {
 };
 
 const fanOutBatch = 500;
-/** A slot going down a chain's backlog gives the chain back after this many, so other chains get their turn. */
+/** A slot going down a chain's backlog gives the chain back after this many attempts, so other chains get their turn. */
 const maxDeliveriesPerClaim = 50;
 /**
  * The dispatcher's connections, however many slots: a slot holds none while its POST is out and outcomes are recorded
@@ -65,9 +67,10 @@ const claimGatherMs = 5;
  * claims.ts); the reaper of any dispatcher, run at start and every `reapMs`,
  * releases them, so they are sent again within a few seconds of a restart, or
  * of the death if another dispatcher is running. The
- * receiver may then see those events twice, with the same X-Webhook-Id;
- * nothing else is repeated, and a chain's order holds (its head is what was in
- * flight).
+ * receiver may then see those events twice, with the same X-Webhook-Id: per
+ * chain, the attempt in flight and at most the one before it, whose record was
+ * in flight (see driveChain); nothing else is repeated, and a chain's order
+ * holds (what is sent again is the chain's head and what follows it).
  */
 export class WebhookDispatcher implements Service {
   readonly name = "webhooks";
@@ -85,7 +88,7 @@ export class WebhookDispatcher implements Service {
   private relistenTimer: NodeJS.Timeout | null = null;
   private readonly deliveriesDue = new Wakeup();
   /** Outcomes recorded while others are being recorded go together, in one statement (group commit). */
-  private readonly outcomes = new Batcher<OutcomeRecord, DeliveryRow | null>((records) => recordOutcomes(this.mustPool(), records), {
+  private readonly outcomes = new Batcher<OutcomeRecord, DeliveryRow[]>((records) => recordOutcomes(this.mustPool(), records), {
     maxBatch: 64,
     maxInFlight: 1,
   });
@@ -306,47 +309,54 @@ export class WebhookDispatcher implements Service {
     });
   }
 
-  /**
-   * Delivers a claimed head, then the chain's next ones while they are due
-   * (each outcome is recorded in the statement that claims the next), up to
-   * `maxDeliveriesPerClaim`; a stopping dispatcher takes no next one.
-   */
-  private async deliverChain(first: DeliveryRow): Promise<void> {
+  /** Delivers a claimed head, then the runs of its chain that its records hand off (see driveChain). */
+  private deliverChain(first: DeliveryRow): Promise<void> {
     const { logger } = this.deps;
-    let delivery: DeliveryRow | null = first;
-    for (let round = 1; delivery; round += 1) {
-      // An attempt that could not even be made (the endpoint's row unreadable, the database away) is tried again soon.
-      const outcome = await this.attempt(delivery).catch(
-        (error: unknown): Outcome => ({ kind: "retry", status: null, error: String(error), at: new Date(Date.now() + 1000) }),
-      );
-      this.deps.metrics?.deliveries.inc({ outcome: outcome.kind });
-      logger.debug("webhook_attempt", { delivery: delivery.id, event: delivery.event_id, outcome: outcome.kind });
-      if (outcome.kind === "dead") {
-        logger.warn("webhook_dead_letter", {
-          delivery: delivery.id,
-          event: delivery.event_id,
-          endpoint: delivery.endpoint_id,
-          error: outcome.error,
-        });
-      }
-      if (outcome.kind === "retry") this.deliveriesDue.wakeAt(outcome.at.getTime());
-      // The next one is taken under the same claim only while this process still holds the lock it claimed under.
-      const handOff = !this.stopping && round < maxDeliveriesPerClaim && this.ownerLock.owner === delivery.claimed_by;
-      delivery = await this.record(delivery, outcome, handOff);
-    }
+    return driveChain(first, {
+      attempt: async (delivery) => {
+        // An attempt that could not even be made (the endpoint's row unreadable, the database away) is tried again soon.
+        const outcome = await this.attempt(delivery).catch(
+          (error: unknown): Outcome => ({ kind: "retry", status: null, error: String(error), at: new Date(Date.now() + 1000) }),
+        );
+        this.deps.metrics?.deliveries.inc({ outcome: outcome.kind });
+        logger.debug("webhook_attempt", { delivery: delivery.id, event: delivery.event_id, outcome: outcome.kind });
+        if (outcome.kind === "dead") {
+          logger.warn("webhook_dead_letter", {
+            delivery: delivery.id,
+            event: delivery.event_id,
+            endpoint: delivery.endpoint_id,
+            error: outcome.error,
+          });
+        }
+        if (outcome.kind === "retry") this.deliveriesDue.wakeAt(outcome.at.getTime());
+        return outcome;
+      },
+      record: (record) => this.whileDatabaseAway(record.delivery, "webhook_record_failed", () => this.outcomes.submit(record)),
+      release: async (deliveries) => {
+        const [first] = deliveries;
+        if (!first) return;
+        await this.whileDatabaseAway(first, "webhook_release_failed", () => releaseClaims(this.mustPool(), deliveries));
+        // The chain's next head is free now: this dispatcher or another may claim it.
+        this.deliveriesDue.wake();
+      },
+      // Only while this process still holds the lock it claimed under (and is not stopping).
+      mayGoOn: (delivery) => !this.stopping && this.ownerLock.owner === delivery.claimed_by,
+      maxAttempts: maxDeliveriesPerClaim,
+    });
   }
 
   /**
-   * Records an outcome, trying again while the database is away and the
-   * claim is still this process's (once the owner lock is lost, the reaper
-   * releases the delivery and the attempt is made again, elsewhere or here).
+   * Runs a write about a claimed delivery, trying again while the database is
+   * away and the claim is still this process's (once the owner lock is lost,
+   * the reaper releases the delivery and the attempt is made again, elsewhere
+   * or here). Resolves with null if it could not be written.
    */
-  private async record(delivery: DeliveryRow, outcome: Outcome, handOff: boolean): Promise<DeliveryRow | null> {
+  private async whileDatabaseAway<T>(delivery: DeliveryRow, event: string, write: () => Promise<T>): Promise<T | null> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.outcomes.submit({ delivery, outcome, handOff });
+        return await write();
       } catch (error) {
-        this.deps.logger.warn("webhook_record_failed", { delivery: delivery.id, error: String(error) });
+        this.deps.logger.warn(event, { delivery: delivery.id, error: String(error) });
         // Anything but the database being away is a defect: the delivery stays claimed (and visible) until this process ends.
         if (!isDatabaseUnavailable(error) || this.ownerLock.owner !== delivery.claimed_by || !this.pool) return null;
         await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** attempt, maxBackoffMs)));
