@@ -181,16 +181,17 @@ export const runLength = 16;
 /**
  * SQL (a LATERAL subquery over `done`): the chain's next pending deliveries
  * after the one just recorded (`others` leaves out what is being recorded), in
- * the order of webhook_deliveries_chain so the scan stops after `runLength`.
+ * the order of webhook_deliveries_chain so the scan stops after `take` (an SQL
+ * expression, at most `runLength`).
  * `ok` is true for the run's prefix that is free and due: a run never skips a
  * delivery, so it is sent in the chain's order.
  */
-const nextRun = (others: string): string => `
+const nextRun = (others: string, take: string): string => `
   SELECT p.id, bool_and(p.claimed_by IS NULL AND p.next_attempt_at <= now()) OVER (ORDER BY p.id) AS ok
   FROM (
     SELECT p.id, p.claimed_by, p.next_attempt_at FROM webhook_deliveries p
     WHERE p.chain_key = done.chain_key AND p.state = 'pending' AND ${others}
-    ORDER BY p.chain_key, p.id LIMIT ${runLength}
+    ORDER BY p.chain_key, p.id LIMIT ${take}
   ) AS p`;
 
 const recordOutcomeSql = prepared(
@@ -206,8 +207,8 @@ const recordOutcomeSql = prepared(
       ON CONFLICT (delivery_id) DO UPDATE SET attempts = EXCLUDED.attempts, last_status = EXCLUDED.last_status,
         last_error = EXCLUDED.last_error, dead_at = now()
     ), next AS (
-      SELECT q.id FROM done, LATERAL (${nextRun("p.id <> done.id")}) AS q
-      WHERE $8 AND done.state <> 'pending' AND q.ok
+      SELECT q.id FROM done, LATERAL (${nextRun("p.id <> done.id", "$8")}) AS q
+      WHERE $8 > 0 AND done.state <> 'pending' AND q.ok
     ), claimed AS (
       UPDATE webhook_deliveries d SET claimed_by = $2 FROM next
       WHERE d.id = next.id AND d.claimed_by IS NULL AND d.state = 'pending' AND d.next_attempt_at <= now()
@@ -224,11 +225,12 @@ const recordOutcomeSql = prepared(
  */
 const recordOutcomesSql = `WITH x AS (
       SELECT * FROM jsonb_to_recordset($1::jsonb)
-        AS x (ord integer, id bigint, owner integer, state text, status integer, error text, at timestamptz, project_id text, hand_off boolean)
+        AS x (ord integer, id bigint, owner integer, state text, status integer, error text, at timestamptz, project_id text, hand_off integer)
     ), done AS (
       UPDATE webhook_deliveries d SET state = x.state, attempts = d.attempts + 1, last_status = x.status, last_error = x.error,
         next_attempt_at = COALESCE(x.at, d.next_attempt_at), delivered_at = CASE WHEN x.state = 'delivered' THEN now() END, claimed_by = NULL
-      FROM x WHERE d.id = x.id AND d.claimed_by = x.owner AND d.state = 'pending'
+      -- The array lets the primary key find the rows (the join's estimate of x would scan the table).
+      FROM x WHERE d.id = ANY (ARRAY(SELECT x.id FROM x)) AND d.id = x.id AND d.claimed_by = x.owner AND d.state = 'pending'
       RETURNING d.id, d.chain_key, d.state, d.attempts, d.last_status, d.last_error, x.ord, x.owner, x.project_id, x.hand_off
     ), letter AS (
       INSERT INTO webhook_dead_letters (delivery_id, project_id, attempts, last_status, last_error)
@@ -236,9 +238,10 @@ const recordOutcomesSql = `WITH x AS (
       ON CONFLICT (delivery_id) DO UPDATE SET attempts = EXCLUDED.attempts, last_status = EXCLUDED.last_status,
         last_error = EXCLUDED.last_error, dead_at = now()
     ), next AS (
-      -- A delivery recorded in this statement is still pending in its snapshot: none of them is anyone's next.
-      SELECT done.ord, done.owner, q.id FROM done, LATERAL (${nextRun("NOT EXISTS (SELECT 1 FROM x WHERE x.id = p.id)")}) AS q
-      WHERE done.hand_off AND done.state <> 'pending' AND q.ok
+      -- A delivery recorded in this statement is still pending in its snapshot: none of them is anyone's next. (An
+      -- array, a filter on the chain's index scan: an anti-join made the planner walk every pending delivery by id.)
+      SELECT done.ord, done.owner, q.id FROM done, LATERAL (${nextRun("p.id <> ALL (ARRAY(SELECT x.id FROM x))", "done.hand_off")}) AS q
+      WHERE done.hand_off > 0 AND done.state <> 'pending' AND q.ok
     ), claimed AS (
       UPDATE webhook_deliveries d SET claimed_by = next.owner FROM next
       WHERE d.id = next.id AND d.claimed_by IS NULL AND d.state = 'pending' AND d.next_attempt_at <= now()
@@ -246,8 +249,8 @@ const recordOutcomesSql = `WITH x AS (
     )
     SELECT c.ord, ${claimedColumns} ORDER BY c.ord, c.id`;
 
-/** An attempt to record: the delivery, what became of it, and whether to claim its chain's next head. */
-export type OutcomeRecord = { delivery: DeliveryRow; outcome: Outcome; handOff: boolean };
+/** An attempt to record: the delivery, what became of it, and how many of its chain's next deliveries to claim (0: none). */
+export type OutcomeRecord = { delivery: DeliveryRow; outcome: Outcome; handOff: number };
 
 const outcomeValues = (outcome: Outcome) => ({
   state: outcome.kind === "delivered" ? "delivered" : outcome.kind === "dead" ? "dead" : "pending",
@@ -275,7 +278,7 @@ export const recordOutcomes = async (db: Pick<pg.Pool, "query">, records: readon
       error,
       at,
       project_id: record.delivery.project_id,
-      hand_off: record.handOff,
+      hand_off: Math.min(record.handOff, runLength),
     };
   });
   const { rows: claimed } = await db.query<DeliveryRow & { ord: number }>(recordOutcomesSql, [JSON.stringify(rows)]);
@@ -286,8 +289,8 @@ export const recordOutcomes = async (db: Pick<pg.Pool, "query">, records: readon
 
 /**
  * Records an attempt at a delivery its owner claimed, in one statement that
- * also, with `handOff`, claims the chain's next run for the same owner: up to
- * `runLength` deliveries, in order, as far as they are due (resolves with
+ * also claims the chain's next run for the same owner: up to `handOff`
+ * deliveries (at most `runLength`), in order, as far as they are due (resolves with
  * them: the caller delivers them next, at no further round trip). The caller hands off only while it still holds the owner lock
  * it claimed under; the statement does not read pg_locks again (that cost
  * more than the rest of it), since the chain is the owner's already: were the
@@ -301,22 +304,24 @@ export const recordOutcome = async (
   db: Pick<pg.Pool, "query">,
   delivery: DeliveryRow,
   outcome: Outcome,
-  handOff: boolean,
+  handOff: number,
 ): Promise<DeliveryRow[]> => {
   const { state, error, at } = outcomeValues(outcome);
   const { rows } = await db.query<DeliveryRow>(
-    recordOutcomeSql([delivery.id, delivery.claimed_by, state, outcome.status, error, at, delivery.project_id, handOff]),
+    recordOutcomeSql([delivery.id, delivery.claimed_by, state, outcome.status, error, at, delivery.project_id, Math.min(handOff, runLength)]),
   );
   return rows;
 };
 
 /** Gives back claimed deliveries that were not attempted (the rest of a run), so any dispatcher may claim them. */
 export const releaseClaims = async (db: Pick<pg.Pool, "query">, deliveries: readonly DeliveryRow[]): Promise<void> => {
-  await db.query(
-    `UPDATE webhook_deliveries d SET claimed_by = NULL FROM unnest($1::bigint[], $2::integer[]) AS r (id, owner)
-     WHERE d.id = r.id AND d.claimed_by = r.owner AND d.state = 'pending'`,
-    [deliveries.map((delivery) => delivery.id), deliveries.map((delivery) => delivery.claimed_by)],
-  );
+  // A run's deliveries are claimed under one owner; a primary-key lookup each (a join with unnest was planned as a scan).
+  for (const owner of new Set(deliveries.map((delivery) => delivery.claimed_by))) {
+    await db.query("UPDATE webhook_deliveries SET claimed_by = NULL WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND state = 'pending'", [
+      deliveries.filter((delivery) => delivery.claimed_by === owner).map((delivery) => delivery.id),
+      owner,
+    ]);
+  }
 };
 
 /** What `driveChain` needs of its dispatcher. */
@@ -356,7 +361,8 @@ export const driveChain = async (first: DeliveryRow, driver: ChainDriver): Promi
       const outcome = await driver.attempt(delivery);
       attempts += 1;
       const goesOn = outcome.kind !== "retry" && attempts < driver.maxAttempts;
-      const handOff = goesOn && taken === run.length && driver.mayGoOn(delivery);
+      // The next run fits in what is left of this claim's attempts, so it is never cut short and given back.
+      const handOff = goesOn && taken === run.length && driver.mayGoOn(delivery) ? driver.maxAttempts - attempts : 0;
       records.push(driver.record({ delivery, outcome, handOff }));
       if (!goesOn) break;
     }
