@@ -86,7 +86,9 @@ test.each([
           const retry = Number(delivery.id) % 5 === 0 && !retried.has(delivery.id);
           if (retry) retried.add(delivery.id);
           inFlight.delete(delivery.chain_key);
-          return retry ? { kind: "retry", status: 503, error: "HTTP 503", at: new Date(Date.now() + 30) } : { kind: "delivered", status: 204 };
+          return retry
+            ? { kind: "retry", status: 503, error: "HTTP 503", at: new Date(Date.now() + 30) }
+            : { kind: "delivered", status: 204 };
         },
         record: async (entry) => {
           const next = await record(entry);

@@ -308,7 +308,16 @@ export const recordOutcome = async (
 ): Promise<DeliveryRow[]> => {
   const { state, error, at } = outcomeValues(outcome);
   const { rows } = await db.query<DeliveryRow>(
-    recordOutcomeSql([delivery.id, delivery.claimed_by, state, outcome.status, error, at, delivery.project_id, Math.min(handOff, runLength)]),
+    recordOutcomeSql([
+      delivery.id,
+      delivery.claimed_by,
+      state,
+      outcome.status,
+      error,
+      at,
+      delivery.project_id,
+      Math.min(handOff, runLength),
+    ]),
   );
   return rows;
 };
@@ -317,10 +326,10 @@ export const recordOutcome = async (
 export const releaseClaims = async (db: Pick<pg.Pool, "query">, deliveries: readonly DeliveryRow[]): Promise<void> => {
   // A run's deliveries are claimed under one owner; a primary-key lookup each (a join with unnest was planned as a scan).
   for (const owner of new Set(deliveries.map((delivery) => delivery.claimed_by))) {
-    await db.query("UPDATE webhook_deliveries SET claimed_by = NULL WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND state = 'pending'", [
-      deliveries.filter((delivery) => delivery.claimed_by === owner).map((delivery) => delivery.id),
-      owner,
-    ]);
+    await db.query(
+      "UPDATE webhook_deliveries SET claimed_by = NULL WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND state = 'pending'",
+      [deliveries.filter((delivery) => delivery.claimed_by === owner).map((delivery) => delivery.id), owner],
+    );
   }
 };
 
