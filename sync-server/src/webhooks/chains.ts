@@ -182,7 +182,7 @@ export const runLength = 16;
  * SQL (a LATERAL subquery over `done`): the chain's next pending deliveries
  * after the one just recorded (`others` leaves out what is being recorded), in
  * the order of webhook_deliveries_chain so the scan stops after `take` (an SQL
- * expression, at most `runLength`).
+ * expression; never more than `runLength`).
  * `ok` is true for the run's prefix that is free and due: a run never skips a
  * delivery, so it is sent in the chain's order.
  */
@@ -191,7 +191,7 @@ const nextRun = (others: string, take: string): string => `
   FROM (
     SELECT p.id, p.claimed_by, p.next_attempt_at FROM webhook_deliveries p
     WHERE p.chain_key = done.chain_key AND p.state = 'pending' AND ${others}
-    ORDER BY p.chain_key, p.id LIMIT ${take}
+    ORDER BY p.chain_key, p.id LIMIT LEAST(${take}, ${runLength})
   ) AS p`;
 
 const recordOutcomeSql = prepared(
@@ -278,7 +278,7 @@ export const recordOutcomes = async (db: Pick<pg.Pool, "query">, records: readon
       error,
       at,
       project_id: record.delivery.project_id,
-      hand_off: Math.min(record.handOff, runLength),
+      hand_off: record.handOff,
     };
   });
   const { rows: claimed } = await db.query<DeliveryRow & { ord: number }>(recordOutcomesSql, [JSON.stringify(rows)]);
@@ -308,29 +308,23 @@ export const recordOutcome = async (
 ): Promise<DeliveryRow[]> => {
   const { state, error, at } = outcomeValues(outcome);
   const { rows } = await db.query<DeliveryRow>(
-    recordOutcomeSql([
-      delivery.id,
-      delivery.claimed_by,
-      state,
-      outcome.status,
-      error,
-      at,
-      delivery.project_id,
-      Math.min(handOff, runLength),
-    ]),
+    recordOutcomeSql([delivery.id, delivery.claimed_by, state, outcome.status, error, at, delivery.project_id, handOff]),
   );
   return rows;
 };
 
-/** Gives back claimed deliveries that were not attempted (the rest of a run), so any dispatcher may claim them. */
+/**
+ * Gives back claimed deliveries that were not attempted (the rest of a run, all
+ * claimed under one owner), so any dispatcher may claim them. Found by id: a
+ * join with unnest was planned as a scan.
+ */
 export const releaseClaims = async (db: Pick<pg.Pool, "query">, deliveries: readonly DeliveryRow[]): Promise<void> => {
-  // A run's deliveries are claimed under one owner; a primary-key lookup each (a join with unnest was planned as a scan).
-  for (const owner of new Set(deliveries.map((delivery) => delivery.claimed_by))) {
-    await db.query(
-      "UPDATE webhook_deliveries SET claimed_by = NULL WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND state = 'pending'",
-      [deliveries.filter((delivery) => delivery.claimed_by === owner).map((delivery) => delivery.id), owner],
-    );
-  }
+  const [first] = deliveries;
+  if (!first) return;
+  await db.query("UPDATE webhook_deliveries SET claimed_by = NULL WHERE id = ANY($1::bigint[]) AND claimed_by = $2 AND state = 'pending'", [
+    deliveries.map((delivery) => delivery.id),
+    first.claimed_by,
+  ]);
 };
 
 /** What `driveChain` needs of its dispatcher. */
