@@ -25,6 +25,7 @@ import { FileService } from "./files/file-service.ts";
 import { storageFromConfig } from "./files/storage-from-config.ts";
 import { createApp } from "./http/app.ts";
 import { demoSetup, registerDemoRoutes } from "./http/demo-routes.ts";
+import { drain } from "./http/drain.ts";
 import { errorBody } from "./http/errors.ts";
 import { createOpsApp, type HealthDeps } from "./http/health-routes.ts";
 import { registerHttpSyncRoutes } from "./http/http-sync-routes.ts";
@@ -57,6 +58,9 @@ import { Endpoints } from "./webhooks/endpoints.ts";
 import { WebhookAdmin } from "./webhooks/webhook-admin.ts";
 
 export const wsPath = "/api/v1/ws";
+
+/** How long a stop waits for requests in flight and WebSocket close handshakes before it cuts them. */
+const drainGraceMs = 3000;
 
 export type ChatServer = Service & {
   /** The bound port, once started (useful with PORT=0). */
@@ -383,7 +387,6 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
     async stop() {
       await archiver.stop();
       await activity.stop();
-      await cluster.stop();
       if (wss) {
         for (const client of wss.clients) client.close(1001, "server shutting down");
         wss.close();
@@ -391,13 +394,14 @@ export const createChatServer = async (config: Config, logger: Logger = createLo
       // Held polls are answered (closed) now, and no new session is opened, so the HTTP server can drain.
       httpSessions.stop();
       await relay?.stop();
-      if (http) {
-        const server = http;
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeAllConnections();
-      }
+      // Clients that keep their connection busy (polling, keep-alive) are told to close it, and what still hangs on
+      // after the grace is cut: a stop always finishes.
+      const sockets = wss?.clients;
+      if (http) await drain(http, drainGraceMs, () => sockets ?? []);
       // Unloading stores every open document (snapshots) before the pool closes.
       await Promise.all([...hocuspocus.documents.values()].map((document) => hocuspocus.unloadDocument(document)));
+      // After the unload: the Redis fan-out unsubscribes each document as it goes, on the connection this closes.
+      await cluster.stop();
       await worker.stop();
       if (runProjections) logger.info("projection_lag", { ...projector.lagSummary() });
       files.storage.close();
